@@ -82,14 +82,27 @@ func (b *Builder) fail(err Reason) {
 	}
 }
 
+// orderState returns the state an attribute of type t leads to.
+func orderState(t uint16) uint8 {
+	switch t {
+	case AttrMessageIntegrity:
+		return stateIntegrity
+	case AttrMessageIntegritySHA256:
+		return stateIntegritySHA256
+	case AttrFingerprint:
+		return stateFingerprint
+	}
+	return stateOpen
+}
+
 // begin appends the header of an attribute of type t with an l-byte value,
 // zeroes the padding, updates the header Length, and returns the value bytes
-// for the caller to fill; nil if an error is (or was) recorded. next is the
-// order state the attribute leads to.
-func (b *Builder) begin(t uint16, l int, next uint8) []byte {
+// for the caller to fill; nil if an error is (or was) recorded.
+func (b *Builder) begin(t uint16, l int) []byte {
 	if b.err != nil {
 		return nil
 	}
+	next := orderState(t)
 	if next < b.state || next == b.state && next != stateOpen {
 		b.fail(ReasonBadOrder)
 		return nil
@@ -113,16 +126,18 @@ func (b *Builder) begin(t uint16, l int, next uint8) []byte {
 	return value
 }
 
-// Add appends attribute t with value v (copied) and zero padding.
+// Add appends attribute t with value v (copied) and zero padding. Adding
+// MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 or FINGERPRINT this way copies
+// a value computed elsewhere and obeys the same order rules.
 func (b *Builder) Add(t uint16, v []byte) {
-	if dst := b.begin(t, len(v), stateOpen); dst != nil {
+	if dst := b.begin(t, len(v)); dst != nil {
 		copy(dst, v)
 	}
 }
 
 // AddString is Add for a string value, without converting it.
 func (b *Builder) AddString(t uint16, s string) {
-	if dst := b.begin(t, len(s), stateOpen); dst != nil {
+	if dst := b.begin(t, len(s)); dst != nil {
 		copy(dst, s)
 	}
 }
@@ -133,7 +148,7 @@ func (b *Builder) AddString(t uint16, s string) {
 // also qdtext/quoted-pair. Other types need UTF-8 of at most 763 bytes.
 // A violation records ReasonBadText.
 func (b *Builder) AddText(t uint16, s string) {
-	dst := b.begin(t, len(s), stateOpen)
+	dst := b.begin(t, len(s))
 	if dst == nil {
 		return
 	}
@@ -154,7 +169,7 @@ func (b *Builder) AddText(t uint16, s string) {
 
 // AddUint32 appends a 4-byte big-endian value such as LIFETIME (seconds).
 func (b *Builder) AddUint32(t uint16, x uint32) {
-	if dst := b.begin(t, 4, stateOpen); dst != nil {
+	if dst := b.begin(t, 4); dst != nil {
 		binary.BigEndian.PutUint32(dst, x)
 	}
 }
@@ -177,7 +192,7 @@ func (b *Builder) AddAddressFamily(t uint16, f Family) {
 
 // AddEvenPort appends EVEN-PORT with the R bit set to reserve (RFC 8656 §18.7).
 func (b *Builder) AddEvenPort(reserve bool) {
-	if dst := b.begin(AttrEvenPort, 1, stateOpen); dst != nil {
+	if dst := b.begin(AttrEvenPort, 1); dst != nil {
 		dst[0] = 0
 		if reserve {
 			dst[0] = 0x80
@@ -196,7 +211,7 @@ func (b *Builder) AddXORAddress(t uint16, ap netip.AddrPort) {
 		b.fail(ReasonBadAddress)
 		return
 	}
-	if dst := b.begin(t, size, stateOpen); dst != nil {
+	if dst := b.begin(t, size); dst != nil {
 		putXORAddress(dst, ap, &b.txid)
 	}
 }
@@ -209,7 +224,7 @@ func (b *Builder) AddAddress(t uint16, ap netip.AddrPort) {
 		b.fail(ReasonBadAddress)
 		return
 	}
-	if dst := b.begin(t, size, stateOpen); dst != nil {
+	if dst := b.begin(t, size); dst != nil {
 		putAddress(dst, ap)
 	}
 }
@@ -217,7 +232,7 @@ func (b *Builder) AddAddress(t uint16, ap netip.AddrPort) {
 // AddUnknownAttributes appends UNKNOWN-ATTRIBUTES listing types, 2 bytes
 // each, padded normally (RFC 8489 §14.13).
 func (b *Builder) AddUnknownAttributes(types []uint16) {
-	dst := b.begin(AttrUnknownAttributes, 2*len(types), stateOpen)
+	dst := b.begin(AttrUnknownAttributes, 2*len(types))
 	if dst == nil {
 		return
 	}
@@ -229,7 +244,7 @@ func (b *Builder) AddUnknownAttributes(types []uint16) {
 // AddICMP appends the ICMP attribute (RFC 8656 §18.13): zero reserved bytes,
 // ICMP type, code and error data (next-hop MTU, or 0).
 func (b *Builder) AddICMP(typ, code uint8, data uint32) {
-	dst := b.begin(AttrICMP, 8, stateOpen)
+	dst := b.begin(AttrICMP, 8)
 	if dst == nil {
 		return
 	}
@@ -265,7 +280,7 @@ func (b *Builder) addCodeWord(t uint16, first byte, code int, reason string) {
 		b.fail(ReasonBadText)
 		return
 	}
-	dst := b.begin(t, 4+len(reason), stateOpen)
+	dst := b.begin(t, 4+len(reason))
 	if dst == nil {
 		return
 	}
@@ -276,18 +291,18 @@ func (b *Builder) addCodeWord(t uint16, first byte, code int, reason string) {
 // AddIntegrity appends MESSAGE-INTEGRITY: HMAC-SHA1 with key over the message
 // so far, with the header Length covering the attribute (RFC 8489 §14.5).
 func (b *Builder) AddIntegrity(key []byte) {
-	b.addMAC(AttrMessageIntegrity, stateIntegrity, sha1.New, key, integritySize)
+	b.addMAC(AttrMessageIntegrity, sha1.New, key, integritySize)
 }
 
 // AddIntegritySHA256 appends a 32-byte MESSAGE-INTEGRITY-SHA256
 // (RFC 8489 §14.6), after MESSAGE-INTEGRITY if both are used.
 func (b *Builder) AddIntegritySHA256(key []byte) {
-	b.addMAC(AttrMessageIntegritySHA256, stateIntegritySHA256, sha256.New, key, integritySHA256Size)
+	b.addMAC(AttrMessageIntegritySHA256, sha256.New, key, integritySHA256Size)
 }
 
-func (b *Builder) addMAC(t uint16, next uint8, newHash func() hash.Hash, key []byte, size int) {
+func (b *Builder) addMAC(t uint16, newHash func() hash.Hash, key []byte, size int) {
 	at := b.n
-	dst := b.begin(t, size, next)
+	dst := b.begin(t, size)
 	if dst == nil {
 		return
 	}
@@ -302,7 +317,7 @@ func (b *Builder) addMAC(t uint16, next uint8, newHash func() hash.Hash, key []b
 // §14.7). Nothing may follow it.
 func (b *Builder) AddFingerprint() {
 	at := b.n
-	dst := b.begin(AttrFingerprint, fingerprintSize, stateFingerprint)
+	dst := b.begin(AttrFingerprint, fingerprintSize)
 	if dst == nil {
 		return
 	}
