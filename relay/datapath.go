@@ -1,0 +1,223 @@
+package relay
+
+import (
+	"errors"
+	"net/netip"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+)
+
+// maxBatchesPerEvent bounds how long one busy socket keeps the loop before
+// the others get a turn (the poller is level-triggered, so whatever is left
+// is reported again).
+const maxBatchesPerEvent = 8
+
+// serveListener reads client datagrams from a UDP listener socket and
+// dispatches them: ChannelData to the hot path, STUN to the handler, the
+// rest dropped (RFC 8656 §12 demultiplexing, RFC 7983).
+func (w *worker) serveListener(sock *netio.Socket) {
+	local := sock.LocalAddr()
+	b := w.batch
+	for round := 0; round < maxBatchesPerEvent; round++ {
+		n, err := sock.RecvBatch(b)
+		if err != nil {
+			var pending netio.PendingError
+			if errors.As(err, &pending) {
+				// An ICMP error about a response we sent: nothing to forward
+				// (listener sockets do not set IP_RECVERR); receive again.
+				continue
+			}
+			return
+		}
+		now := mono.Now()
+		for i := 0; i < n; i++ {
+			if b.Truncated(i) {
+				w.c.drop(DropTruncated)
+				continue
+			}
+			from := b.Addr(i)
+			if from.Port() == 0 {
+				w.c.drop(DropSourcePortZero)
+				continue
+			}
+			data := b.Data(i)
+			switch stunmsg.Classify(data) {
+			case stunmsg.KindChannelData:
+				ft := allocation.FiveTuple{Client: from, Server: local, Transport: allocation.TransportUDP}
+				w.s.relayChannelData(ft, data, now, &w.h.sender, &w.c, transportUDP)
+			case stunmsg.KindSTUN:
+				path := clientPath{ft: allocation.FiveTuple{Client: from, Server: local, Transport: allocation.TransportUDP}, udp: sock}
+				w.h.handleSTUN(&path, data, now)
+			default:
+				w.c.drop(DropNotTURN)
+			}
+		}
+		if n < b.Len() {
+			return
+		}
+	}
+}
+
+// relayChannelData is the client → peer hot path (RFC 8656 §12.6): find the
+// 5-tuple's allocation and the channel's peer, and send the payload from the
+// relayed address. It allocates nothing and takes no global lock.
+func (s *Server) relayChannelData(ft allocation.FiveTuple, data []byte, now mono.Time, sd *sender, c *counters, t transportIndex) {
+	ch, payload, ok := stunmsg.ParseChannelData(data)
+	if !ok {
+		c.drop(DropChannelDataMalformed)
+		return
+	}
+	a := s.table.Lookup(ft, now)
+	if a == nil {
+		c.drop(DropNoAllocation)
+		return
+	}
+	peer, ok := a.ChannelPeer(ch, now)
+	if !ok {
+		c.drop(DropChannelUnbound)
+		return
+	}
+	rs := a.Ext.(*session).relayFor(peer.Addr())
+	if rs == nil {
+		c.drop(DropPeerFamily)
+		return
+	}
+	if !rs.sendTo(payload, peer, sd) {
+		c.drop(DropSendFailed)
+		return
+	}
+	c.relayed(ToPeer, t, len(payload))
+}
+
+// serveRelay reads peer datagrams from a relayed socket and delivers them to
+// the allocation's client (RFC 8656 §11.3, §12.7): ChannelData when a
+// channel is bound to the peer, a Data indication otherwise, both written in
+// place into the headroom in front of the payload. Datagrams from peers
+// without a permission are dropped (§9). ICMP errors queued on the socket
+// are forwarded first (§11.5).
+func (w *worker) serveRelay(rs *relaySocket, hasError bool) {
+	sess := rs.sess
+	if hasError {
+		w.drainICMP(rs, sess)
+	}
+	a := sess.alloc
+	b := w.batch
+	for round := 0; round < maxBatchesPerEvent; round++ {
+		n, err := rs.sock.RecvBatch(b)
+		if err != nil {
+			var pending netio.PendingError
+			if errors.As(err, &pending) {
+				// With IP_RECVERR an ICMP error surfaces once in place of
+				// data; the error queue holds it. Forward it, read on.
+				w.drainICMP(rs, sess)
+				continue
+			}
+			return
+		}
+		now := mono.Now()
+		kept, dropped := 0, false
+		for i := 0; i < n; i++ {
+			if w.frameForClient(sess, a, i, now) {
+				kept++
+			} else {
+				b.SetData(i, 0, 0)
+				dropped = true
+			}
+		}
+		if kept > 0 {
+			w.deliver(sess, n, dropped)
+		}
+		if n < b.Len() {
+			return
+		}
+	}
+}
+
+// frameForClient turns received message i into the message for the client
+// in place and points the batch entry at it. It reports false when the
+// datagram must be dropped.
+func (w *worker) frameForClient(sess *session, a *allocation.Allocation, i int, now mono.Time) bool {
+	b := w.batch
+	if b.Truncated(i) {
+		w.c.drop(DropTruncated)
+		return false
+	}
+	peer := b.Addr(i)
+	if !a.Permitted(peer.Addr(), now) {
+		w.c.drop(DropNoPermission)
+		return false
+	}
+	buf := b.Buffer(i)
+	off, size := b.Headroom(), len(b.Data(i))
+	var start, end int
+	if ch, ok := a.PeerChannel(peer, now); ok {
+		start = off - stunmsg.ChannelDataHeaderSize
+		stunmsg.PutChannelDataHeader(buf[start:], ch, size)
+		end = off + size
+		if sess.client.stream != nil {
+			// RFC 8656 §12.5: over streams ChannelData is padded to a
+			// multiple of four bytes.
+			end = start + stunmsg.ChannelDataPaddedLen(size)
+			clear(buf[off+size : end])
+		}
+	} else {
+		var txid [12]byte
+		w.fillTxID(&txid)
+		var ok bool
+		if start, end, ok = stunmsg.PutDataIndication(buf, off, size, peer, txid); !ok {
+			w.c.drop(DropSendFailed)
+			return false
+		}
+	}
+	b.SetData(i, start, end-start)
+	w.c.relayed(ToClient, sess.client.transport(), size)
+	return true
+}
+
+// deliver sends the first n framed messages of the batch to the session's
+// client, skipping the dropped (empty) ones. UDP clients get one sendmmsg
+// when nothing was dropped.
+func (w *worker) deliver(sess *session, n int, dropped bool) {
+	b := w.batch
+	client := &sess.client
+	if client.udp != nil && !dropped {
+		for i := 0; i < n; i++ {
+			b.SetAddr(i, client.ft.Client)
+		}
+		sent, err := client.udp.SendBatch(b, n)
+		if err != nil && sent < n {
+			w.c.drops[DropSendFailed].Add(uint64(n - sent))
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		if msg := b.Data(i); len(msg) > 0 {
+			client.send(msg, &w.h.sender, &w.c)
+		}
+	}
+}
+
+// fillTxID draws a transaction ID for an indication (RFC 8489 §6: random;
+// indications are matched to nothing, so a fast PRNG suffices).
+func (w *worker) fillTxID(t *[12]byte) {
+	w.rng.Read(t[:])
+}
+
+// transport names the client transport for counters.
+func (p *clientPath) transport() transportIndex {
+	switch p.ft.Transport {
+	case allocation.TransportTCP:
+		return transportTCP
+	case allocation.TransportTLS:
+		return transportTLS
+	}
+	return transportUDP
+}
+
+// peerAddr canonicalizes an address for lookups and for the wire.
+func peerAddr(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

@@ -1,0 +1,106 @@
+package relay
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/turn/v3"
+)
+
+// TestPionClientRelaysBothWays runs pion/turn/v3's client against the relay
+// over UDP, TCP and TLS: it allocates, creates a permission, binds a channel
+// (pion binds one on the first write to a peer) and relays datagrams to an
+// echo peer and back.
+func TestPionClientRelaysBothWays(t *testing.T) {
+	srv := newTestServer(t)
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			conn := dialPion(t, srv, transport)
+			user, pass := restCredentials("pion-" + transport)
+			client, err := turn.NewClient(&turn.ClientConfig{
+				TURNServerAddr: serverAddrFor(srv, transport),
+				Conn:           conn,
+				Username:       user,
+				Password:       pass,
+				Realm:          testRealm,
+				LoggerFactory:  logging.NewDefaultLoggerFactory(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			if err := client.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			relayConn, err := client.Allocate()
+			if err != nil {
+				t.Fatalf("allocate: %v", err)
+			}
+			defer relayConn.Close()
+			peer := echoPeer(t, "udp4", "127.0.0.1:0")
+			// Several round trips: the first ones go as Send indications
+			// while pion binds its channel, later ones as ChannelData.
+			buf := make([]byte, 1500)
+			for i := 0; i < 20; i++ {
+				msg := []byte(fmt.Sprintf("%s round trip %d", transport, i))
+				if _, err := relayConn.WriteTo(msg, peer.LocalAddr()); err != nil {
+					t.Fatalf("write %d: %v", i, err)
+				}
+				relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, from, err := relayConn.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("read %d: %v", i, err)
+				}
+				if !bytes.Equal(buf[:n], msg) {
+					t.Fatalf("round trip %d: got %q want %q", i, buf[:n], msg)
+				}
+				if from.String() != peer.LocalAddr().String() {
+					t.Fatalf("round trip %d: from %v want %v", i, from, peer.LocalAddr())
+				}
+			}
+		})
+	}
+}
+
+func serverAddrFor(srv *testServer, transport string) string {
+	switch transport {
+	case "tcp":
+		return srv.tcp.String()
+	case "tls":
+		return srv.tls.String()
+	}
+	return srv.udp.String()
+}
+
+// dialPion returns the net.PacketConn pion's client speaks through: a UDP
+// socket, or a TCP/TLS connection with STUN framing.
+func dialPion(t *testing.T, srv *testServer, transport string) net.PacketConn {
+	t.Helper()
+	switch transport {
+	case "tcp":
+		c, err := net.Dial("tcp", srv.tcp.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return turn.NewSTUNConn(c)
+	case "tls":
+		c, err := tls.Dial("tcp", srv.tls.String(), &tls.Config{RootCAs: srv.certPool, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return turn.NewSTUNConn(c)
+	}
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

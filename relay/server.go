@@ -1,0 +1,307 @@
+// Package relay is turnstile's I/O shell: listeners, STUN/TURN request
+// handling, the data path between clients and peers, and relayed sockets.
+//
+// The decisions live in pure packages (allocation, auth, peerpolicy) that
+// take time as an argument; this package reads the clock once per batch of
+// packets, does the socket work and stays thin. The data path (ChannelData
+// in, datagram out, and back) allocates nothing and takes no global lock.
+package relay
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/relay/txcache"
+)
+
+// Config is everything the relay needs, already validated and typed (package
+// config turns the environment into one).
+type Config struct {
+	UDPListen []netip.AddrPort // client-facing UDP addresses; port 0 picks one (tests)
+	TCPListen []netip.AddrPort
+	TLSListen []netip.AddrPort
+	// TLS is the server configuration for TLSListen (certificates; the
+	// daemon supplies GetCertificate for reloads).
+	TLS *tls.Config
+
+	Realm    string // REALM (RFC 8489 §14.9)
+	Software string // SOFTWARE value; empty omits the attribute (RFC 8656 §21.1.6)
+
+	// RelayIPs are the local addresses relayed sockets bind to;
+	// ExternalIPs, when set, pairwise name the addresses advertised for
+	// them in XOR-RELAYED-ADDRESS (a 1:1 NAT in front of the host).
+	RelayIPs, ExternalIPs []netip.Addr
+	PortMin, PortMax      uint16 // relayed port range, inclusive
+
+	Allocation allocation.Config
+	Policy     Policy       // who may allocate and reach which peers
+	Nonces     *auth.Nonces // nil: the relay makes its own with a random key
+
+	// AlternateServers are offered with 300 Try Alternate while draining.
+	AlternateServers []netip.AddrPort
+
+	TCPMaxConnections int           // concurrent TCP+TLS connections; further accepts are closed
+	TCPIdleTimeout    time.Duration // a connection without a frame for this long is closed
+	TCPMaxFrame       int           // largest STUN or ChannelData frame accepted on a stream, bytes
+
+	Workers      int // packet loops; 0 means GOMAXPROCS
+	SocketBuffer int // SO_RCVBUF/SO_SNDBUF for relay sockets in bytes; 0 keeps the kernel default
+
+	Logger *slog.Logger
+	Events func(Event) // lifecycle events; must not block
+	// WallClock returns wall-clock time for REST credential expiries and
+	// nonces; nil means time.Now. Tests inject their own.
+	WallClock func() time.Time
+}
+
+// Server is a running relay. Create it with New, start it with Start, and
+// stop it with Shutdown (drain) or Close.
+type Server struct {
+	cfg          Config
+	log          *slog.Logger
+	policy       Policy
+	nonces       *auth.Nonces
+	table        *allocation.Table
+	reservations *allocation.Reservations
+	txcache      *txcache.Cache
+
+	relays4, relays6                 []relayIP
+	hasRelayFamily4, hasRelayFamily6 bool
+
+	workers   []*worker
+	udp       []netip.AddrPort // bound UDP listener addresses
+	streams   []net.Listener
+	streamMu  sync.Mutex
+	conns     map[*streamConn]struct{}
+	connCount atomic.Int64
+
+	draining       atomic.Bool
+	closing        atomic.Bool
+	done           chan struct{}
+	wg             sync.WaitGroup
+	relayNext      atomic.Uint32
+	workerNext     atomic.Uint32
+	alternateNext  atomic.Uint32
+	retransmits    atomic.Uint64
+	requests       requestCounters
+	authFailures   authCounters
+	peerDenials    peerDenialCounters
+	streamCounters counters
+}
+
+// New validates cfg and prepares a server; nothing is bound until Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.Policy == nil {
+		return nil, errors.New("relay: Config.Policy is required")
+	}
+	if len(cfg.UDPListen)+len(cfg.TCPListen)+len(cfg.TLSListen) == 0 {
+		return nil, errors.New("relay: no listener configured")
+	}
+	if len(cfg.TLSListen) > 0 && cfg.TLS == nil {
+		return nil, errors.New("relay: TLS listeners need Config.TLS")
+	}
+	if cfg.PortMin == 0 || cfg.PortMax < cfg.PortMin {
+		return nil, fmt.Errorf("relay: bad relayed port range %d-%d", cfg.PortMin, cfg.PortMax)
+	}
+	if len(cfg.ExternalIPs) != 0 && len(cfg.ExternalIPs) != len(cfg.RelayIPs) {
+		return nil, errors.New("relay: ExternalIPs must pair with RelayIPs")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.TCPMaxFrame <= 0 {
+		cfg.TCPMaxFrame = 0xFFFF + 4
+	}
+	if cfg.TCPIdleTimeout <= 0 {
+		cfg.TCPIdleTimeout = 2 * time.Minute
+	}
+	if cfg.TCPMaxConnections <= 0 {
+		cfg.TCPMaxConnections = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	table, err := allocation.NewTable(cfg.Allocation)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	s := &Server{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		policy:       cfg.Policy,
+		nonces:       cfg.Nonces,
+		table:        table,
+		reservations: new(allocation.Reservations),
+		txcache:      txcache.New(65536, 16, txcache.DefaultTTL),
+		conns:        make(map[*streamConn]struct{}),
+		done:         make(chan struct{}),
+	}
+	if s.nonces == nil {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if s.nonces, err = auth.NewNonces(key, 10*time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	for i, ip := range cfg.RelayIPs {
+		r := relayIP{local: ip.Unmap(), public: ip.Unmap()}
+		if len(cfg.ExternalIPs) > 0 {
+			r.public = cfg.ExternalIPs[i].Unmap()
+		}
+		if r.local.Is4() != r.public.Is4() {
+			return nil, fmt.Errorf("relay: relay IP %s and external IP %s differ in family", r.local, r.public)
+		}
+		if r.local.Is4() {
+			s.relays4 = append(s.relays4, r)
+		} else {
+			s.relays6 = append(s.relays6, r)
+		}
+	}
+	s.hasRelayFamily4, s.hasRelayFamily6 = len(s.relays4) > 0, len(s.relays6) > 0
+	return s, nil
+}
+
+// wallClock returns wall-clock time (REST expiries, nonces).
+func (s *Server) wallClock() time.Time {
+	if s.cfg.WallClock != nil {
+		return s.cfg.WallClock()
+	}
+	return time.Now()
+}
+
+// Table exposes the allocation table for metrics and embedders (read-only use).
+func (s *Server) Table() *allocation.Table { return s.table }
+
+// UDPAddrs returns the bound UDP listener addresses (ports resolved).
+func (s *Server) UDPAddrs() []netip.AddrPort { return s.udp }
+
+// StreamAddrs returns the bound TCP and TLS listener addresses, in the
+// order TCPListen then TLSListen.
+func (s *Server) StreamAddrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(s.streams))
+	for _, l := range s.streams {
+		out = append(out, l.Addr().(*net.TCPAddr).AddrPort())
+	}
+	return out
+}
+
+// Draining reports whether the relay refuses new allocations.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Drain stops admitting allocations (403, or 300 with ALTERNATE-SERVER) while
+// existing ones keep relaying.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ActiveAllocations reports how many allocations are live.
+func (s *Server) ActiveAllocations() int { return s.table.Len() }
+
+// Start binds every listener and starts the packet loops. On error nothing
+// is left running.
+func (s *Server) Start() error {
+	for i := 0; i < s.cfg.Workers; i++ {
+		w, err := newWorker(s, i)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.workers = append(s.workers, w)
+	}
+	if err := s.listenUDP(); err != nil {
+		s.Close()
+		return err
+	}
+	if err := s.listenStreams(); err != nil {
+		s.Close()
+		return err
+	}
+	for _, w := range s.workers {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); w.run() }()
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.housekeeping() }()
+	return nil
+}
+
+// Close stops everything at once: listeners, loops, allocations. It waits
+// for the goroutines it started.
+func (s *Server) Close() error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.done)
+	for _, l := range s.streams {
+		l.Close()
+	}
+	s.streamMu.Lock()
+	for c := range s.conns {
+		c.close()
+	}
+	s.streamMu.Unlock()
+	for _, w := range s.workers {
+		w.wake()
+	}
+	s.wg.Wait()
+	now := mono.Now()
+	// Expiring at the end of time hands over every allocation still live.
+	for _, a := range s.table.Expire(mono.Time(math.MaxInt64), nil) {
+		s.deleteAllocation(a, now, EventClosed)
+	}
+	for _, v := range s.reservations.Expire(mono.Time(math.MaxInt64), nil) {
+		v.(*relaySocket).close()
+	}
+	for _, w := range s.workers {
+		w.close()
+	}
+	return nil
+}
+
+// housekeeping expires allocations, permissions, channels and reservations
+// with one timer armed to the earliest deadline (at most a second away), not
+// a timer per object.
+func (s *Server) housekeeping() {
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	var expired []*allocation.Allocation
+	var reserved []any
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-timer.C:
+		}
+		now := mono.Now()
+		expired = s.table.Expire(now, expired[:0])
+		for _, a := range expired {
+			s.deleteAllocation(a, now, EventExpired)
+		}
+		clear(expired)
+		reserved = s.reservations.Expire(now, reserved[:0])
+		for _, v := range reserved {
+			v.(*relaySocket).close()
+		}
+		clear(reserved)
+		wait := time.Second
+		if next, ok := s.table.NextDeadline(); ok {
+			if d := next.Sub(mono.Now()); d < wait {
+				wait = max(d, time.Millisecond)
+			}
+		}
+		timer.Reset(wait)
+	}
+}

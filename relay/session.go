@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/relay/netio"
+)
+
+// clientPath is how the relay reaches the client of a 5-tuple: a UDP
+// listener socket and the client's address, or a stream connection.
+type clientPath struct {
+	ft     allocation.FiveTuple
+	udp    *netio.Socket // the listener socket the client's datagrams arrive on; nil for streams
+	stream *streamConn
+}
+
+// send delivers one complete message (STUN or ChannelData) to the client.
+// For UDP it is sent at once from the listener socket; for streams it is
+// copied into the connection's write queue (padded as RFC 8656 §12.5 asks
+// for ChannelData). b is only read during the call.
+func (p *clientPath) send(b []byte, sd *sender, c *counters) bool {
+	if p.udp != nil {
+		if err := p.udp.SendTo(b, p.ft.Client, &sd.scratch); err != nil {
+			c.drop(DropSendFailed)
+			return false
+		}
+		return true
+	}
+	if !p.stream.enqueue(b) {
+		c.drop(DropStreamBackpressure)
+		return false
+	}
+	return true
+}
+
+// sender holds the per-goroutine scratch state for sending without
+// allocating.
+type sender struct {
+	scratch netio.Scratch
+}
+
+// session is the shell's state of one allocation, hung on
+// allocation.Allocation.Ext: where its client is and its relayed sockets.
+type session struct {
+	alloc        *allocation.Allocation
+	client       clientPath
+	relay4       *relaySocket
+	relay6       *relaySocket
+	dontFragment bool
+	// icmpBudget and icmpRefill implement the per-allocation ICMP rate
+	// limit (a token bucket refilled lazily from the packet clock).
+	icmpBudget atomic.Int64
+	icmpRefill atomic.Int64
+	closeOnce  sync.Once
+}
+
+// relayFor returns the relayed socket that sends to peer's family, or nil.
+func (s *session) relayFor(peer netip.Addr) *relaySocket {
+	if peer.Unmap().Is4() {
+		return s.relay4
+	}
+	return s.relay6
+}
+
+// relaySocket is one relayed transport address of an allocation (RFC 8656
+// §2): a UDP socket on a relay IP, polled by one worker. netio.Socket keeps
+// a closed descriptor from ever being used (calls after Close return
+// ErrClosed), so the data path needs no lock around it.
+type relaySocket struct {
+	sock      *netio.Socket
+	public    netip.AddrPort // the advertised address: the external IP when configured
+	sess      *session
+	owner     *worker
+	token     uint64
+	closeOnce sync.Once
+}
+
+// sendTo sends payload to peer from this relayed address. It reports false
+// when the socket is closed or the kernel refused the datagram.
+func (r *relaySocket) sendTo(payload []byte, peer netip.AddrPort, sd *sender) bool {
+	return r.sock.SendTo(payload, peer, &sd.scratch) == nil
+}
+
+// close stops polling the socket and closes it. Safe to call more than once
+// and from any goroutine.
+func (r *relaySocket) close() {
+	if r == nil {
+		return
+	}
+	r.closeOnce.Do(func() {
+		r.sock.Close() // also removes it from its poller
+		if r.owner != nil {
+			r.owner.forget(r.token)
+		}
+	})
+}

@@ -1,0 +1,209 @@
+package relay
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+)
+
+// Drop is the typed reason a datagram or frame was discarded. Every drop is a
+// counter, never a log line per packet (the input is hostile and cheap to send).
+type Drop uint8
+
+// Drop reasons. Their String values are metric label values: a fixed,
+// bounded set.
+const (
+	DropNotTURN              Drop = iota // first byte is neither STUN nor ChannelData (RFC 7983 demux)
+	DropMalformedSTUN                    // failed RFC 8489 §6.3 basic checks
+	DropUnexpectedClass                  // a response, an unknown method, or a method/class the server does not accept
+	DropSourcePortZero                   // datagram from port 0
+	DropTruncated                        // larger than the receive buffer
+	DropChannelDataMalformed             // bad length or reserved channel number (RFC 8656 §12.6)
+	DropNoAllocation                     // ChannelData or indication on a 5-tuple without allocation (RFC 8656 §5)
+	DropChannelUnbound                   // ChannelData on a channel that is not bound (RFC 8656 §12.6)
+	DropSendMalformed                    // Send indication without valid XOR-PEER-ADDRESS or DATA (RFC 8656 §11.2)
+	DropSendUnknownAttr                  // indication with an unknown comprehension-required attribute (RFC 8489 §6.3.2)
+	DropSendDontFragment                 // DONT-FRAGMENT on an allocation whose sockets do not set DF (RFC 8656 §11.2)
+	DropNoPermission                     // no permission for the peer (RFC 8656 §9, §11.2, §11.3)
+	DropPeerDenied                       // the peer policy refused the peer (RFC 8656 §11.2)
+	DropPeerFamily                       // the allocation has no relayed address of the peer's family
+	DropSendFailed                       // the kernel refused or had no room to send (EAGAIN, ENOBUFS, ...)
+	DropStreamFrame                      // a TCP/TLS frame too large or not STUN/ChannelData (closes the connection)
+	DropStreamBackpressure               // a stream client reads too slowly; its write queue was full
+	DropICMPNoPermission                 // ICMP error quoting a peer without permission (RFC 8656 §11.5)
+	DropICMPIgnored                      // ICMP error of a type RFC 8656 §11.5 does not forward, or not from ICMP
+	DropICMPRateLimited                  // ICMP errors beyond the per-allocation rate
+	dropCount
+)
+
+var dropLabels = [dropCount]string{
+	"not_turn", "malformed_stun", "unexpected_class", "source_port_zero", "truncated",
+	"channeldata_malformed", "no_allocation", "channel_unbound", "send_malformed",
+	"send_unknown_attribute", "send_dont_fragment", "no_permission", "peer_denied",
+	"peer_family", "send_failed", "stream_frame", "stream_backpressure",
+	"icmp_no_permission", "icmp_ignored", "icmp_rate_limited",
+}
+
+func (d Drop) String() string {
+	if d < dropCount {
+		return dropLabels[d]
+	}
+	return "unknown"
+}
+
+// Drops lists every drop reason, for metric registration.
+func Drops() []Drop {
+	out := make([]Drop, dropCount)
+	for i := range out {
+		out[i] = Drop(i)
+	}
+	return out
+}
+
+// Direction of relayed data.
+type Direction uint8
+
+const (
+	ToPeer   Direction = iota // client → peer
+	ToClient                  // peer → client
+)
+
+func (d Direction) String() string {
+	if d == ToPeer {
+		return "to_peer"
+	}
+	return "to_client"
+}
+
+// counters is one goroutine group's share of the relay's counters. Each packet
+// loop owns one, so increments are uncontended atomic adds on a cache line no
+// other core writes; readers sum them (Server.Stats).
+type counters struct {
+	drops   [dropCount]atomic.Uint64
+	packets [2][numTransports]atomic.Uint64
+	bytes   [2][numTransports]atomic.Uint64
+	icmp    atomic.Uint64
+	_       [64]byte // keep the next group's counters off this cache line
+}
+
+func (c *counters) drop(d Drop) { c.drops[d].Add(1) }
+
+func (c *counters) relayed(dir Direction, t transportIndex, n int) {
+	c.packets[dir][t].Add(1)
+	c.bytes[dir][t].Add(uint64(n))
+}
+
+// transportIndex indexes per-transport counters.
+type transportIndex uint8
+
+const (
+	transportUDP transportIndex = iota
+	transportTCP
+	transportTLS
+	numTransports
+)
+
+func (t transportIndex) String() string {
+	switch t {
+	case transportUDP:
+		return "udp"
+	case transportTCP:
+		return "tcp"
+	}
+	return "tls"
+}
+
+// Stats is a snapshot of the relay's counters, summed over all loops.
+type Stats struct {
+	Drops          map[string]uint64
+	Packets, Bytes map[string]map[string]uint64 // direction → transport → count
+	ICMPForwarded  uint64
+}
+
+// resultCodes are the response codes counted per method; anything else is
+// counted as "other". 0 is success.
+var resultCodes = [...]int{0, 300, 400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 500, 508}
+
+const numResults = len(resultCodes) + 1 // + other
+
+var countedMethods = [...]stunmsg.Method{stunmsg.Binding, stunmsg.Allocate, stunmsg.Refresh, stunmsg.CreatePermission, stunmsg.ChannelBind}
+
+// requestCounters count answered requests by method and result code.
+type requestCounters struct {
+	n [len(countedMethods)][numResults]atomic.Uint64
+}
+
+func methodIndex(m stunmsg.Method) int {
+	for i, cm := range countedMethods {
+		if cm == m {
+			return i
+		}
+	}
+	return -1
+}
+
+func resultIndex(code int) int {
+	for i, c := range resultCodes {
+		if c == code {
+			return i
+		}
+	}
+	return numResults - 1
+}
+
+func (s *Server) countRequest(m stunmsg.Method, code int) {
+	if i := methodIndex(m); i >= 0 {
+		s.requests.n[i][resultIndex(code)].Add(1)
+	}
+}
+
+// authCounters count authentication failures by auth.Reason.
+type authCounters struct {
+	n [64]atomic.Uint64
+}
+
+func (s *Server) countAuthFailure(r auth.Reason) {
+	if int(r) < len(s.authFailures.n) {
+		s.authFailures.n[r].Add(1)
+	}
+}
+
+// peerDenialCounters count peers refused by the policy, by reason label.
+// Reason labels come from a bounded set (peerpolicy verdicts, or an
+// embedder's Refusal reasons); at most maxDenialLabels distinct labels are
+// kept and the rest are counted as "other".
+type peerDenialCounters struct {
+	mu     sync.Mutex
+	labels map[string]*atomic.Uint64
+}
+
+const maxDenialLabels = 64
+
+func (s *Server) countPeerDenied(err error) {
+	label := "policy"
+	var r *Refusal
+	if errors.As(err, &r) && r.Reason != "" {
+		label = r.Reason
+	}
+	d := &s.peerDenials
+	d.mu.Lock()
+	if d.labels == nil {
+		d.labels = make(map[string]*atomic.Uint64)
+	}
+	c, ok := d.labels[label]
+	if !ok {
+		if len(d.labels) >= maxDenialLabels {
+			label = "other"
+			c = d.labels[label]
+		}
+		if c == nil {
+			c = new(atomic.Uint64)
+			d.labels[label] = c
+		}
+	}
+	d.mu.Unlock()
+	c.Add(1)
+}

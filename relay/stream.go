@@ -1,0 +1,271 @@
+package relay
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+)
+
+// Stream transport limits that are not worth a setting.
+const (
+	streamQueue       = 256       // frames waiting to be written to one connection
+	streamReadBuffer  = 4096      // bufio size for reading frames
+	streamWriteBuffer = 16 * 1024 // bufio size for writing frames
+	framePoolSize     = 2048      // pooled frame buffers; larger frames allocate
+)
+
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, framePoolSize); return &b }}
+
+// listenStreams opens the TCP and TLS listeners and starts their accept loops.
+func (s *Server) listenStreams() error {
+	type spec struct {
+		addrs []netip.AddrPort
+		tr    allocation.Transport
+	}
+	for _, sp := range []spec{{s.cfg.TCPListen, allocation.TransportTCP}, {s.cfg.TLSListen, allocation.TransportTLS}} {
+		for _, ap := range sp.addrs {
+			l, err := net.Listen("tcp", ap.String())
+			if err != nil {
+				return err
+			}
+			if sp.tr == allocation.TransportTLS {
+				l = tls.NewListener(l, s.cfg.TLS)
+			}
+			s.streams = append(s.streams, l)
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.accept(l, sp.tr) }()
+		}
+	}
+	return nil
+}
+
+// accept runs one listener's accept loop until the server closes.
+func (s *Server) accept(l net.Listener, tr allocation.Transport) {
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "error", err.Error(), "backoff", backoff.String())
+			select {
+			case <-time.After(backoff):
+			case <-s.done:
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if s.connCount.Add(1) > int64(s.cfg.TCPMaxConnections) {
+			s.connCount.Add(-1)
+			s.streamCounters.drop(DropStreamFrame)
+			c.Close()
+			continue
+		}
+		sc := newStreamConn(s, c, tr)
+		s.streamMu.Lock()
+		if s.closing.Load() {
+			s.streamMu.Unlock()
+			sc.close()
+			s.connCount.Add(-1)
+			return
+		}
+		s.conns[sc] = struct{}{}
+		s.streamMu.Unlock()
+		s.wg.Add(2)
+		go func() { defer s.wg.Done(); sc.writeLoop() }()
+		go func() { defer s.wg.Done(); sc.readLoop() }()
+	}
+}
+
+// streamConn is one client TCP or TLS connection: a 5-tuple carrying STUN
+// and ChannelData frames (RFC 8656 §12.5), with at most one allocation.
+// It has a reader and a writer goroutine; writes from the packet loops go
+// through a bounded queue so a slow client can never stall a loop.
+type streamConn struct {
+	s    *Server
+	conn net.Conn
+	ft   allocation.FiveTuple
+	out  chan *[]byte
+	done chan struct{}
+
+	closeOnce sync.Once
+	mu        sync.Mutex
+	sess      *session
+}
+
+func newStreamConn(s *Server, c net.Conn, tr allocation.Transport) *streamConn {
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	return &streamConn{
+		s:    s,
+		conn: c,
+		ft: allocation.FiveTuple{
+			Client:    peerAddr(remote),
+			Server:    peerAddr(local),
+			Transport: tr,
+		},
+		out:  make(chan *[]byte, streamQueue),
+		done: make(chan struct{}),
+	}
+}
+
+// attach records the connection's allocation so closing the connection
+// deletes it.
+func (c *streamConn) attach(sess *session) {
+	c.mu.Lock()
+	c.sess = sess
+	c.mu.Unlock()
+}
+
+// detach forgets sess if it is the connection's allocation.
+func (c *streamConn) detach(sess *session) {
+	c.mu.Lock()
+	if c.sess == sess {
+		c.sess = nil
+	}
+	c.mu.Unlock()
+}
+
+// enqueue copies one frame into the write queue; false when the queue is
+// full (the client reads too slowly) or the connection is closed.
+func (c *streamConn) enqueue(b []byte) bool {
+	bp := framePool.Get().(*[]byte)
+	*bp = append((*bp)[:0], b...)
+	select {
+	case <-c.done:
+	default:
+		select {
+		case c.out <- bp:
+			return true
+		default:
+		}
+	}
+	putFrame(bp)
+	return false
+}
+
+func putFrame(bp *[]byte) {
+	if cap(*bp) <= framePoolSize {
+		framePool.Put(bp)
+	}
+}
+
+// close closes the connection once; the reader and writer then finish.
+func (c *streamConn) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.conn.Close()
+	})
+}
+
+// readLoop reads frames until the connection fails, idles out or sends a
+// frame that is neither STUN nor ChannelData or is too large (framing is then
+// lost, so the connection is closed). Closing the connection deletes its
+// allocation: over TCP and TLS the allocation lives and dies with it.
+func (c *streamConn) readLoop() {
+	s := c.s
+	defer func() {
+		c.close()
+		c.mu.Lock()
+		sess := c.sess
+		c.mu.Unlock()
+		if sess != nil {
+			s.deleteAllocation(sess.alloc, mono.Now(), EventDeleted)
+		}
+		s.streamMu.Lock()
+		delete(s.conns, c)
+		s.streamMu.Unlock()
+		s.connCount.Add(-1)
+	}()
+	tr := transportTCP
+	if c.ft.Transport == allocation.TransportTLS {
+		tr = transportTLS
+	}
+	h := newHandler(s, &s.streamCounters)
+	path := clientPath{ft: c.ft, stream: c}
+	r := bufio.NewReaderSize(c.conn, streamReadBuffer)
+	frame := make([]byte, 0, framePoolSize)
+	var head [4]byte
+	for {
+		c.conn.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			return
+		}
+		total, ok := stunmsg.FrameLength(head[:])
+		if !ok || total > s.cfg.TCPMaxFrame {
+			s.streamCounters.drop(DropStreamFrame)
+			return
+		}
+		if cap(frame) < total {
+			frame = make([]byte, 0, total)
+		}
+		frame = append(frame[:0], head[:]...)
+		frame = frame[:total]
+		if _, err := io.ReadFull(r, frame[4:]); err != nil {
+			return
+		}
+		now := mono.Now()
+		if stunmsg.Classify(frame) == stunmsg.KindChannelData {
+			s.relayChannelData(c.ft, frame, now, &h.sender, &s.streamCounters, tr)
+		} else {
+			h.handleSTUN(&path, frame, now)
+		}
+	}
+}
+
+// writeLoop writes queued frames, batching them into few syscalls.
+func (c *streamConn) writeLoop() {
+	w := bufio.NewWriterSize(c.conn, streamWriteBuffer)
+	for {
+		var bp *[]byte
+		select {
+		case bp = <-c.out:
+		case <-c.done:
+			c.drainQueue()
+			return
+		}
+		for bp != nil {
+			_, err := w.Write(*bp)
+			putFrame(bp)
+			if err != nil {
+				c.close()
+				c.drainQueue()
+				return
+			}
+			select {
+			case bp = <-c.out:
+			default:
+				bp = nil
+			}
+		}
+		if err := w.Flush(); err != nil {
+			c.close()
+			c.drainQueue()
+			return
+		}
+	}
+}
+
+func (c *streamConn) drainQueue() {
+	for {
+		select {
+		case bp := <-c.out:
+			putFrame(bp)
+		default:
+			return
+		}
+	}
+}
