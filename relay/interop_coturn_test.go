@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"log/slog"
 	"context"
 	"os"
 	"os/exec"
@@ -36,7 +35,7 @@ var sentRe = regexp.MustCompile(`Total send dropped (\d+)`)
 // zero lost packets over UDP, over TCP and with Send indications.
 func TestTurnutilsUclient(t *testing.T) {
 	uclient := requireTool(t, "turnutils_uclient", "coturn")
-	srv := newTestServer(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)) })
+	srv := newTestServer(t)
 	user, pass := restCredentials("uclient")
 	cases := []struct {
 		name  string
