@@ -107,6 +107,12 @@ func Classify(b []byte) Kind {
 	return KindOther
 }
 
+// MaxFrameLength is the largest total FrameLength reports: a STUN message
+// with Length 0xFFFC (65552 bytes); ChannelData frames are at most
+// 4+65536 bytes. A stream reader whose buffer holds this many bytes never
+// has to refuse a well-formed frame.
+const MaxFrameLength = HeaderSize + maxMessageLength
+
 // FrameLength returns the total size of the message that starts a TCP or
 // TLS stream, given at least its first 4 bytes (RFC 8656 §12.5, RFC 8489
 // §6.2.2): 20+Length for STUN, 4+Length rounded up to a multiple of 4 for
