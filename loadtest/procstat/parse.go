@@ -1,0 +1,68 @@
+package procstat
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+var errFormat = errors.New("procstat: unexpected /proc format")
+
+// parseStatTicks returns utime+stime in clock ticks from the contents of
+// /proc/<pid>/stat. The command name (field 2) is in parentheses and may hold
+// spaces and parentheses itself, so fields are counted after the last ')'
+// (proc(5)): utime is field 14 and stime field 15.
+func parseStatTicks(b []byte) (uint64, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errFormat
+	}
+	fields := bytes.Fields(b[i+1:])
+	// After ')', fields[0] is field 3 (state), so field n is fields[n-3].
+	const utimeIdx, stimeIdx = 14 - 3, 15 - 3
+	if len(fields) <= stimeIdx {
+		return 0, errFormat
+	}
+	u, err := strconv.ParseUint(string(fields[utimeIdx]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("procstat: utime: %w", err)
+	}
+	s, err := strconv.ParseUint(string(fields[stimeIdx]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("procstat: stime: %w", err)
+	}
+	return u + s, nil
+}
+
+// parseSchedstatNanos returns the first field of a schedstat file: time spent
+// on the CPU in nanoseconds (Documentation/scheduler/sched-stats.rst).
+func parseSchedstatNanos(b []byte) (uint64, error) {
+	fields := bytes.Fields(b)
+	if len(fields) < 1 {
+		return 0, errFormat
+	}
+	return strconv.ParseUint(string(fields[0]), 10, 64)
+}
+
+// parseVmRSSBytes finds "VmRSS: <n> kB" in /proc/<pid>/status and returns
+// bytes. The kernel prints the value in kibibytes despite the "kB" label.
+func parseVmRSSBytes(b []byte) (uint64, error) {
+	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		if !ok {
+			continue
+		}
+		fields := bytes.Fields(rest)
+		if len(fields) != 2 || string(fields[1]) != "kB" {
+			return 0, errFormat
+		}
+		kib, err := strconv.ParseUint(string(fields[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("procstat: VmRSS: %w", err)
+		}
+		return kib * 1024, nil
+	}
+	// Kernel threads and zombies have no VmRSS line.
+	return 0, errFormat
+}

@@ -1,0 +1,57 @@
+package procstat
+
+import "testing"
+
+func TestParseStatTicks(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    uint64
+		wantErr bool
+	}{
+		{"plain", "1234 (turnstile) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 0 0", 300, false},
+		{"comm with spaces and parens", "77 (a) b (c)) R 1 77 77 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 0 0", 10, false},
+		{"no paren", "1234 turnstile S 1", 0, true},
+		{"truncated", "1234 (x) S 1 2 3 4 5 6 7 8 9 10", 0, true},
+		{"non-numeric utime", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 u 3 0", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseStatTicks([]byte(tc.in))
+			if got != tc.want || (err != nil) != tc.wantErr {
+				t.Fatalf("got %d, %v; want %d, err=%v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    uint64
+		wantErr bool
+	}{
+		{"present", "Name:\tx\nVmPeak:\t  9 kB\nVmRSS:\t    2048 kB\nThreads: 4\n", 2048 * 1024, false},
+		{"absent (kernel thread)", "Name:\tkthreadd\nThreads: 1\n", 0, true},
+		{"bad unit", "VmRSS:\t 10 MB\n", 0, true},
+		{"bad number", "VmRSS:\t ten kB\n", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseVmRSSBytes([]byte(tc.in))
+			if got != tc.want || (err != nil) != tc.wantErr {
+				t.Fatalf("got %d, %v; want %d, err=%v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	if got, err := parseSchedstatNanos([]byte("123456789 5000 12\n")); err != nil || got != 123456789 {
+		t.Fatalf("got %d, %v", got, err)
+	}
+	if _, err := parseSchedstatNanos([]byte("")); err == nil {
+		t.Fatal("empty accepted")
+	}
+}

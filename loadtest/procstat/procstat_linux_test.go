@@ -1,0 +1,150 @@
+package procstat
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// burn does a fixed amount of work on several goroutines, each locked to
+// its own OS thread, and returns the sum of those threads' CPU times as
+// measured by each thread's own CPU clock (CLOCK_THREAD_CPUTIME_ID). Work, not
+// wall time, is fixed so the test holds on a loaded machine.
+func burn(t *testing.T) time.Duration {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sum time.Duration
+	for i := 0; i < 3; i++ {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var start, end unix.Timespec
+			if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &start); err != nil {
+				t.Error(err)
+				return
+			}
+			x := uint64(1)
+			for j := 0; j < 60_000_000; j++ {
+				x = x*6364136223846793005 + 1442695040888963407
+			}
+			runtime.KeepAlive(x)
+			if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &end); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			sum += time.Duration(end.Nano() - start.Nano())
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return sum
+}
+
+func TestClockTicks(t *testing.T) {
+	hz, err := ClockTicks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// USER_HZ is 100 on every mainstream architecture, but the point of
+	// reading it is not to assume; accept the values kernels have used.
+	switch hz {
+	case 100, 250, 300, 1000, 1024:
+	default:
+		t.Fatalf("implausible clock tick rate %d", hz)
+	}
+}
+
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	pid := os.Getpid()
+	before, err := CPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statBefore, err := StatCPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	threads := burn(t)
+	after, err := CPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statAfter, err := StatCPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, err := SchedstatCPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := after - before
+	// The process clock covers the burning threads and anything else the
+	// process did meanwhile (GC, other tests' goroutines are idle).
+	if used < threads || used > threads+200*time.Millisecond {
+		t.Fatalf("process CPU clock advanced %v; the burning threads used %v", used, threads)
+	}
+	// utime+stime is scaled from the same runtime and agrees to within a few
+	// ticks plus the gap between the reads.
+	hz, _ := ClockTicks()
+	tick := time.Second / time.Duration(hz)
+	if d := (statAfter - statBefore) - used; d > 5*tick+20*time.Millisecond || d < -5*tick-20*time.Millisecond {
+		t.Fatalf("stat says %v, CPU clock %v", statAfter-statBefore, used)
+	}
+	// Live threads' schedstat sum cannot exceed the whole-process clock read
+	// slightly later, and covers most of it (Go keeps its threads).
+	total, _ := CPUTime(pid)
+	if sched > total+time.Millisecond || sched < total/2 {
+		t.Fatalf("schedstat sum %v vs process clock %v", sched, total)
+	}
+}
+
+func TestRSSOfThisProcess(t *testing.T) {
+	pid := os.Getpid()
+	before, err := RSS(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == 0 {
+		t.Fatal("zero RSS")
+	}
+	// Fresh anonymous pages, not Go heap memory that may already be
+	// resident from earlier tests.
+	const size = 64 << 20
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1 // touch every page so it becomes resident
+	}
+	after, err := RSS(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < before+size*3/4 {
+		t.Fatalf("RSS grew from %d to %d after touching %d bytes", before, after, size)
+	}
+}
+
+func TestInvalidPID(t *testing.T) {
+	if _, err := CPUTime(0); err == nil {
+		t.Fatal("pid 0 accepted")
+	}
+	// PID max on Linux is at most 2^22, so this pid cannot exist.
+	const missing = 1 << 23
+	if _, err := CPUTime(missing); err == nil {
+		t.Fatal("missing pid accepted by CPUTime")
+	}
+	if _, err := RSS(missing); err == nil {
+		t.Fatal("missing pid accepted by RSS")
+	}
+	if _, err := StatCPUTime(missing); err == nil {
+		t.Fatal("missing pid accepted by StatCPUTime")
+	}
+}

@@ -1,0 +1,20 @@
+//go:build !linux
+
+package procstat
+
+import "time"
+
+// ClockTicks is only available on Linux.
+func ClockTicks() (int, error) { return 0, ErrUnsupported }
+
+// CPUTime is only available on Linux.
+func CPUTime(pid int) (time.Duration, error) { return 0, ErrUnsupported }
+
+// StatCPUTime is only available on Linux.
+func StatCPUTime(pid int) (time.Duration, error) { return 0, ErrUnsupported }
+
+// SchedstatCPUTime is only available on Linux.
+func SchedstatCPUTime(pid int) (time.Duration, error) { return 0, ErrUnsupported }
+
+// RSS is only available on Linux.
+func RSS(pid int) (uint64, error) { return 0, ErrUnsupported }
