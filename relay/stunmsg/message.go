@@ -47,8 +47,10 @@ type Message struct {
 	// TransactionID is the 96-bit transaction ID (RFC 8489 §5).
 	TransactionID [12]byte
 	// IntegrityAt, IntegritySHA256At and FingerprintAt are the offsets in
-	// Raw of the attribute header of the first recorded
-	// MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256 and FINGERPRINT, or -1.
+	// Raw of the attribute header of the recorded MESSAGE-INTEGRITY,
+	// MESSAGE-INTEGRITY-SHA256 and FINGERPRINT, or -1. They are set by
+	// every Parse call (to -1 when it fails); in a Message never parsed they
+	// are 0, which is never a valid offset (attributes start at 20).
 	IntegrityAt       int
 	IntegritySHA256At int
 	FingerprintAt     int
