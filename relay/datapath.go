@@ -38,26 +38,29 @@ func (w *worker) serveListener(sock *netio.Socket) {
 				w.c.drop(DropTruncated)
 				continue
 			}
-			from := b.Addr(i)
-			if from.Port() == 0 {
-				w.c.drop(DropSourcePortZero)
-				continue
-			}
-			data := b.Data(i)
-			switch stunmsg.Classify(data) {
-			case stunmsg.KindChannelData:
-				ft := allocation.FiveTuple{Client: from, Server: local, Transport: allocation.TransportUDP}
-				w.s.relayChannelData(ft, data, now, &w.h.sender, &w.c, transportUDP)
-			case stunmsg.KindSTUN:
-				path := clientPath{ft: allocation.FiveTuple{Client: from, Server: local, Transport: allocation.TransportUDP}, udp: sock}
-				w.h.handleSTUN(&path, data, now)
-			default:
-				w.c.drop(DropNotTURN)
-			}
+			w.dispatch(sock, local, b.Addr(i), b.Data(i), now)
 		}
 		if n < b.Len() {
 			return
 		}
+	}
+}
+
+// dispatch handles one datagram from a client on a UDP listener socket.
+func (w *worker) dispatch(sock *netio.Socket, local, from netip.AddrPort, data []byte, now mono.Time) {
+	if from.Port() == 0 {
+		w.c.drop(DropSourcePortZero)
+		return
+	}
+	ft := allocation.FiveTuple{Client: from, Server: local, Transport: allocation.TransportUDP}
+	switch stunmsg.Classify(data) {
+	case stunmsg.KindChannelData:
+		w.s.relayChannelData(ft, data, now, &w.h.sender, &w.c, transportUDP)
+	case stunmsg.KindSTUN:
+		path := clientPath{ft: ft, udp: sock}
+		w.h.handleSTUN(&path, data, now)
+	default:
+		w.c.drop(DropNotTURN)
 	}
 }
 
