@@ -18,9 +18,7 @@ const (
 // IsChannelNumber reports whether ch is in 0x4000–0x4FFF (RFC 8656 §12).
 // RFC 5766's wider 0x4000–0x7FFF range, still used by pion/turn, is not
 // accepted.
-func IsChannelNumber(ch uint16) bool {
-	return ch >= MinChannelNumber && ch <= MaxChannelNumber
-}
+func IsChannelNumber(ch uint16) bool { return StrictChannels.Contains(ch) }
 
 // ParseChannelData checks b as one ChannelData message received in a UDP
 // datagram or cut from a stream (RFC 8656 §12.4, §12.6) and returns the
@@ -31,11 +29,17 @@ func IsChannelNumber(ch uint16) bool {
 // payload aliases b with its capacity limited to its length. Whether the
 // channel is bound is the caller's concern. Does not allocate.
 func ParseChannelData(b []byte) (channel uint16, payload []byte, ok bool) {
+	return StrictChannels.ParseChannelData(b)
+}
+
+// ParseChannelData is the package-level ParseChannelData for the channel
+// numbers of r.
+func (r ChannelRange) ParseChannelData(b []byte) (channel uint16, payload []byte, ok bool) {
 	if len(b) < ChannelDataHeaderSize {
 		return 0, nil, false
 	}
 	channel = binary.BigEndian.Uint16(b[0:2])
-	if !IsChannelNumber(channel) {
+	if !r.Contains(channel) {
 		return 0, nil, false
 	}
 	end := ChannelDataHeaderSize + int(binary.BigEndian.Uint16(b[2:4]))
@@ -52,7 +56,13 @@ func ParseChannelData(b []byte) (channel uint16, payload []byte, ok bool) {
 // 0x4000–0x4FFF, or n is outside 0–65535. Stream senders also pad; see
 // ChannelDataPaddedLen. Does not allocate.
 func PutChannelDataHeader(b []byte, channel uint16, n int) bool {
-	if len(b) < ChannelDataHeaderSize || !IsChannelNumber(channel) || n < 0 || n > 0xFFFF {
+	return StrictChannels.PutChannelDataHeader(b, channel, n)
+}
+
+// PutChannelDataHeader is the package-level PutChannelDataHeader for the
+// channel numbers of r.
+func (r ChannelRange) PutChannelDataHeader(b []byte, channel uint16, n int) bool {
+	if len(b) < ChannelDataHeaderSize || !r.Contains(channel) || n < 0 || n > 0xFFFF {
 		return false
 	}
 	binary.BigEndian.PutUint16(b[0:2], channel)
@@ -94,14 +104,18 @@ func (k Kind) String() string {
 // RFC 7983 narrows STUN to 0x00–0x03 on ports shared with DTLS-SRTP; on a
 // plain TURN port 0x04–0x3F also start STUN-shaped messages, which Parse or
 // the method check (RFC 8489 §6.3) then drops.
-func Classify(b []byte) Kind {
+func Classify(b []byte) Kind { return StrictChannels.Classify(b) }
+
+// Classify is the package-level Classify for the channel numbers of r: with
+// LegacyChannels the first bytes 0x50–0x7F are ChannelData too.
+func (r ChannelRange) Classify(b []byte) Kind {
 	if len(b) == 0 {
 		return KindOther
 	}
 	switch c := b[0]; {
 	case c < 0x40:
 		return KindSTUN
-	case c <= 0x4F:
+	case c <= byte(r.max>>8):
 		return KindChannelData
 	}
 	return KindOther
@@ -120,12 +134,15 @@ const MaxFrameLength = HeaderSize + maxMessageLength
 // is not a multiple of 4 (RFC 8489 §5), or the first byte is neither STUN
 // nor a valid ChannelData channel (Classify); a stream that fails is out of
 // sync and must be closed. Does not allocate.
-func FrameLength(head []byte) (total int, ok bool) {
+func FrameLength(head []byte) (total int, ok bool) { return StrictChannels.FrameLength(head) }
+
+// FrameLength is the package-level FrameLength for the channel numbers of r.
+func (r ChannelRange) FrameLength(head []byte) (total int, ok bool) {
 	if len(head) < 4 {
 		return 0, false
 	}
 	length := int(binary.BigEndian.Uint16(head[2:4]))
-	switch Classify(head) {
+	switch r.Classify(head) {
 	case KindSTUN:
 		if length%4 != 0 {
 			return 0, false

@@ -150,3 +150,40 @@ func TestFrameLength(t *testing.T) {
 		})
 	}
 }
+
+// TestLegacyChannelRange checks the opt-in RFC 5766 range: 0x5000–0x7FFF
+// become ChannelData in every helper, 0x8000 and above stay out, and the
+// strict package-level functions are unchanged.
+func TestLegacyChannelRange(t *testing.T) {
+	for _, tc := range []struct {
+		ch             uint16
+		strict, legacy bool
+	}{{0x3FFF, false, false}, {0x4000, true, true}, {0x4FFF, true, true}, {0x5000, false, true}, {0x7FFF, false, true}, {0x8000, false, false}, {0xFFFF, false, false}} {
+		if got := StrictChannels.Contains(tc.ch); got != tc.strict {
+			t.Errorf("StrictChannels.Contains(%#x) = %v", tc.ch, got)
+		}
+		if got := LegacyChannels.Contains(tc.ch); got != tc.legacy {
+			t.Errorf("LegacyChannels.Contains(%#x) = %v", tc.ch, got)
+		}
+		msg := []byte{byte(tc.ch >> 8), byte(tc.ch), 0, 2, 'h', 'i', 0, 0}
+		if _, p, ok := LegacyChannels.ParseChannelData(msg); ok != tc.legacy || ok && string(p) != "hi" {
+			t.Errorf("LegacyChannels.ParseChannelData(%#x) = %q, %v", tc.ch, p, ok)
+		}
+		if _, _, ok := ParseChannelData(msg); ok != tc.strict {
+			t.Errorf("ParseChannelData(%#x) ok = %v", tc.ch, ok)
+		}
+		if got := LegacyChannels.Classify(msg) == KindChannelData; got != tc.legacy && tc.ch >= 0x4000 {
+			t.Errorf("LegacyChannels.Classify(%#x) ChannelData = %v", tc.ch, got)
+		}
+		if n, ok := LegacyChannels.FrameLength(msg); ok != tc.legacy || ok && n != 8 {
+			t.Errorf("LegacyChannels.FrameLength(%#x) = %d, %v", tc.ch, n, ok)
+		}
+		hdr := make([]byte, 4)
+		if ok := LegacyChannels.PutChannelDataHeader(hdr, tc.ch, 2); ok != tc.legacy {
+			t.Errorf("LegacyChannels.PutChannelDataHeader(%#x) = %v", tc.ch, ok)
+		}
+	}
+	if (ChannelRange{}).Contains(0x4000) {
+		t.Error("the zero ChannelRange contains 0x4000")
+	}
+}
