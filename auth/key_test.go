@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func hexKey(t *testing.T, s string) Key {
+func hexKey(t testing.TB, s string) Key {
 	t.Helper()
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != len(Key{}) {

@@ -54,7 +54,7 @@ const (
 	// malformed, foreign cookie, or bound to another IP or port.
 	NonceInvalid NonceStatus = iota
 	// NonceStale: minted by us for this client, but expired (or, after the
-	// clock was stepped back, expiring further ahead than the lifetime).
+	// wall clock was stepped back, expiring more than the lifetime ahead).
 	NonceStale
 	// NonceValid: minted by us for this client and not yet expired.
 	NonceValid
@@ -142,7 +142,11 @@ func (n *Nonces) Check(nonce []byte, client netip.AddrPort, now time.Time) Nonce
 	if subtle.ConstantTimeCompare(raw[8:], want[:nonceMACLen]) != 1 {
 		return NonceInvalid
 	}
-	if !within(expiry, now.Unix(), int64(n.lifetime/time.Second)) {
+	// The window is one second longer than the lifetime because Mint rounds
+	// expiry down to the second while now keeps its fraction: without the
+	// slack, a clock read a moment earlier in another goroutine would call a
+	// nonce minted just after a second boundary stale.
+	if !within(expiry, now.Unix(), int64(n.lifetime/time.Second)+1) {
 		return NonceStale
 	}
 	return NonceValid

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // oracle for TURN REST passwords.
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,4 +143,11 @@ func TestRESTMatchesPion(t *testing.T) {
 			t.Errorf("key %x, pion LongTermTURNRESTAuthHandler %x (ok %v)", got, handlerKey, ok)
 		}
 	}
+}
+
+// restPasswordOracle is the TURN REST password computed the obvious way.
+func restPasswordOracle(secret []byte, username string) string {
+	mac := hmac.New(sha1.New, secret)
+	mac.Write([]byte(username))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
