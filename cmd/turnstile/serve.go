@@ -1,0 +1,231 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/config"
+	"github.com/turnstile-relay/turnstile/logging"
+	"github.com/turnstile-relay/turnstile/relay"
+	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+)
+
+// daemon is the running relay and what SIGHUP reloads.
+type daemon struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	srv   *relay.Server
+	creds *auth.Credentials
+	certs *certificate
+}
+
+// serve runs the relay until SIGTERM/SIGINT has drained it.
+func serve(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "turnstile serve: takes no arguments (configuration is TURNSTILE_* variables)\n")
+		return 2
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "turnstile: %v\n", err)
+		return 1
+	}
+	log := logging.New(stderr, cfg.LogLevel)
+	d, err := start(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	if cfg.Dev {
+		printDevBanner(stdout, cfg)
+	}
+	return d.waitForSignals()
+}
+
+// start builds and starts the relay from cfg.
+func start(cfg *config.Config, log *slog.Logger) (*daemon, error) {
+	for _, name := range cfg.Unrecognized {
+		if !strings.HasPrefix(name, "TURNSTILE_GATEWAY_") {
+			log.Warn("unknown setting ignored", "variable", name)
+		}
+	}
+	d := &daemon{cfg: cfg, log: log}
+	secrets := make([][]byte, len(cfg.AuthSecrets))
+	for i, s := range cfg.AuthSecrets {
+		secrets[i] = []byte(s.Expose())
+	}
+	users := make(map[string]string, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users[u.Name] = u.Password.Expose()
+	}
+	creds, err := auth.NewCredentials(auth.CredentialsConfig{
+		Realm:       cfg.Realm,
+		Secrets:     secrets,
+		StaticUsers: users,
+		MaxTTL:      cfg.CredentialMaxTTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.creds = creds
+	peers, err := peerpolicy.New(cfg.PeerPolicy())
+	if err != nil {
+		return nil, err
+	}
+	nonceKey := make([]byte, 32)
+	if _, err := rand.Read(nonceKey); err != nil {
+		return nil, err
+	}
+	nonces, err := auth.NewNonces(nonceKey, cfg.NonceLifetime)
+	if err != nil {
+		return nil, err
+	}
+	alloc := allocation.Defaults
+	alloc.MaxLifetime = cfg.MaxLifetime
+	alloc.MaxPermissions = cfg.MaxPermissions
+	alloc.UserQuota = cfg.UserQuota
+	alloc.TotalQuota = cfg.TotalQuota
+
+	rc := relay.Config{
+		UDPListen:         cfg.UDPListen,
+		TCPListen:         cfg.TCPListen,
+		TLSListen:         cfg.TLSListen,
+		Realm:             cfg.Realm,
+		Software:          cfg.Software,
+		RelayIPs:          cfg.RelayIPs,
+		ExternalIPs:       cfg.ExternalIPs,
+		PortMin:           cfg.PortRange.Min,
+		PortMax:           cfg.PortRange.Max,
+		Allocation:        alloc,
+		Policy:            &relay.DefaultPolicy{Credentials: creds, Peers: peers},
+		Nonces:            nonces,
+		AlternateServers:  cfg.AlternateServers,
+		TCPMaxConnections: cfg.TCPMaxConnections,
+		TCPIdleTimeout:    cfg.TCPIdleTimeout,
+		TCPMaxFrame:       cfg.TCPMaxFrame,
+		Logger:            log,
+	}
+	if len(cfg.TLSListen) > 0 {
+		d.certs, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		rc.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: d.certs.get}
+	}
+	srv, err := relay.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	d.srv = srv
+	log.Info("relay started",
+		"udp", addrList(srv.UDPAddrs()), "tcp", addrList(cfg.TCPListen), "tls", addrList(cfg.TLSListen),
+		"relay_ips", fmt.Sprint(cfg.RelayIPs), "ports", fmt.Sprintf("%d-%d", cfg.PortRange.Min, cfg.PortRange.Max),
+		"realm", logging.Untrusted("realm", cfg.Realm).Value.String(), "version", version)
+	return d, nil
+}
+
+func addrList[T fmt.Stringer](list []T) string {
+	parts := make([]string, len(list))
+	for i, a := range list {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// waitForSignals reloads on SIGHUP and drains on SIGTERM/SIGINT: new
+// allocations are refused while existing ones relay until they end or the
+// drain timeout passes; a second SIGTERM/SIGINT stops at once. Returns the
+// exit code.
+func (d *daemon) waitForSignals() int {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			d.reload()
+			continue
+		}
+		break
+	}
+	d.srv.Drain()
+	d.log.Info("draining", "allocations", d.srv.ActiveAllocations(), "timeout", d.cfg.DrainTimeout.String())
+	deadline := time.NewTimer(d.cfg.DrainTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for d.srv.ActiveAllocations() > 0 {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			d.log.Warn("second signal: stopping now", "allocations", d.srv.ActiveAllocations())
+			d.srv.Close()
+			return 0
+		case <-deadline.C:
+			d.log.Info("drain timeout reached", "allocations", d.srv.ActiveAllocations())
+			d.srv.Close()
+			return 0
+		case <-tick.C:
+		}
+	}
+	d.log.Info("drained")
+	d.srv.Close()
+	return 0
+}
+
+// reload re-reads the secrets file and the TLS certificate. A file that
+// fails to load keeps the previous value and is logged.
+func (d *daemon) reload() {
+	if path := d.cfg.AuthSecretsFile; path != "" {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			var secrets [][]byte
+			if secrets, err = auth.ParseSecretsFile(data); err == nil {
+				err = d.creds.SetSecrets(secrets)
+			}
+			if err == nil {
+				d.log.Info("secrets reloaded", "file", path, "count", len(secrets))
+			}
+		}
+		if err != nil {
+			d.log.Error("secrets file rejected; keeping the previous secrets", "file", path, "error", err.Error())
+		}
+	}
+	if d.certs != nil {
+		if err := d.certs.reload(); err != nil {
+			d.log.Error("certificate rejected; keeping the previous one", "cert", d.cfg.TLSCertFile, "error", err.Error())
+		} else {
+			d.log.Info("certificate reloaded", "cert", d.cfg.TLSCertFile)
+		}
+	}
+}
+
+// printDevBanner tells a newcomer how to use the development relay.
+func printDevBanner(w io.Writer, cfg *config.Config) {
+	secret := []byte(cfg.AuthSecrets[0].Expose())
+	user, pass := auth.MintREST(secret, "dev", 24*time.Hour, time.Now())
+	udp := cfg.UDPListen[0]
+	fmt.Fprintf(w, `turnstile development relay: UDP and TCP on %s, realm %q
+  loopback peers are allowed (development only); the secret is random per start.
+  username: %s
+  password: %s
+  try it:   turnutils_uclient -y -s -u '%s' -w '%s' -p %d %s
+            (coturn's Debian package; -s uses Send indications, see README on channel numbers)
+  stop with Ctrl-C.
+`, udp, cfg.Realm, user, pass, user, pass, udp.Port(), udp.Addr())
+}
