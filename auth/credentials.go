@@ -41,6 +41,7 @@ type CredentialsConfig struct {
 // Credentials looks up long-term keys for TURN REST usernames and static
 // users. It is safe for concurrent use: lookups read an immutable snapshot
 // through an atomic pointer and never lock; SetSecrets publishes a new one.
+// Create it with NewCredentials; the zero Credentials refuses everyone.
 type Credentials struct {
 	realm     string
 	maxTTLSec int64 // 0: no limit
@@ -102,8 +103,11 @@ func (c *Credentials) SetSecrets(secrets [][]byte) error {
 	if err != nil {
 		return err
 	}
-	old := c.snap.Load()
-	c.snap.Store(&credentialSnapshot{secrets: pads, static: old.static})
+	var static map[string]Key
+	if old := c.snap.Load(); old != nil {
+		static = old.static
+	}
+	c.snap.Store(&credentialSnapshot{secrets: pads, static: static})
 	return nil
 }
 
@@ -124,7 +128,7 @@ func (c *Credentials) SetSecrets(secrets [][]byte) error {
 //
 // It does not allocate. Safe for concurrent use.
 func (c *Credentials) Keys(username, realm string, now time.Time) (Keys, string, error) {
-	if realm != c.realm {
+	if realm != c.realm || c.realm == "" { // "" only in the zero Credentials
 		return Keys{}, "", ErrWrongRealm
 	}
 	snap := c.snap.Load()

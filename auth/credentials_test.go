@@ -297,3 +297,17 @@ func TestCredentialsRealm(t *testing.T) {
 		t.Fatalf("Realm() = %q", got)
 	}
 }
+
+// The zero Credentials refuses everyone instead of crashing.
+func TestZeroCredentials(t *testing.T) {
+	var c Credentials
+	if _, _, err := c.Keys("alice", "", time.Unix(0, 0)); !errors.Is(err, ErrWrongRealm) {
+		t.Fatalf("zero Credentials: err = %v", err)
+	}
+	if err := c.SetSecrets([][]byte{[]byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Keys("9999999999:alice", "", time.Unix(0, 0)); !errors.Is(err, ErrWrongRealm) {
+		t.Fatalf("zero Credentials after SetSecrets: err = %v", err)
+	}
+}

@@ -81,10 +81,12 @@ func (s NonceStatus) String() string {
 // big-endian. Binding to the client's transport address satisfies RFC 8489
 // §9.2.4's rule that a nonce must not be reused for another IP and port, and
 // nothing needs storing: a relay that keeps its key across restarts keeps its
-// nonces valid. Nonces is immutable and safe for concurrent use.
+// nonces valid. Nonces is immutable and safe for concurrent use. Create it
+// with NewNonces: the zero Nonces has no key, so its Check rejects every nonce
+// and its Mint panics rather than issue nonces under a known all-zero key.
 type Nonces struct {
 	pads     hmacPads
-	lifetime time.Duration
+	lifetime time.Duration // ≥ 1s once built by NewNonces; 0 marks the zero value
 }
 
 // NewNonces builds a minter and checker from key — at least MinNonceKeyBytes
@@ -107,6 +109,9 @@ func (n *Nonces) Lifetime() time.Duration { return n.lifetime }
 // down to the second). The result is NonceLen characters of qdtext, fit for a
 // NONCE attribute.
 func (n *Nonces) Mint(client netip.AddrPort, now time.Time) string {
+	if n.lifetime == 0 {
+		panic("auth: Nonces.Mint on a Nonces not built by NewNonces")
+	}
 	var raw [nonceRawLen]byte
 	expiry := now.Add(n.lifetime).Unix()
 	mac := n.mac(expiry, client)
@@ -130,7 +135,7 @@ func (n *Nonces) Mint(client netip.AddrPort, now time.Time) string {
 // the client, whose MESSAGE-INTEGRITY was already verified, retries with the
 // new nonce.
 func (n *Nonces) Check(nonce []byte, client netip.AddrPort, now time.Time) NonceStatus {
-	if len(nonce) != NonceLen || string(nonce[:len(NonceCookie)]) != NonceCookie {
+	if n.lifetime == 0 || len(nonce) != NonceLen || string(nonce[:len(NonceCookie)]) != NonceCookie {
 		return NonceInvalid
 	}
 	var raw [nonceRawLen]byte

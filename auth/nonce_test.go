@@ -208,3 +208,21 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// A Nonces not built by NewNonces would have an all-zero key: it must not
+// accept or issue anything.
+func TestZeroNonces(t *testing.T) {
+	var zero Nonces
+	forged := newHMACPads(make([]byte, MinNonceKeyBytes), sha256Digest)
+	withZeroKey := Nonces{pads: forged, lifetime: time.Minute}
+	nonce := []byte(withZeroKey.Mint(clientV4, nonceNow))
+	if got := zero.Check(nonce, clientV4, nonceNow); got != NonceInvalid {
+		t.Fatalf("zero Nonces.Check = %v", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("zero Nonces.Mint did not panic")
+		}
+	}()
+	zero.Mint(clientV4, nonceNow)
+}
