@@ -12,7 +12,8 @@ import (
 // Config.PermissionLifetime (T-93). A binding is never shortened.
 //
 // Errors, in RFC order, with nothing changed: ErrGone (437); ErrBadChannel
-// (ch outside 0x4000–0x4FFF, 400); ErrInvalidAddress (invalid IP or port 0,
+// (ch outside 0x4000–0x4FFF, or 0x4000–0x7FFF with
+// Config.LegacyChannels, 400); ErrInvalidAddress (invalid IP or port 0,
 // 400); ErrChannelConflict (400) when ch is bound to another peer or the
 // peer to another number — including a binding that expired less than
 // ChannelReuseDelay ago, since RFC 8656 §12 lets neither be reused for
@@ -27,7 +28,7 @@ func (a *Allocation) Bind(ch uint16, peer netip.AddrPort, now mono.Time) error {
 		a.mu.Unlock()
 		return ErrGone
 	}
-	if ch < MinChannel || ch > MaxChannel {
+	if ch < MinChannel || ch > cfg.maxChannelNumber() {
 		a.mu.Unlock()
 		return ErrBadChannel
 	}

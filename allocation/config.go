@@ -10,6 +10,9 @@ import (
 const (
 	MinChannel uint16 = 0x4000
 	MaxChannel uint16 = 0x4FFF
+	// LegacyMaxChannel is the top of RFC 5766 §11's range, accepted only
+	// with Config.LegacyChannels.
+	LegacyMaxChannel uint16 = 0x7FFF
 )
 
 // ChannelReuseDelay is how long a channel number and its peer transport
@@ -62,6 +65,19 @@ type Config struct {
 	// Shards is the number of independently locked parts of the 5-tuple
 	// map, 1–4096.
 	Shards int
+	// LegacyChannels also accepts RFC 5766's channel numbers 0x5000–0x7FFF
+	// in Bind. RFC 8656 §12 reserves them for RFC 7983 demultiplexing, so
+	// this is an operator's explicit opt-in for old clients (coturn 4.6's
+	// turnutils_uclient draws numbers from the old range); off by default.
+	LegacyChannels bool
+}
+
+// maxChannelNumber is the highest channel number Bind accepts.
+func (c *Config) maxChannelNumber() uint16 {
+	if c.LegacyChannels {
+		return LegacyMaxChannel
+	}
+	return MaxChannel
 }
 
 // Defaults is the one place where default limits live.
