@@ -1,0 +1,387 @@
+package netio
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Event is one readiness report from Poller.Wait.
+type Event struct {
+	// Token is the value given to Add for this registration.
+	Token uint64
+	// Socket is the registered socket. It may have been closed since;
+	// its methods then return ErrClosed.
+	Socket *Socket
+	// Readable: datagrams are queued (EPOLLIN), or the socket was shut
+	// down (EPOLLHUP); RecvBatch will not return ErrWouldBlock at once.
+	Readable bool
+	// Error: the socket has a pending error or a non-empty error queue
+	// (EPOLLERR). Drain it with ReadErrQueue until it returns false.
+	Error bool
+}
+
+// registration is one slot of a Poller's table, and a Socket's record of
+// the slot it holds. gen changes every time a slot is reused, so the epoll
+// key of a removed registration never matches a later one in the same slot.
+type registration struct {
+	poller *Poller // set in a Socket's record only
+	sock   *Socket // set in the Poller's table only
+	token  uint64
+	slot   uint32
+	gen    uint32
+	live   bool
+}
+
+// wakeKey is the epoll key of the Poller's eventfd. Socket keys are
+// gen<<32 | (slot+1), never 0.
+const wakeKey = 0
+
+func registrationKey(slot, gen uint32) uint64 { return uint64(gen)<<32 | (uint64(slot) + 1) }
+
+func splitKey(key uint64) (slot, gen uint32) { return uint32(key) - 1, uint32(key >> 32) }
+
+// setEventKey and eventKey store the 64-bit key in epoll_event.data, which
+// x/sys/unix exposes as the two 32-bit fields Fd and Pad.
+func setEventKey(ev *unix.EpollEvent, key uint64) {
+	ev.Fd = int32(uint32(key))
+	ev.Pad = int32(uint32(key >> 32))
+}
+
+func eventKey(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// Poller is one epoll instance serving many sockets, plus an eventfd that
+// Wake uses to interrupt Wait.
+//
+// Registrations are level-triggered (EPOLLIN | EPOLLERR, no EPOLLET): a
+// socket is reported by every Wait while it has queued datagrams or a
+// pending error. A loop may therefore read one batch per ready socket per
+// Wait, for fairness across thousands of sockets, and rely on the rest
+// being reported again. On Error it must drain the error queue, or the next
+// Wait reports the socket again immediately.
+//
+// Events are keyed by a slot and a generation, not by the descriptor
+// number: Wait drops any event whose registration was removed (by Remove or
+// Socket.Close) before Wait looked it up, even if the kernel had already
+// queued it, and a new socket that reuses a closed socket's descriptor
+// number gets a new key. Wait is for one goroutine at a time; Add, Remove,
+// Wake and Close are safe for concurrent use.
+type Poller struct {
+	epfd   int
+	wakefd int
+	ref    fdRef // covers epfd and wakefd
+
+	// mu guards closed, regs and free.
+	mu     sync.Mutex
+	closed bool
+	regs   []registration
+	free   []uint32
+
+	waiting sync.Mutex // held by the one goroutine in Wait
+	raw     []unix.EpollEvent
+	drained [8]byte
+	one     [8]byte // the eventfd increment, read-only after NewPoller
+}
+
+// NewPoller creates an epoll instance and its wake eventfd.
+func NewPoller() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setEventKey(&ev, wakeKey)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(wakefd)
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	p := &Poller{epfd: epfd, wakefd: wakefd}
+	binary.NativeEndian.PutUint64(p.one[:], 1) // eventfd adds a host-order uint64
+	return p, nil
+}
+
+// Add registers s for readiness and error events, reported with token.
+// A socket belongs to at most one open Poller at a time
+// (ErrAlreadyRegistered); Add returns ErrClosed when s or p is closed.
+// Tokens are the caller's; they need not be unique, because stale events
+// are filtered by the registration's own key.
+func (p *Poller) Add(s *Socket, token uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.reg.poller != nil && s.reg.poller.holds(s) {
+		return ErrAlreadyRegistered
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	var slot uint32
+	if k := len(p.free); k > 0 {
+		slot = p.free[k-1]
+		p.free = p.free[:k-1]
+	} else {
+		if uint64(len(p.regs)) >= math.MaxUint32-1 {
+			return fmt.Errorf("netio: poller holds %d registrations, the maximum", len(p.regs))
+		}
+		p.regs = append(p.regs, registration{})
+		slot = uint32(len(p.regs) - 1)
+	}
+	r := &p.regs[slot]
+	r.gen++
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLERR}
+	setEventKey(&ev, registrationKey(slot, r.gen))
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		p.free = append(p.free, slot)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	r.sock, r.token, r.live = s, token, true
+	s.reg = registration{poller: p, slot: slot, gen: r.gen, live: true}
+	return nil
+}
+
+// Remove unregisters s from p. Once it returns, no Wait reports s's token
+// for this registration. Removing from a closed Poller succeeds (the
+// registration ended with it); a socket registered elsewhere, or not at all,
+// gives ErrNotRegistered.
+func (p *Poller) Remove(s *Socket) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reg.poller != p {
+		return ErrNotRegistered
+	}
+	err := p.unregister(s)
+	s.reg = registration{}
+	return err
+}
+
+// holds reports whether p is open and still holds s's registration.
+func (p *Poller) holds(s *Socket) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || int(s.reg.slot) >= len(p.regs) {
+		return false
+	}
+	r := &p.regs[s.reg.slot]
+	return r.live && r.gen == s.reg.gen && r.sock == s
+}
+
+// unregister deletes s's registration, which s.mu (held by the caller)
+// protects: EPOLL_CTL_DEL runs while s's descriptor is still open, and the
+// slot is freed so Wait drops events already queued for it.
+func (p *Poller) unregister(s *Socket) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || int(s.reg.slot) >= len(p.regs) {
+		return nil
+	}
+	r := &p.regs[s.reg.slot]
+	if !r.live || r.gen != s.reg.gen || r.sock != s {
+		return nil
+	}
+	var err error
+	if e := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, s.fd, nil); e != nil {
+		err = os.NewSyscallError("epoll_ctl", e)
+	}
+	r.sock, r.token, r.live = nil, 0, false
+	p.free = append(p.free, s.reg.slot)
+	return err
+}
+
+// Wait blocks until at least one registered socket is ready, Wake is
+// called, or timeout passes, and stores up to len(events) events in
+// events[:n]. A negative timeout waits forever; zero polls; other timeouts
+// are rounded up to whole milliseconds (epoll_wait's unit). A wake-up or a
+// timeout returns n == 0. Interrupted waits (EINTR) resume with the time
+// left.
+//
+// The thread blocks in epoll_wait through the runtime's ordinary syscall
+// path, which hands its P to other goroutines. Wait allocates nothing,
+// except once to grow its kernel event buffer when len(events) exceeds every
+// earlier call's. It returns ErrConcurrentWait when another goroutine is in
+// Wait, and ErrClosed once Close has begun, including to a Wait that Close
+// interrupted.
+func (p *Poller) Wait(events []Event, timeout time.Duration) (int, error) {
+	if len(events) == 0 {
+		return 0, ErrBounds
+	}
+	if !p.waiting.TryLock() {
+		return 0, ErrConcurrentWait
+	}
+	defer p.waiting.Unlock()
+	if !p.ref.acquire() {
+		return 0, ErrClosed
+	}
+	defer p.release()
+	if len(p.raw) < len(events) {
+		p.raw = make([]unix.EpollEvent, len(events))
+	}
+	raw := p.raw[:len(events)]
+	var start time.Time
+	if timeout > 0 {
+		start = time.Now()
+	}
+	msec := timeoutMillis(timeout)
+	for {
+		k, err := unix.EpollWait(p.epfd, raw, msec)
+		if err == unix.EINTR {
+			if timeout > 0 {
+				msec = timeoutMillis(max(timeout-time.Since(start), 0))
+			}
+			continue
+		}
+		if err != nil {
+			return 0, os.NewSyscallError("epoll_wait", err)
+		}
+		n, closed := p.translate(raw[:k], events)
+		if closed {
+			return 0, ErrClosed
+		}
+		return n, nil
+	}
+}
+
+// timeoutMillis converts a Wait timeout to epoll_wait's argument.
+func timeoutMillis(d time.Duration) int {
+	switch {
+	case d < 0:
+		return -1
+	case d == 0:
+		return 0
+	}
+	ms := d / time.Millisecond
+	if d%time.Millisecond != 0 {
+		ms++ // round up, so a short timeout never becomes a busy poll
+	}
+	return int(min(ms, math.MaxInt32))
+}
+
+// translate turns kernel events into Events, dropping stale ones and
+// consuming wake-ups. It returns how many it stored and whether Close has
+// begun (Close sets closed before it wakes Wait).
+func (p *Poller) translate(raw []unix.EpollEvent, events []Event) (n int, closed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, true
+	}
+	for i := range raw {
+		ev := &raw[i]
+		key := eventKey(ev)
+		if key == wakeKey {
+			p.drainWake()
+			continue
+		}
+		slot, gen := splitKey(key)
+		if int(slot) >= len(p.regs) {
+			continue
+		}
+		r := &p.regs[slot]
+		if !r.live || r.gen != gen {
+			continue // removed after the kernel queued the event
+		}
+		events[n] = Event{
+			Token:    r.token,
+			Socket:   r.sock,
+			Readable: ev.Events&(unix.EPOLLIN|unix.EPOLLHUP) != 0,
+			Error:    ev.Events&unix.EPOLLERR != 0,
+		}
+		n++
+	}
+	return n, false
+}
+
+// drainWake resets the eventfd counter so the wake-up is reported once.
+func (p *Poller) drainWake() {
+	for {
+		_, err := unix.Read(p.wakefd, p.drained[:])
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// Wake makes a Wait in progress, or the next Wait, return. Several Wakes
+// before a Wait collapse into one wake-up. It is safe from any goroutine.
+func (p *Poller) Wake() error {
+	if !p.ref.acquire() {
+		return ErrClosed
+	}
+	defer p.release()
+	return p.signal()
+}
+
+// signal increments the eventfd. EAGAIN means the counter is already far
+// above zero: a wake-up is pending anyway.
+func (p *Poller) signal() error {
+	for {
+		_, err := unix.Write(p.wakefd, p.one[:])
+		switch err {
+		case nil, unix.EAGAIN:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return os.NewSyscallError("write", err)
+	}
+}
+
+// Close ends all registrations, wakes a Wait in progress (which returns
+// ErrClosed) and closes the epoll instance and eventfd once no call is using
+// them. It is idempotent. Registered sockets stay open; closing them later
+// is fine.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	for i := range p.regs {
+		p.regs[i] = registration{gen: p.regs[i].gen}
+	}
+	p.free = nil
+	p.mu.Unlock()
+	// The descriptors stay open until beginClose: nothing else closes them.
+	wakeErr := p.signal()
+	if _, closeNow := p.ref.beginClose(); closeNow {
+		if err := p.closeDescriptors(); err != nil {
+			return err
+		}
+	}
+	return wakeErr
+}
+
+// release ends a call and closes the descriptors if Close is waiting.
+func (p *Poller) release() {
+	if p.ref.release() {
+		p.closeDescriptors()
+	}
+}
+
+func (p *Poller) closeDescriptors() error {
+	errWake := unix.Close(p.wakefd)
+	if err := unix.Close(p.epfd); err != nil {
+		return os.NewSyscallError("close", err)
+	}
+	if errWake != nil {
+		return os.NewSyscallError("close", errWake)
+	}
+	return nil
+}

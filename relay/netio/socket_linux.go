@@ -1,0 +1,206 @@
+package netio
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options configures a socket made by ListenUDP. The zero value is a plain
+// UDP socket with kernel defaults.
+type Options struct {
+	// ReusePort sets SO_REUSEPORT before bind, so several sockets (one per
+	// loop goroutine) may share a listening port and the kernel spreads
+	// flows among them.
+	ReusePort bool
+	// RecvErr sets IP_RECVERR (IPv4) or IPV6_RECVERR (IPv6): ICMP errors
+	// and local send errors are queued on the socket's error queue for
+	// ReadErrQueue (RFC 8656 §11.5; kernel ip(7) and ipv6(7)).
+	RecvErr bool
+	// DontFragment forbids fragmentation of outgoing datagrams: IPv4 sets
+	// IP_MTU_DISCOVER to IP_PMTUDISC_DO (the DF bit is set and the kernel
+	// never fragments locally), IPv6 sets IPV6_DONTFRAG. A send larger than
+	// the path MTU then fails with EMSGSIZE (and, with RecvErr, queues a
+	// local error carrying the MTU) instead of being fragmented.
+	// When false, the kernel default applies: for IPv4 normally
+	// IP_PMTUDISC_WANT (DF set, local fragmentation above the path MTU,
+	// see net.ipv4.ip_no_pmtu_disc); for IPv6 fragmentation by the sender.
+	DontFragment bool
+	// RecvBuffer and SendBuffer set SO_RCVBUF and SO_SNDBUF, in bytes;
+	// 0 keeps the kernel default. The kernel doubles the value for its
+	// bookkeeping and caps it at net.core.rmem_max / wmem_max.
+	RecvBuffer, SendBuffer int
+}
+
+// validate rejects out-of-range settings, naming the field.
+func (o Options) validate() error {
+	if o.RecvBuffer < 0 || o.RecvBuffer > math.MaxInt32/2 {
+		return fmt.Errorf("netio: Options.RecvBuffer must be between 0 and %d bytes, got %d", math.MaxInt32/2, o.RecvBuffer)
+	}
+	if o.SendBuffer < 0 || o.SendBuffer > math.MaxInt32/2 {
+		return fmt.Errorf("netio: Options.SendBuffer must be between 0 and %d bytes, got %d", math.MaxInt32/2, o.SendBuffer)
+	}
+	return nil
+}
+
+// Socket is one non-blocking UDP socket (SOCK_NONBLOCK, SOCK_CLOEXEC).
+// IPv6 sockets are IPV6_V6ONLY, so a socket carries exactly one family.
+//
+// All methods are safe for concurrent use. See the package documentation
+// for how Close interacts with calls in flight and with a Poller.
+type Socket struct {
+	fd     int
+	family int // unix.AF_INET or unix.AF_INET6
+	local  netip.AddrPort
+	ref    fdRef
+
+	// mu guards closed and reg. Lock order: Socket.mu before Poller.mu.
+	mu     sync.Mutex
+	closed bool
+	reg    registration
+}
+
+// ListenUDP opens a UDP socket bound to addr with the given options.
+//
+// addr must be an IPv4 or IPv6 address (IPv4-mapped addresses are treated as
+// IPv4; zones are rejected); the unspecified address binds all addresses of
+// that family. Port 0 picks an ephemeral port; LocalAddr reports it. When a
+// specific port is taken, the error satisfies errors.Is(err,
+// unix.EADDRINUSE), so a caller may retry another port from its range.
+func ListenUDP(addr netip.AddrPort, opts Options) (*Socket, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	ip := addr.Addr().Unmap()
+	if !ip.IsValid() {
+		return nil, fmt.Errorf("netio: ListenUDP address %v is not an IP address", addr)
+	}
+	if ip.Zone() != "" {
+		return nil, fmt.Errorf("netio: ListenUDP address %v has a zone; zoned addresses are not supported", addr)
+	}
+	family := unix.AF_INET6
+	if ip.Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := configure(fd, family, opts); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netio: bind %v: %w", netip.AddrPortFrom(ip, addr.Port()), err)
+	}
+	local, err := localAddr(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &Socket{fd: fd, family: family, local: local}, nil
+}
+
+// configure applies the options that must be set before bind.
+func configure(fd, family int, opts Options) error {
+	type option struct {
+		name       string
+		level, opt int
+		value      int
+		wanted     bool
+	}
+	ipv6 := family == unix.AF_INET6
+	options := []option{
+		{name: "IPV6_V6ONLY", level: unix.IPPROTO_IPV6, opt: unix.IPV6_V6ONLY, value: 1, wanted: ipv6},
+		{name: "SO_REUSEPORT", level: unix.SOL_SOCKET, opt: unix.SO_REUSEPORT, value: 1, wanted: opts.ReusePort},
+		{name: "IP_RECVERR", level: unix.IPPROTO_IP, opt: unix.IP_RECVERR, value: 1, wanted: opts.RecvErr && !ipv6},
+		{name: "IPV6_RECVERR", level: unix.IPPROTO_IPV6, opt: unix.IPV6_RECVERR, value: 1, wanted: opts.RecvErr && ipv6},
+		{name: "IP_MTU_DISCOVER", level: unix.IPPROTO_IP, opt: unix.IP_MTU_DISCOVER, value: unix.IP_PMTUDISC_DO, wanted: opts.DontFragment && !ipv6},
+		{name: "IPV6_DONTFRAG", level: unix.IPPROTO_IPV6, opt: unix.IPV6_DONTFRAG, value: 1, wanted: opts.DontFragment && ipv6},
+		{name: "SO_RCVBUF", level: unix.SOL_SOCKET, opt: unix.SO_RCVBUF, value: opts.RecvBuffer, wanted: opts.RecvBuffer > 0},
+		{name: "SO_SNDBUF", level: unix.SOL_SOCKET, opt: unix.SO_SNDBUF, value: opts.SendBuffer, wanted: opts.SendBuffer > 0},
+	}
+	for _, o := range options {
+		if !o.wanted {
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
+			return fmt.Errorf("netio: setsockopt %s=%d: %w", o.name, o.value, err)
+		}
+	}
+	return nil
+}
+
+// localAddr reads the bound address with getsockname.
+func localAddr(fd int) (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, os.NewSyscallError("getsockname", err)
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("netio: getsockname returned %T", sa)
+}
+
+// LocalAddr returns the address the socket is bound to, with the port the
+// kernel chose when ListenUDP was given port 0.
+func (s *Socket) LocalAddr() netip.AddrPort { return s.local }
+
+// Fd returns the socket's file descriptor number, for logging and for
+// socket options this package does not cover. The number is valid only until
+// Close; the caller must not close it, and a call on it that races with
+// Close may reach a newer file that reused the number. The methods of Socket
+// never have that race.
+func (s *Socket) Fd() int { return s.fd }
+
+// Close unregisters the socket from its Poller, if any, and closes it.
+// It is idempotent and safe to call concurrently with any other method: the
+// registration is removed (EPOLL_CTL_DEL) while the descriptor is still
+// open, later calls return ErrClosed, and the descriptor itself is closed as
+// soon as the last call in flight returns — by Close when none is in flight,
+// in which case Close returns close(2)'s error.
+func (s *Socket) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var unregisterErr error
+	if s.reg.poller != nil {
+		unregisterErr = s.reg.poller.unregister(s)
+		s.reg = registration{}
+	}
+	s.mu.Unlock()
+	if _, closeNow := s.ref.beginClose(); closeNow {
+		if err := unix.Close(s.fd); err != nil {
+			return os.NewSyscallError("close", err)
+		}
+	}
+	return unregisterErr
+}
+
+// acquire registers a call on the descriptor; false after Close.
+func (s *Socket) acquire() bool { return s.ref.acquire() }
+
+// release ends a call and closes the descriptor if Close is waiting for it.
+func (s *Socket) release() {
+	if s.ref.release() {
+		unix.Close(s.fd)
+	}
+}
