@@ -1,0 +1,72 @@
+package config
+
+// Variable names. The table in doc.go documents each one; a test keeps the
+// two and rawEnv's tags in step.
+const (
+	varUDPListen         = "TURNSTILE_UDP_LISTEN"
+	varTCPListen         = "TURNSTILE_TCP_LISTEN"
+	varTLSListen         = "TURNSTILE_TLS_LISTEN"
+	varTLSCertFile       = "TURNSTILE_TLS_CERT_FILE"
+	varTLSKeyFile        = "TURNSTILE_TLS_KEY_FILE"
+	varRealm             = "TURNSTILE_REALM"
+	varSoftware          = "TURNSTILE_SOFTWARE"
+	varAuthSecrets       = "TURNSTILE_AUTH_SECRETS"
+	varAuthSecretsFile   = "TURNSTILE_AUTH_SECRETS_FILE"
+	varUsers             = "TURNSTILE_USERS"
+	varCredentialMaxTTL  = "TURNSTILE_CREDENTIAL_MAX_TTL"
+	varNonceLifetime     = "TURNSTILE_NONCE_LIFETIME"
+	varRelayIPs          = "TURNSTILE_RELAY_IPS"
+	varExternalIPs       = "TURNSTILE_EXTERNAL_IPS"
+	varPortRange         = "TURNSTILE_PORT_RANGE"
+	varUserQuota         = "TURNSTILE_USER_QUOTA"
+	varTotalQuota        = "TURNSTILE_TOTAL_QUOTA"
+	varMaxLifetime       = "TURNSTILE_MAX_LIFETIME"
+	varMaxPermissions    = "TURNSTILE_MAX_PERMISSIONS"
+	varPeerAllow         = "TURNSTILE_PEER_ALLOW"
+	varPeerDeny          = "TURNSTILE_PEER_DENY"
+	varTCPMaxConnections = "TURNSTILE_TCP_MAX_CONNECTIONS"
+	varTCPIdleTimeout    = "TURNSTILE_TCP_IDLE_TIMEOUT"
+	varTCPMaxFrame       = "TURNSTILE_TCP_MAX_FRAME"
+	varLogLevel          = "TURNSTILE_LOG_LEVEL"
+	varMetricsListen     = "TURNSTILE_METRICS_LISTEN"
+	varDrainTimeout      = "TURNSTILE_DRAIN_TIMEOUT"
+	varAlternateServers  = "TURNSTILE_ALTERNATE_SERVERS"
+)
+
+// envPrefix starts every turnstile variable.
+const envPrefix = "TURNSTILE_"
+
+// rawEnv is the environment as text, read by env.ParseWithOptions. Its
+// envDefault tags are the one place where defaults live: a default is
+// written as the text an operator would set, and goes through the same
+// parser and checks as a set value.
+type rawEnv struct {
+	UDPListen         string `env:"TURNSTILE_UDP_LISTEN"`
+	TCPListen         string `env:"TURNSTILE_TCP_LISTEN"`
+	TLSListen         string `env:"TURNSTILE_TLS_LISTEN"`
+	TLSCertFile       string `env:"TURNSTILE_TLS_CERT_FILE"`
+	TLSKeyFile        string `env:"TURNSTILE_TLS_KEY_FILE"`
+	Realm             string `env:"TURNSTILE_REALM" envDefault:"turnstile"`
+	Software          string `env:"TURNSTILE_SOFTWARE" envDefault:"turnstile"`
+	AuthSecrets       string `env:"TURNSTILE_AUTH_SECRETS"`
+	AuthSecretsFile   string `env:"TURNSTILE_AUTH_SECRETS_FILE"`
+	Users             string `env:"TURNSTILE_USERS"`
+	CredentialMaxTTL  string `env:"TURNSTILE_CREDENTIAL_MAX_TTL" envDefault:"24h"`
+	NonceLifetime     string `env:"TURNSTILE_NONCE_LIFETIME" envDefault:"10m"`
+	RelayIPs          string `env:"TURNSTILE_RELAY_IPS"`
+	ExternalIPs       string `env:"TURNSTILE_EXTERNAL_IPS"`
+	PortRange         string `env:"TURNSTILE_PORT_RANGE" envDefault:"49152-65535"`
+	UserQuota         string `env:"TURNSTILE_USER_QUOTA" envDefault:"10"`
+	TotalQuota        string `env:"TURNSTILE_TOTAL_QUOTA" envDefault:"0"`
+	MaxLifetime       string `env:"TURNSTILE_MAX_LIFETIME" envDefault:"1h"`
+	MaxPermissions    string `env:"TURNSTILE_MAX_PERMISSIONS" envDefault:"256"`
+	PeerAllow         string `env:"TURNSTILE_PEER_ALLOW"`
+	PeerDeny          string `env:"TURNSTILE_PEER_DENY"`
+	TCPMaxConnections string `env:"TURNSTILE_TCP_MAX_CONNECTIONS" envDefault:"10000"`
+	TCPIdleTimeout    string `env:"TURNSTILE_TCP_IDLE_TIMEOUT" envDefault:"2m"`
+	TCPMaxFrame       string `env:"TURNSTILE_TCP_MAX_FRAME" envDefault:"65539"`
+	LogLevel          string `env:"TURNSTILE_LOG_LEVEL" envDefault:"info"`
+	MetricsListen     string `env:"TURNSTILE_METRICS_LISTEN" envDefault:"127.0.0.1:9464"`
+	DrainTimeout      string `env:"TURNSTILE_DRAIN_TIMEOUT" envDefault:"30s"`
+	AlternateServers  string `env:"TURNSTILE_ALTERNATE_SERVERS"`
+}
