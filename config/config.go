@@ -39,8 +39,8 @@ type Config struct {
 	// from TURNSTILE_AUTH_SECRETS or read from TURNSTILE_AUTH_SECRETS_FILE.
 	AuthSecrets []logging.Secret
 	// AuthSecretsFile is the file AuthSecrets came from, empty when they
-	// came from the environment; the daemon re-reads it to rotate
-	// secrets (auth.ParseSecretsFile).
+	// came from the environment; the daemon re-reads it with
+	// ReadAuthSecretsFile to rotate secrets.
 	AuthSecretsFile string
 	// Users are the static long-term users (TURNSTILE_USERS).
 	Users []User

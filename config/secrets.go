@@ -36,8 +36,21 @@ func (p *problems) authSecrets(text string) []logging.Secret {
 	return p.checkSecrets(varAuthSecrets, "", raw)
 }
 
-// secretsFile reads and parses TURNSTILE_AUTH_SECRETS_FILE with the same
-// parser the daemon uses to reload it.
+// ReadAuthSecretsFile reads a TURN REST secrets file (TURNSTILE_AUTH_SECRETS_FILE)
+// under exactly the rules Load applies, for the daemon to rotate secrets
+// without restarting: auth.ParseSecretsFile's format, at most
+// auth.MaxSecrets secrets of at least 16 bytes each. The error, if any, is an
+// *Error naming the variable; it never contains a secret.
+func ReadAuthSecretsFile(path string) ([]logging.Secret, error) {
+	var p problems
+	secrets := p.secretsFile(path)
+	if len(p.errs) > 0 {
+		return nil, p.errs[0]
+	}
+	return secrets, nil
+}
+
+// secretsFile reads and parses TURNSTILE_AUTH_SECRETS_FILE.
 func (p *problems) secretsFile(path string) []logging.Secret {
 	f, err := os.Open(path)
 	if err != nil {

@@ -192,3 +192,17 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Errorf("error shows a secret or is missing: %v", err)
 	}
 }
+
+func TestReadAuthSecretsFile(t *testing.T) {
+	path := writeFile(t, "secrets", testSecret+"\n")
+	secrets, err := ReadAuthSecretsFile(path)
+	if err != nil || len(secrets) != 1 || secrets[0].Expose() != testSecret {
+		t.Fatalf("ReadAuthSecretsFile = %d secrets, %v", len(secrets), err)
+	}
+	short := writeFile(t, "short", "short-one\n")
+	_, err = ReadAuthSecretsFile(short)
+	wantError(t, err, varAuthSecretsFile, short, "at least 16")
+	if err != nil && strings.Contains(err.Error(), "short-one") {
+		t.Errorf("error shows the secret: %v", err)
+	}
+}
