@@ -122,10 +122,18 @@ type ProxyRanges struct {
 	V4, V6 netip.Prefix
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler; errors name the
+// variable.
 func (r *ProxyRanges) UnmarshalText(text []byte) error {
+	if err := r.parse(string(text)); err != nil {
+		return fmt.Errorf("TURNSTILE_GATEWAY_PROXY_RANGES: %w", err)
+	}
+	return nil
+}
+
+func (r *ProxyRanges) parse(text string) error {
 	var out ProxyRanges
-	for _, f := range strings.Split(string(text), ",") {
+	for _, f := range strings.Split(text, ",") {
 		p, err := netip.ParsePrefix(strings.TrimSpace(f))
 		if err != nil {
 			return err
@@ -177,10 +185,18 @@ type Sentinels struct {
 	V4, V6 netip.AddrPort
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler; errors name the
+// variable.
 func (s *Sentinels) UnmarshalText(text []byte) error {
+	if err := s.parse(string(text)); err != nil {
+		return fmt.Errorf("TURNSTILE_GATEWAY_DNS: %w", err)
+	}
+	return nil
+}
+
+func (s *Sentinels) parse(text string) error {
 	var out Sentinels
-	for _, f := range strings.Split(string(text), ",") {
+	for _, f := range strings.Split(text, ",") {
 		ap, err := netip.ParseAddrPort(strings.TrimSpace(f))
 		if err != nil {
 			return err
