@@ -26,25 +26,32 @@ type Event struct {
 	Error bool
 }
 
-// registration is one slot of a Poller's table, and a Socket's record of
-// the slot it holds. gen changes every time a slot is reused, so the epoll
-// key of a removed registration never matches a later one in the same slot.
-type registration struct {
-	poller *Poller // set in a Socket's record only
-	sock   *Socket // set in the Poller's table only
-	token  uint64
-	slot   uint32
+// slot is one entry of a Poller's registration table. gen changes every
+// time the slot is reused, so the epoll key of a removed registration never
+// matches a later one in the same slot.
+type slot struct {
+	sock  *Socket
+	token uint64
+	gen   uint32
+	live  bool
+}
+
+// membership is a Socket's record of the Poller slot it holds, guarded by
+// the Socket's mu. It may name a Poller that has since closed; holds and
+// unregister check.
+type membership struct {
+	poller *Poller
+	index  uint32
 	gen    uint32
-	live   bool
 }
 
 // wakeKey is the epoll key of the Poller's eventfd. Socket keys are
 // gen<<32 | (slot+1), never 0.
 const wakeKey = 0
 
-func registrationKey(slot, gen uint32) uint64 { return uint64(gen)<<32 | (uint64(slot) + 1) }
+func registrationKey(index, gen uint32) uint64 { return uint64(gen)<<32 | (uint64(index) + 1) }
 
-func splitKey(key uint64) (slot, gen uint32) { return uint32(key) - 1, uint32(key >> 32) }
+func splitKey(key uint64) (index, gen uint32) { return uint32(key) - 1, uint32(key >> 32) }
 
 // setEventKey and eventKey store the 64-bit key in epoll_event.data, which
 // x/sys/unix exposes as the two 32-bit fields Fd and Pad.
@@ -78,10 +85,10 @@ type Poller struct {
 	wakefd int
 	ref    fdRef // covers epfd and wakefd
 
-	// mu guards closed, regs and free.
+	// mu guards closed, slots and free.
 	mu     sync.Mutex
 	closed bool
-	regs   []registration
+	slots  []slot
 	free   []uint32
 
 	waiting sync.Mutex // held by the one goroutine in Wait
@@ -124,7 +131,7 @@ func (p *Poller) Add(s *Socket, token uint64) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.reg.poller != nil && s.reg.poller.holds(s) {
+	if s.member.poller != nil && s.member.poller.holds(s) {
 		return ErrAlreadyRegistered
 	}
 	p.mu.Lock()
@@ -132,27 +139,27 @@ func (p *Poller) Add(s *Socket, token uint64) error {
 	if p.closed {
 		return ErrClosed
 	}
-	var slot uint32
+	var index uint32
 	if k := len(p.free); k > 0 {
-		slot = p.free[k-1]
+		index = p.free[k-1]
 		p.free = p.free[:k-1]
 	} else {
-		if uint64(len(p.regs)) >= math.MaxUint32-1 {
-			return fmt.Errorf("netio: poller holds %d registrations, the maximum", len(p.regs))
+		if uint64(len(p.slots)) >= math.MaxUint32-1 {
+			return fmt.Errorf("netio: poller holds %d registrations, the maximum", len(p.slots))
 		}
-		p.regs = append(p.regs, registration{})
-		slot = uint32(len(p.regs) - 1)
+		p.slots = append(p.slots, slot{})
+		index = uint32(len(p.slots) - 1)
 	}
-	r := &p.regs[slot]
+	r := &p.slots[index]
 	r.gen++
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLERR}
-	setEventKey(&ev, registrationKey(slot, r.gen))
+	setEventKey(&ev, registrationKey(index, r.gen))
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
-		p.free = append(p.free, slot)
+		p.free = append(p.free, index)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	r.sock, r.token, r.live = s, token, true
-	s.reg = registration{poller: p, slot: slot, gen: r.gen, live: true}
+	s.member = membership{poller: p, index: index, gen: r.gen}
 	return nil
 }
 
@@ -163,11 +170,11 @@ func (p *Poller) Add(s *Socket, token uint64) error {
 func (p *Poller) Remove(s *Socket) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.reg.poller != p {
+	if s.member.poller != p {
 		return ErrNotRegistered
 	}
 	err := p.unregister(s)
-	s.reg = registration{}
+	s.member = membership{}
 	return err
 }
 
@@ -175,11 +182,18 @@ func (p *Poller) Remove(s *Socket) error {
 func (p *Poller) holds(s *Socket) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || int(s.reg.slot) >= len(p.regs) {
+	return p.ownsLocked(s)
+}
+
+// ownsLocked reports whether p (whose mu the caller holds) is open and s's
+// membership names a live slot of p that holds s.
+func (p *Poller) ownsLocked(s *Socket) bool {
+	m := s.member
+	if p.closed || m.poller != p || int(m.index) >= len(p.slots) {
 		return false
 	}
-	r := &p.regs[s.reg.slot]
-	return r.live && r.gen == s.reg.gen && r.sock == s
+	r := &p.slots[m.index]
+	return r.live && r.gen == m.gen && r.sock == s
 }
 
 // unregister deletes s's registration, which s.mu (held by the caller)
@@ -188,19 +202,16 @@ func (p *Poller) holds(s *Socket) bool {
 func (p *Poller) unregister(s *Socket) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || int(s.reg.slot) >= len(p.regs) {
+	if !p.ownsLocked(s) {
 		return nil
 	}
-	r := &p.regs[s.reg.slot]
-	if !r.live || r.gen != s.reg.gen || r.sock != s {
-		return nil
-	}
+	r := &p.slots[s.member.index]
 	var err error
 	if e := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, s.fd, nil); e != nil {
 		err = os.NewSyscallError("epoll_ctl", e)
 	}
 	r.sock, r.token, r.live = nil, 0, false
-	p.free = append(p.free, s.reg.slot)
+	p.free = append(p.free, s.member.index)
 	return err
 }
 
@@ -288,11 +299,11 @@ func (p *Poller) translate(raw []unix.EpollEvent, events []Event) (n int, closed
 			p.drainWake()
 			continue
 		}
-		slot, gen := splitKey(key)
-		if int(slot) >= len(p.regs) {
+		index, gen := splitKey(key)
+		if int(index) >= len(p.slots) {
 			continue
 		}
-		r := &p.regs[slot]
+		r := &p.slots[index]
 		if !r.live || r.gen != gen {
 			continue // removed after the kernel queued the event
 		}
@@ -353,8 +364,8 @@ func (p *Poller) Close() error {
 		return nil
 	}
 	p.closed = true
-	for i := range p.regs {
-		p.regs[i] = registration{gen: p.regs[i].gen}
+	for i := range p.slots {
+		p.slots[i] = slot{gen: p.slots[i].gen}
 	}
 	p.free = nil
 	p.mu.Unlock()

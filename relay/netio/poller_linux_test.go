@@ -75,7 +75,7 @@ func TestPollerManySockets(t *testing.T) {
 	}
 	p.mu.Lock()
 	live := 0
-	for _, r := range p.regs {
+	for _, r := range p.slots {
 		if r.live {
 			live++
 		}
@@ -246,17 +246,17 @@ func TestPollerDropsStaleKeys(t *testing.T) {
 	if err := p.Add(a, 1); err != nil {
 		t.Fatal(err)
 	}
-	staleKey := registrationKey(a.reg.slot, a.reg.gen)
+	staleKey := registrationKey(a.member.index, a.member.gen)
 	if err := p.Remove(a); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Add(b, 2); err != nil {
 		t.Fatal(err)
 	}
-	if b.reg.slot != uint32(staleKey-1) {
-		t.Fatalf("slot not reused: %d", b.reg.slot)
+	if b.member.index != uint32(staleKey-1) {
+		t.Fatalf("slot not reused: %d", b.member.index)
 	}
-	freshKey := registrationKey(b.reg.slot, b.reg.gen)
+	freshKey := registrationKey(b.member.index, b.member.gen)
 	raw := make([]unix.EpollEvent, 4)
 	setEventKey(&raw[0], staleKey)
 	setEventKey(&raw[1], freshKey)

@@ -58,10 +58,10 @@ type Socket struct {
 	local  netip.AddrPort
 	ref    fdRef
 
-	// mu guards closed and reg. Lock order: Socket.mu before Poller.mu.
+	// mu guards closed and member. Lock order: Socket.mu before Poller.mu.
 	mu     sync.Mutex
 	closed bool
-	reg    registration
+	member membership
 }
 
 // ListenUDP opens a UDP socket bound to addr with the given options.
@@ -182,9 +182,9 @@ func (s *Socket) Close() error {
 	}
 	s.closed = true
 	var unregisterErr error
-	if s.reg.poller != nil {
-		unregisterErr = s.reg.poller.unregister(s)
-		s.reg = registration{}
+	if s.member.poller != nil {
+		unregisterErr = s.member.poller.unregister(s)
+		s.member = membership{}
 	}
 	s.mu.Unlock()
 	if _, closeNow := s.ref.beginClose(); closeNow {
