@@ -49,7 +49,11 @@ var ErrAlreadyRegistered = errors.New("netio: socket already registered with a p
 // drain it with ReadErrQueue and call the receive again; the queued data is
 // still there.
 //
-// PendingError is comparable and converting it to error does not allocate.
+// Only RecvBatch returns PendingError, and only on sockets with RecvErr: the
+// kernel does not mark unconnected UDP sockets with ICMP errors otherwise.
+// PendingError is comparable, and converting it to error does not allocate
+// (Go stores single-word values below 256 without allocating, and every
+// Linux errno is below 256).
 type PendingError struct {
 	Errno unix.Errno
 }
