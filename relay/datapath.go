@@ -53,7 +53,7 @@ func (w *worker) dispatch(sock *netio.Socket, local, from netip.AddrPort, data [
 		return
 	}
 	ft := allocation.FiveTuple{Client: from, Server: local, Transport: allocation.TransportUDP}
-	switch stunmsg.Classify(data) {
+	switch w.s.channels.Classify(data) {
 	case stunmsg.KindChannelData:
 		w.s.relayChannelData(ft, data, now, &w.h.sender, &w.c, transportUDP)
 	case stunmsg.KindSTUN:
@@ -68,7 +68,7 @@ func (w *worker) dispatch(sock *netio.Socket, local, from netip.AddrPort, data [
 // 5-tuple's allocation and the channel's peer, and send the payload from the
 // relayed address. It allocates nothing and takes no global lock.
 func (s *Server) relayChannelData(ft allocation.FiveTuple, data []byte, now mono.Time, sd *sender, c *counters, t transportIndex) {
-	ch, payload, ok := stunmsg.ParseChannelData(data)
+	ch, payload, ok := s.channels.ParseChannelData(data)
 	if !ok {
 		c.drop(DropChannelDataMalformed)
 		return
@@ -158,7 +158,7 @@ func (w *worker) frameForClient(sess *session, a *allocation.Allocation, i int, 
 	var start, end int
 	if ch, ok := a.PeerChannel(peer, now); ok {
 		start = off - stunmsg.ChannelDataHeaderSize
-		stunmsg.PutChannelDataHeader(buf[start:], ch, size)
+		w.s.channels.PutChannelDataHeader(buf[start:], ch, size)
 		end = off + size
 		if sess.client.stream != nil {
 			// RFC 8656 §12.5: over streams ChannelData is padded to a

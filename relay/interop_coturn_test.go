@@ -35,7 +35,11 @@ var sentRe = regexp.MustCompile(`Total send dropped (\d+)`)
 // zero lost packets over UDP, over TCP and with Send indications.
 func TestTurnutilsUclient(t *testing.T) {
 	uclient := requireTool(t, "turnutils_uclient", "coturn")
-	srv := newTestServer(t)
+	// coturn 4.6's uclient draws channel numbers from RFC 5766's range
+	// 0x4000–0x7FFF, which RFC 8656 reserves above 0x4FFF: the relay
+	// refuses those by default (see TestStrictChannelRangeRefusesUclient),
+	// so this run opts in to the legacy range.
+	srv := newTestServer(t, func(c *Config) { c.LegacyChannels = true })
 	user, pass := restCredentials("uclient")
 	cases := []struct {
 		name  string
@@ -70,6 +74,24 @@ func TestTurnutilsUclient(t *testing.T) {
 			}
 			t.Logf("%s", lastLines(out, 6))
 		})
+	}
+}
+
+// TestStrictChannelRangeRefusesUclient documents why the interop runs opt
+// in: with the default, RFC 8656-strict range, uclient's ChannelBind for a
+// number above 0x4FFF gets 400 and uclient gives up.
+func TestStrictChannelRangeRefusesUclient(t *testing.T) {
+	uclient := requireTool(t, "turnutils_uclient", "coturn")
+	srv := newTestServer(t)
+	user, pass := restCredentials("uclient")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Enough clients that at least one draws a number above 0x4FFF (each
+	// does so with probability 3/4).
+	out, _ := exec.CommandContext(ctx, uclient, "-y", "-u", user, "-w", pass,
+		"-p", strconv.Itoa(int(srv.udp.Port())), "-n", "5", "-m", "8", "-z", "5", "127.0.0.1").CombinedOutput()
+	if !regexp.MustCompile(`channel bind: error 400`).Match(out) {
+		t.Fatalf("expected uclient's out-of-range ChannelBind to be refused with 400:\n%s", out)
 	}
 }
 

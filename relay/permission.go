@@ -55,8 +55,9 @@ func (h *handler) channelBind(req *request, a *allocation.Allocation) []byte {
 		return h.errorResponse(400, key, false, req.from)
 	}
 	ch, ok := stunmsg.DecodeChannelNumber(chValue)
-	if !ok || !stunmsg.IsChannelNumber(ch) {
-		// RFC 8656 §12.2: only 0x4000–0x4FFF can be bound.
+	if !ok || !h.s.channels.Contains(ch) {
+		// RFC 8656 §12.2: only 0x4000–0x4FFF can be bound (and RFC
+		// 5766's 0x5000–0x7FFF when the operator opted in).
 		return h.errorResponse(400, key, false, req.from)
 	}
 	peer, err := stunmsg.DecodeXORAddress(peerValue, h.msg.TransactionID)

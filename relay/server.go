@@ -24,6 +24,7 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 	"github.com/turnstile-relay/turnstile/relay/txcache"
 )
 
@@ -53,6 +54,11 @@ type Config struct {
 	// AlternateServers are offered with 300 Try Alternate while draining.
 	AlternateServers []netip.AddrPort
 
+	// LegacyChannels accepts RFC 5766's channel numbers 0x5000–0x7FFF as
+	// well as RFC 8656's 0x4000–0x4FFF. RFC 8656 §12 reserves them, so it is
+	// off unless the operator opts in for old clients.
+	LegacyChannels bool
+
 	TCPMaxConnections int           // concurrent TCP+TLS connections; further accepts are closed
 	TCPIdleTimeout    time.Duration // a connection without a frame for this long is closed
 	TCPMaxFrame       int           // largest STUN or ChannelData frame accepted on a stream, bytes
@@ -77,6 +83,7 @@ type Server struct {
 	table        *allocation.Table
 	reservations *allocation.Reservations
 	txcache      *txcache.Cache
+	channels     stunmsg.ChannelRange
 
 	relays4, relays6                 []relayIP
 	hasRelayFamily4, hasRelayFamily6 bool
@@ -134,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Allocation.LegacyChannels = cfg.LegacyChannels
 	table, err := allocation.NewTable(cfg.Allocation)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
@@ -147,7 +155,11 @@ func New(cfg Config) (*Server, error) {
 		reservations: new(allocation.Reservations),
 		txcache:      txcache.New(65536, 16, txcache.DefaultTTL),
 		conns:        make(map[*streamConn]struct{}),
+		channels:     stunmsg.StrictChannels,
 		done:         make(chan struct{}),
+	}
+	if cfg.LegacyChannels {
+		s.channels = stunmsg.LegacyChannels
 	}
 	if s.nonces == nil {
 		key := make([]byte, 32)
