@@ -27,8 +27,8 @@ import (
 // when expire is called).
 //
 // Expiry is lazy and explicit: lookups treat an entry past its deadline as
-// expired (so the answer never depends on how often expire runs), and
-// expire(now) sweeps. The sweep is skipped while now < next, a lower bound
+// expired (so whether a flow is live never depends on how often expire
+// runs), and expire(now) sweeps. The sweep is skipped while now < next, a lower bound
 // of every deadline in the table (deadlines only move later).
 //
 // Timestamps never move backwards: a now older than what an entry has seen

@@ -171,3 +171,27 @@ func TestResourceErrorUnwraps(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestReloadWhileDeciding backs the concurrency claims: Reload may run on
+// one goroutine while sessions decide on others (run with -race).
+func TestReloadWhileDeciding(t *testing.T) {
+	gw := newTestGateway(t, exampleResources, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			if err := gw.Reload([]byte(exampleResources)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	s := gw.NewSession("alice")
+	p4 := lookup(t, s, "sip.internal", dnsmessage.TypeA, addrs("192.0.2.1"), nil, at(0))
+	for i := range 2000 {
+		if v := s.Outbound(ap(p4[0], 5060), at(float64(i)/1000)); v.Action != ActionSend {
+			t.Fatalf("during reloads: %v", v)
+		}
+	}
+	<-done
+}
