@@ -51,9 +51,9 @@ type Config struct {
 	// fail with ErrCapacity (508).
 	MaxPermissions int
 	// MaxChannels limits the channels one allocation may have bound at
-	// once, at most 4096 (the whole range); beyond it ChannelBind fails
-	// with ErrCapacity (508). Expired bindings in their reuse delay do not
-	// count.
+	// once, at most the size of the channel range (4096; 16384 with
+	// LegacyChannels); beyond it ChannelBind fails with ErrCapacity (508).
+	// Expired bindings in their reuse delay do not count.
 	MaxChannels int
 	// UserQuota limits the live allocations of one user (Spec.User); beyond
 	// it Create fails with ErrQuota (486, RFC 8656 §5 recommends keying the
@@ -146,7 +146,7 @@ func (c Config) Validate() error {
 		seconds("PermissionLifetime", c.PermissionLifetime, time.Second, hour),
 		seconds("ChannelLifetime", c.ChannelLifetime, time.Second, hour),
 		count("MaxPermissions", c.MaxPermissions, 1, 1<<20),
-		count("MaxChannels", c.MaxChannels, 1, Defaults.MaxChannels),
+		count("MaxChannels", c.MaxChannels, 1, int(c.maxChannelNumber()-MinChannel)+1),
 		count("UserQuota", c.UserQuota, 0, 1<<30),
 		count("TotalQuota", c.TotalQuota, 0, 1<<30),
 		count("Shards", c.Shards, 1, maxShards),

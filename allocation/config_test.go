@@ -59,6 +59,8 @@ func TestConfigValidate(t *testing.T) {
 		{"fractional channel lifetime", Config{ChannelLifetime: 600*time.Second + 1}, "ChannelLifetime"},
 		{"negative max permissions", Config{MaxPermissions: -1}, "MaxPermissions"},
 		{"too many channels", Config{MaxChannels: 4097}, "MaxChannels"},
+		{"legacy range allows more channels", Config{LegacyChannels: true, MaxChannels: 16384}, ""},
+		{"too many legacy channels", Config{LegacyChannels: true, MaxChannels: 16385}, "MaxChannels"},
 		{"negative user quota", Config{UserQuota: -1}, "UserQuota"},
 		{"negative total quota", Config{TotalQuota: -5}, "TotalQuota"},
 		{"too many shards", Config{Shards: 5000}, "Shards"},

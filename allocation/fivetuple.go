@@ -119,14 +119,22 @@ type ipKey [16]byte
 
 func ipKeyOf(ip netip.Addr) ipKey { return ip.Unmap().As16() }
 
-// tupleKey is the pointer-free map key of a 5-tuple.
+// tupleKey is the pointer-free map key of a 5-tuple. Its fields leave no
+// padding, so the map hashes and compares it as one 38-byte block.
 type tupleKey struct {
-	client, server addrKey
-	transport      Transport
+	clientIP, serverIP     [16]byte
+	clientPort, serverPort uint16
+	transport              uint16
 }
 
 func tupleKeyOf(ft FiveTuple) tupleKey {
-	return tupleKey{client: addrKeyOf(ft.Client), server: addrKeyOf(ft.Server), transport: ft.Transport}
+	return tupleKey{
+		clientIP:   ft.Client.Addr().Unmap().As16(),
+		serverIP:   ft.Server.Addr().Unmap().As16(),
+		clientPort: ft.Client.Port(),
+		serverPort: ft.Server.Port(),
+		transport:  uint16(ft.Transport),
+	}
 }
 
 // hash mixes k with a per-table random seed to choose a shard. It is not
@@ -135,11 +143,11 @@ func tupleKeyOf(ft FiveTuple) tupleKey {
 // 5-tuples at one shard's lock.
 func (k *tupleKey) hash(seed uint64) uint64 {
 	const m1, m2, m3 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
-	c0 := binary.LittleEndian.Uint64(k.client.ip[:8])
-	c1 := binary.LittleEndian.Uint64(k.client.ip[8:])
-	s0 := binary.LittleEndian.Uint64(k.server.ip[:8])
-	s1 := binary.LittleEndian.Uint64(k.server.ip[8:])
-	ports := uint64(k.client.port) | uint64(k.server.port)<<16 | uint64(k.transport)<<32
+	c0 := binary.LittleEndian.Uint64(k.clientIP[:8])
+	c1 := binary.LittleEndian.Uint64(k.clientIP[8:])
+	s0 := binary.LittleEndian.Uint64(k.serverIP[:8])
+	s1 := binary.LittleEndian.Uint64(k.serverIP[8:])
+	ports := uint64(k.clientPort) | uint64(k.serverPort)<<16 | uint64(k.transport)<<32
 	h := mix(c0^seed, c1^m1)
 	h = mix(h^s0, s1^m2)
 	return mix(h^ports, seed^m3)

@@ -3,6 +3,7 @@ package allocation
 import (
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 func TestFiveTupleCanonicalLookup(t *testing.T) {
@@ -105,3 +106,15 @@ func TestShardSpread(t *testing.T) {
 		}
 	}
 }
+
+// Keys must be pointer-free and padding-free so maps hash them as one block.
+func TestKeyLayout(t *testing.T) {
+	if got := unsafe.Sizeof(tupleKey{}); got != 38 {
+		t.Errorf("sizeof(tupleKey) = %d, want 38 (no padding)", got)
+	}
+	if got := unsafe.Sizeof(addrKey{}); got != 18 {
+		t.Errorf("sizeof(addrKey) = %d, want 18 (no padding)", got)
+	}
+}
+
+var sizeofAllocation = unsafe.Sizeof(Allocation{})
