@@ -84,6 +84,10 @@ type Config struct {
 	// TCPMaxFrame is the largest frame accepted on a stream, in bytes
 	// (TURNSTILE_TCP_MAX_FRAME).
 	TCPMaxFrame int
+	// LegacyChannels accepts RFC 5766's channel numbers 0x5000–0x7FFF,
+	// which RFC 8656 §12 reserves, for old clients
+	// (TURNSTILE_LEGACY_CHANNELS).
+	LegacyChannels bool
 
 	// LogLevel is the lowest severity logged (TURNSTILE_LOG_LEVEL).
 	LogLevel logging.Level

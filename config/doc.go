@@ -68,6 +68,9 @@
 //	                                               is closed; 1s to 24h.
 //	TURNSTILE_TCP_MAX_FRAME       65539            Largest STUN or ChannelData frame on TCP/TLS in bytes,
 //	                                               1280 to 65552.
+//	TURNSTILE_LEGACY_CHANNELS     false            true also accepts RFC 5766's channel numbers 0x5000-0x7FFF,
+//	                                               which RFC 8656 §12 reserves; for old clients such as coturn
+//	                                               4.6's turnutils_uclient, which picks from the old range.
 //	TURNSTILE_LOG_LEVEL           info             trace, debug, info, warn or error.
 //	TURNSTILE_METRICS_LISTEN      127.0.0.1:9464   ip:port of /metrics, /healthz and /readyz; 0.0.0.0 and :: are
 //	                                               allowed here; empty disables the listener.

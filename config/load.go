@@ -117,6 +117,7 @@ func load(env map[string]string, dev bool) (*Config, error) {
 	c.TCPMaxConnections = p.integer(varTCPMaxConnections, raw.TCPMaxConnections, 1, maxConnections)
 	c.TCPIdleTimeout = p.duration(varTCPIdleTimeout, raw.TCPIdleTimeout, time.Second, maxTCPIdleTimeout, false)
 	c.TCPMaxFrame = p.integer(varTCPMaxFrame, raw.TCPMaxFrame, minTCPFrame, maxTCPFrame)
+	c.LegacyChannels = p.boolean(varLegacyChannels, raw.LegacyChannels)
 
 	c.LogLevel = p.logLevel(raw.LogLevel)
 	if raw.MetricsListen != "" {

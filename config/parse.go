@@ -196,3 +196,16 @@ func (p *problems) portRange(name, text string) PortRange {
 	}
 	return PortRange{}
 }
+
+// boolean parses true or false (nothing else: "1", "yes" and the like are
+// errors, so a typo cannot silently mean false).
+func (p *problems) boolean(name, text string) bool {
+	switch text {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	p.add(name, text, "must be true or false")
+	return false
+}

@@ -27,6 +27,7 @@ const (
 	varTCPMaxConnections = "TURNSTILE_TCP_MAX_CONNECTIONS"
 	varTCPIdleTimeout    = "TURNSTILE_TCP_IDLE_TIMEOUT"
 	varTCPMaxFrame       = "TURNSTILE_TCP_MAX_FRAME"
+	varLegacyChannels    = "TURNSTILE_LEGACY_CHANNELS"
 	varLogLevel          = "TURNSTILE_LOG_LEVEL"
 	varMetricsListen     = "TURNSTILE_METRICS_LISTEN"
 	varDrainTimeout      = "TURNSTILE_DRAIN_TIMEOUT"
@@ -65,6 +66,7 @@ type rawEnv struct {
 	TCPMaxConnections string `env:"TURNSTILE_TCP_MAX_CONNECTIONS" envDefault:"10000"`
 	TCPIdleTimeout    string `env:"TURNSTILE_TCP_IDLE_TIMEOUT" envDefault:"2m"`
 	TCPMaxFrame       string `env:"TURNSTILE_TCP_MAX_FRAME" envDefault:"65539"`
+	LegacyChannels    string `env:"TURNSTILE_LEGACY_CHANNELS" envDefault:"false"`
 	LogLevel          string `env:"TURNSTILE_LOG_LEVEL" envDefault:"info"`
 	MetricsListen     string `env:"TURNSTILE_METRICS_LISTEN" envDefault:"127.0.0.1:9464"`
 	DrainTimeout      string `env:"TURNSTILE_DRAIN_TIMEOUT" envDefault:"30s"`

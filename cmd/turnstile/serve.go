@@ -113,6 +113,7 @@ func start(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 		TCPMaxConnections: cfg.TCPMaxConnections,
 		TCPIdleTimeout:    cfg.TCPIdleTimeout,
 		TCPMaxFrame:       cfg.TCPMaxFrame,
+		LegacyChannels:    cfg.LegacyChannels,
 		Logger:            log,
 	}
 	if len(cfg.TLSListen) > 0 {
@@ -192,13 +193,15 @@ func (d *daemon) waitForSignals() int {
 // fails to load keeps the previous value and is logged.
 func (d *daemon) reload() {
 	if path := d.cfg.AuthSecretsFile; path != "" {
-		data, err := os.ReadFile(path)
+		// The same rules as at start (config.ReadAuthSecretsFile): a file
+		// that would not start the relay does not replace working secrets.
+		loaded, err := config.ReadAuthSecretsFile(path)
 		if err == nil {
-			var secrets [][]byte
-			if secrets, err = auth.ParseSecretsFile(data); err == nil {
-				err = d.creds.SetSecrets(secrets)
+			secrets := make([][]byte, len(loaded))
+			for i, s := range loaded {
+				secrets[i] = []byte(s.Expose())
 			}
-			if err == nil {
+			if err = d.creds.SetSecrets(secrets); err == nil {
 				d.log.Info("secrets reloaded", "file", path, "count", len(secrets))
 			}
 		}
