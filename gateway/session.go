@@ -16,8 +16,10 @@ import (
 // reads no clock; time is the now argument (monotonic, see package mono).
 // It is not safe for concurrent use: the relay serializes calls per
 // allocation (its per-allocation lock). Calls with slightly out-of-order now
-// values from different goroutines are tolerated. Addresses are compared
-// exactly, so callers pass peer addresses as they appear on the wire.
+// values from different goroutines are tolerated. Outbound and Permit take
+// peer addresses as the client wrote them (XOR-PEER-ADDRESS); Inbound and
+// InboundICMP also accept the IPv4-mapped and zoned forms a socket may
+// report.
 //
 // Methods do not retain any slice they are given. The methods for datagrams
 // on existing flows (Outbound, Inbound, InboundICMP) allocate nothing.
