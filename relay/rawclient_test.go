@@ -24,6 +24,7 @@ type rawClient struct {
 	nonce    []byte
 	resp     stunmsg.Message
 	buf      []byte
+	relayed  netip.AddrPort // set by allocate
 }
 
 func newRawClient(t testing.TB, server netip.AddrPort, network string) *rawClient {
@@ -205,7 +206,14 @@ func (c *rawClient) allocate() netip.AddrPort {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	c.relayed = relayed
 	return relayed
+}
+
+// allocatedRelay returns the relayed address the last allocate returned.
+func (c *rawClient) allocatedRelay(t testing.TB) netip.AddrPort {
+	t.Helper()
+	return c.relayed
 }
 
 // permit creates permissions for peers and requires success.

@@ -2,9 +2,11 @@ package relay
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
+	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 )
@@ -116,11 +118,103 @@ func (t transportIndex) String() string {
 	return "tls"
 }
 
-// Stats is a snapshot of the relay's counters, summed over all loops.
+// Stats is a snapshot of the relay's counters, summed over all loops. Every
+// map key is a label from a fixed, bounded set (never a user or address).
 type Stats struct {
-	Drops          map[string]uint64
-	Packets, Bytes map[string]map[string]uint64 // direction → transport → count
-	ICMPForwarded  uint64
+	// Drops counts discarded datagrams and frames by Drop label.
+	Drops map[string]uint64
+	// Packets and Bytes count relayed application data by direction
+	// ("to_peer", "to_client") and client transport ("udp", "tcp", "tls").
+	Packets, Bytes map[string]map[string]uint64
+	// Requests counts answered requests by method ("allocate", ...) and
+	// result ("success" or the error code, "other" for uncounted codes).
+	Requests map[string]map[string]uint64
+	// AuthFailures counts failed authentications by auth.Reason label.
+	AuthFailures map[string]uint64
+	// PeerDenials counts peers refused by the policy, by reason label.
+	PeerDenials map[string]uint64
+	// ICMPForwarded counts ICMP errors forwarded to clients (RFC 8656 §11.5).
+	ICMPForwarded uint64
+	// Retransmits counts requests answered from the transaction cache.
+	Retransmits uint64
+	// TCPConnections is the number of open TCP and TLS client connections.
+	TCPConnections int64
+	// Allocations are the table's gauges.
+	Allocations allocation.Stats
+}
+
+// Stats returns a snapshot of the counters. Safe for concurrent use; it
+// allocates (maps) and is meant for scrapes, not the data path.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Drops:          make(map[string]uint64, dropCount),
+		Packets:        make(map[string]map[string]uint64, 2),
+		Bytes:          make(map[string]map[string]uint64, 2),
+		Requests:       make(map[string]map[string]uint64, len(countedMethods)),
+		AuthFailures:   make(map[string]uint64),
+		PeerDenials:    make(map[string]uint64),
+		Retransmits:    s.retransmits.Load(),
+		TCPConnections: s.connCount.Load(),
+		Allocations:    s.table.Stats(),
+	}
+	groups := []*counters{&s.streamCounters}
+	for _, w := range s.workers {
+		groups = append(groups, &w.c)
+	}
+	for _, d := range Drops() {
+		st.Drops[d.String()] = 0
+	}
+	for _, dir := range []Direction{ToPeer, ToClient} {
+		st.Packets[dir.String()] = make(map[string]uint64, numTransports)
+		st.Bytes[dir.String()] = make(map[string]uint64, numTransports)
+		for t := transportIndex(0); t < numTransports; t++ {
+			st.Packets[dir.String()][t.String()] = 0
+			st.Bytes[dir.String()][t.String()] = 0
+		}
+	}
+	for _, c := range groups {
+		for d := Drop(0); d < dropCount; d++ {
+			st.Drops[d.String()] += c.drops[d].Load()
+		}
+		for _, dir := range []Direction{ToPeer, ToClient} {
+			for t := transportIndex(0); t < numTransports; t++ {
+				st.Packets[dir.String()][t.String()] += c.packets[dir][t].Load()
+				st.Bytes[dir.String()][t.String()] += c.bytes[dir][t].Load()
+			}
+		}
+		st.ICMPForwarded += c.icmp.Load()
+	}
+	for i, m := range countedMethods {
+		byCode := make(map[string]uint64, numResults)
+		for j := 0; j < numResults; j++ {
+			byCode[resultLabel(j)] = s.requests.n[i][j].Load()
+		}
+		st.Requests[m.String()] = byCode
+	}
+	for _, r := range auth.Reasons() {
+		if int(r) < len(s.authFailures.n) {
+			if n := s.authFailures.n[r].Load(); n > 0 {
+				st.AuthFailures[r.String()] = n
+			}
+		}
+	}
+	s.peerDenials.mu.Lock()
+	for label, c := range s.peerDenials.labels {
+		st.PeerDenials[label] = c.Load()
+	}
+	s.peerDenials.mu.Unlock()
+	return st
+}
+
+// resultLabel names result index j: "success", an error code, or "other".
+func resultLabel(j int) string {
+	if j >= len(resultCodes) {
+		return "other"
+	}
+	if resultCodes[j] == 0 {
+		return "success"
+	}
+	return strconv.Itoa(resultCodes[j])
 }
 
 // resultCodes are the response codes counted per method; anything else is
