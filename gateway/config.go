@@ -125,30 +125,13 @@ type ProxyRanges struct {
 // UnmarshalText implements encoding.TextUnmarshaler; errors name the
 // variable.
 func (r *ProxyRanges) UnmarshalText(text []byte) error {
-	if err := r.parse(string(text)); err != nil {
-		return fmt.Errorf("TURNSTILE_GATEWAY_PROXY_RANGES: %w", err)
-	}
-	return nil
-}
-
-func (r *ProxyRanges) parse(text string) error {
 	var out ProxyRanges
-	for _, f := range strings.Split(text, ",") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(f))
-		if err != nil {
-			return err
-		}
-		slot := &out.V6
-		if p.Addr().Is4() {
-			slot = &out.V4
-		}
-		if slot.IsValid() {
-			return fmt.Errorf("%s: a second prefix of the same family", p)
-		}
-		*slot = p
+	err := parseFamilies(string(text), netip.ParsePrefix, netip.Prefix.Addr, &out.V4, &out.V6)
+	if err == nil {
+		err = out.validate()
 	}
-	if err := out.validate(); err != nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("TURNSTILE_GATEWAY_PROXY_RANGES: %w", err)
 	}
 	*r = out
 	return nil
@@ -188,30 +171,13 @@ type Sentinels struct {
 // UnmarshalText implements encoding.TextUnmarshaler; errors name the
 // variable.
 func (s *Sentinels) UnmarshalText(text []byte) error {
-	if err := s.parse(string(text)); err != nil {
-		return fmt.Errorf("TURNSTILE_GATEWAY_DNS: %w", err)
-	}
-	return nil
-}
-
-func (s *Sentinels) parse(text string) error {
 	var out Sentinels
-	for _, f := range strings.Split(text, ",") {
-		ap, err := netip.ParseAddrPort(strings.TrimSpace(f))
-		if err != nil {
-			return err
-		}
-		slot := &out.V6
-		if ap.Addr().Is4() {
-			slot = &out.V4
-		}
-		if slot.IsValid() {
-			return fmt.Errorf("%s: a second address of the same family", ap)
-		}
-		*slot = ap
+	err := parseFamilies(string(text), netip.ParseAddrPort, netip.AddrPort.Addr, &out.V4, &out.V6)
+	if err == nil {
+		err = out.validate()
 	}
-	if err := out.validate(); err != nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("TURNSTILE_GATEWAY_DNS: %w", err)
 	}
 	*s = out
 	return nil
@@ -261,4 +227,25 @@ func (s Sentinels) portOf(a netip.Addr) uint16 {
 		return s.V4.Port()
 	}
 	return s.V6.Port()
+}
+
+// parseFamilies parses a comma-separated list of at most one IPv4 and one
+// IPv6 value (prefixes or addresses with port) into v4 and v6.
+func parseFamilies[T comparable](text string, parse func(string) (T, error), addr func(T) netip.Addr, v4, v6 *T) error {
+	var zero T
+	for _, f := range strings.Split(text, ",") {
+		v, err := parse(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		slot := v6
+		if addr(v).Is4() {
+			slot = v4
+		}
+		if *slot != zero {
+			return fmt.Errorf("%s: a second value of the same family", f)
+		}
+		*slot = v
+	}
+	return nil
 }
