@@ -26,23 +26,6 @@ func TestBindChannelRange(t *testing.T) {
 	}
 }
 
-func TestBindLegacyChannelRange(t *testing.T) {
-	tab := newTable(t, Config{LegacyChannels: true})
-	a := mustCreate(t, tab, specFor(tupleN(1), "u"), 0)
-	cases := []struct {
-		ch  uint16
-		err error
-	}{
-		{0x3FFF, ErrBadChannel}, {0x4000, nil}, {0x5000, nil}, {0x7FFF, nil}, {0x8000, ErrBadChannel},
-	}
-	for i, c := range cases {
-		peer := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(1000+i))
-		if err := a.Bind(c.ch, peer, 0); err != c.err {
-			t.Errorf("legacy Bind(%#x) = %v, want %v", c.ch, errName(err), errName(c.err))
-		}
-	}
-}
-
 func TestBindValidation(t *testing.T) {
 	tab := newTable(t, Config{})
 	s := specFor(tupleN(1), "u")

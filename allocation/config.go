@@ -80,17 +80,24 @@ func (c *Config) maxChannelNumber() uint16 {
 	return MaxChannel
 }
 
-// Defaults is the one place where default limits live.
-var Defaults = Config{
-	DefaultLifetime:    600 * time.Second,
-	MaxLifetime:        3600 * time.Second,
-	PermissionLifetime: 300 * time.Second,
-	ChannelLifetime:    600 * time.Second,
-	MaxPermissions:     256,
-	MaxChannels:        int(MaxChannel-MinChannel) + 1,
-	UserQuota:          0,
-	TotalQuota:         0,
-	Shards:             64,
+// Defaults lists the default limits, for documentation and for callers
+// that build a Config from them. It is a copy: changing it changes nothing
+// in this package.
+var Defaults = defaultConfig()
+
+// defaultConfig is the one place where default limits live.
+func defaultConfig() Config {
+	return Config{
+		DefaultLifetime:    600 * time.Second,
+		MaxLifetime:        3600 * time.Second,
+		PermissionLifetime: 300 * time.Second,
+		ChannelLifetime:    600 * time.Second,
+		MaxPermissions:     256,
+		MaxChannels:        int(MaxChannel-MinChannel) + 1,
+		UserQuota:          0,
+		TotalQuota:         0,
+		Shards:             64,
+	}
 }
 
 // maxShards bounds Config.Shards: more shards than that buy nothing and
@@ -110,13 +117,14 @@ func (c Config) WithDefaults() Config {
 			*v = d
 		}
 	}
-	fill(&c.DefaultLifetime, Defaults.DefaultLifetime)
-	fill(&c.MaxLifetime, Defaults.MaxLifetime)
-	fill(&c.PermissionLifetime, Defaults.PermissionLifetime)
-	fill(&c.ChannelLifetime, Defaults.ChannelLifetime)
-	fillInt(&c.MaxPermissions, Defaults.MaxPermissions)
-	fillInt(&c.MaxChannels, Defaults.MaxChannels)
-	fillInt(&c.Shards, Defaults.Shards)
+	d := defaultConfig()
+	fill(&c.DefaultLifetime, d.DefaultLifetime)
+	fill(&c.MaxLifetime, d.MaxLifetime)
+	fill(&c.PermissionLifetime, d.PermissionLifetime)
+	fill(&c.ChannelLifetime, d.ChannelLifetime)
+	fillInt(&c.MaxPermissions, d.MaxPermissions)
+	fillInt(&c.MaxChannels, d.MaxChannels)
+	fillInt(&c.Shards, d.Shards)
 	return c
 }
 
