@@ -33,10 +33,20 @@
 // allocate nothing and never block on another shard. Locks are always taken
 // in the order shard → allocation → quota ledger, never the reverse.
 //
+// # Memory
+//
+// An allocation costs about 480 bytes of heap with no permissions or
+// channels, and about 1.4 KB with one permission and one channel (measured
+// by TestMemoryPerAllocation). Permission and channel maps are created on
+// first use and dropped again when they empty; no allocation has a timer or
+// goroutine. Shard maps and queues keep their peak capacity, as Go maps do.
+//
 // # Ownership
 //
 // An Allocation leaves the table exactly once, either through a successful
 // Table.Delete or in the slice returned by Table.Expire; whoever receives it
 // that way owns the clean-up of the shell's state hanging off Allocation.Ext
-// (closing relayed sockets, emitting events).
+// (closing relayed sockets, emitting events). Reservations follows the
+// same rule for ports reserved by EVEN-PORT: a value leaves through Take or
+// through Expire, once.
 package allocation

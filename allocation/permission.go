@@ -16,9 +16,9 @@ import (
 // first and installs nothing on error. Errors, in RFC order: ErrGone
 // (allocation deleted or expired at now, 437), ErrInvalidAddress (no
 // address or an invalid one, 400), ErrFamilyMismatch (a family without a
-// relayed address, 443),
-// ErrCapacity (more than Config.MaxPermissions distinct live peers would be
-// held, 508; also when ips itself is longer than that).
+// relayed address, 443), ErrCapacity (more than Config.MaxPermissions
+// distinct live peers would be held, 508; also when ips itself is longer
+// than that).
 //
 // Permit only reads ips. It is safe for concurrent use.
 func (a *Allocation) Permit(ips []netip.Addr, now mono.Time) error {
@@ -48,8 +48,8 @@ func (a *Allocation) Permit(ips []netip.Addr, now mono.Time) error {
 // Permitted reports whether a permission for ip (port ignored, IPv4-mapped
 // form equal to IPv4) is live at now (RFC 8656 §9, §11.3; T-52, T-53).
 // Nothing is permitted once the allocation has expired, even before Expire
-// reclaims it. Checking never refreshes anything (T-51). It is the data-path check: one
-// read lock, no allocation, safe for concurrent use.
+// reclaims it. Checking never refreshes anything (T-51). It is the
+// data-path check: one read lock, no allocation, safe for concurrent use.
 func (a *Allocation) Permitted(ip netip.Addr, now mono.Time) bool {
 	if !ip.IsValid() {
 		return false
@@ -96,11 +96,11 @@ func (a *Allocation) checkPeers(ips []netip.Addr) error {
 }
 
 // permRoomLocked reports whether installing ips keeps the live permissions
-// at most max. Called with a.mu held for writing. It counts the distinct
+// at most limit. Called with a.mu held for writing. It counts the distinct
 // addresses of ips without a live permission; if the stored entries plus
-// those could exceed max it first drops expired entries, so the answer
+// those could exceed limit it first drops expired entries, so the answer
 // counts only permissions live at now.
-func (a *Allocation) permRoomLocked(ips []netip.Addr, now mono.Time, max int) bool {
+func (a *Allocation) permRoomLocked(ips []netip.Addr, now mono.Time, limit int) bool {
 	fresh := 0
 	for i, ip := range ips {
 		k := ipKeyOf(ip)
@@ -111,11 +111,11 @@ func (a *Allocation) permRoomLocked(ips []netip.Addr, now mono.Time, max int) bo
 			fresh++
 		}
 	}
-	if fresh == 0 || len(a.perms)+fresh <= max {
+	if fresh == 0 || len(a.perms)+fresh <= limit {
 		return true
 	}
 	a.purgePermsLocked(now)
-	return len(a.perms)+fresh <= max
+	return len(a.perms)+fresh <= limit
 }
 
 // seenBefore reports whether k is the key of one of ips. Permit bounds
