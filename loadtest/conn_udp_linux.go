@@ -1,0 +1,65 @@
+package loadtest
+
+import (
+	"net"
+	"time"
+)
+
+// udpConn is a connected UDP socket read with recvmmsg(2) and written with
+// sendmmsg(2), without allocating per packet.
+type udpConn struct {
+	c      *net.UDPConn
+	rb     *mmsgBatch
+	wb     *mmsgBatch
+	frames [][]byte
+}
+
+func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	readBatch, writeBatch = max(1, readBatch), max(1, writeBatch)
+	return &udpConn{
+		c:      c,
+		rb:     newMmsgBatch(rc, readBatch, bufSize, false),
+		wb:     newMmsgBatch(rc, writeBatch, 0, false),
+		frames: make([][]byte, 0, readBatch),
+	}, nil
+}
+
+func (u *udpConn) readFrames() ([][]byte, error) {
+	n, err := u.rb.recv()
+	if err != nil {
+		return nil, err
+	}
+	u.frames = u.frames[:0]
+	for i := 0; i < n; i++ {
+		u.frames = append(u.frames, u.rb.bufs[i][:u.rb.hdrs[i].Len])
+	}
+	return u.frames, nil
+}
+
+func (u *udpConn) writeFrames(frames [][]byte) error {
+	for len(frames) > 0 {
+		k := min(len(frames), len(u.wb.hdrs))
+		for i := 0; i < k; i++ {
+			u.wb.setSend(i, frames[i])
+		}
+		if err := u.wb.send(k); err != nil {
+			return err
+		}
+		frames = frames[k:]
+	}
+	return nil
+}
+
+func (u *udpConn) writeFrame(f []byte) error {
+	_, err := u.c.Write(f)
+	return err
+}
+
+func (u *udpConn) setReadDeadline(t time.Time) error { return u.c.SetReadDeadline(t) }
+func (u *udpConn) close() error                      { return u.c.Close() }
+func (u *udpConn) stream() bool                      { return false }

@@ -1,0 +1,36 @@
+// Package loadtest is turnstile's load generator: a TURN client that drives
+// any TURN server (turnstile, coturn's turnserver, pion/turn) over UDP, TCP or
+// TLS and measures what the server can relay and at what cost.
+//
+// Run(ctx, cfg) performs one bounded run and returns a Result. Modes:
+//
+//   - closed loop: Allocations allocations, each keeping InFlight probe
+//     packets in flight through the server to an echo peer and back;
+//   - open loop: probe packets at a fixed total Rate across the allocations;
+//   - ramp: open loop at increasing rates, reporting the highest rate whose
+//     loss stays below RampLossLimit;
+//   - churn: allocate / refresh / delete cycles, counted per second, with
+//     failures counted by method and error code.
+//
+// Probe packets travel as ChannelData (RFC 8656 §12) or Send indications
+// (RFC 8656 §11); they carry a sequence number and the send time, so the
+// round-trip time is measured with microsecond resolution, and a packet not
+// back within PacketTimeout counts as lost. The echo peers are UDP sockets
+// the generator binds on a loopback address and serves with a few goroutines
+// (one per socket, batched with recvmmsg/sendmmsg on Linux), shared by all
+// allocations.
+//
+// Given the server's pid, the result also carries the server's CPU time per
+// relayed packet and its resident memory per allocation (package procstat).
+//
+// Safety: every run stops by itself (Duration, SetupTimeout, MaxPackets), and
+// Run refuses a server or peer address that is not loopback unless
+// AllowNonLoopback is set. The echo peers must be reachable from the server,
+// so a server elsewhere also needs a PeerIP it can reach; the tests only ever
+// use loopback.
+//
+// The TURN client is our own (package turnwire plus the socket code here)
+// rather than pion/turn's client: pion's client gives no way to frame
+// ChannelData over TCP ourselves, to batch datagrams, or to see error codes
+// of failed allocations, and it allocates per packet.
+package loadtest

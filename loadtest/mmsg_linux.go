@@ -1,0 +1,149 @@
+package loadtest
+
+import (
+	"errors"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmsgBatch is a reusable set of message headers for recvmmsg(2) and
+// sendmmsg(2) on one UDP socket, driven through syscall.RawConn so that
+// Go's poller waits for readiness and honours deadlines. After construction
+// it does not allocate. It is not safe for concurrent use: one goroutine
+// owns it.
+type mmsgBatch struct {
+	rc    syscall.RawConn
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // nil unless the batch carries addresses
+	bufs  [][]byte                // receive buffers, one per header
+
+	// Arguments and results of the call in flight, read by the bound
+	// functions below (method values created once, so RawConn.Read/Write
+	// calls do not allocate a closure each time).
+	count  int
+	n      int
+	errno  syscall.Errno
+	readF  func(fd uintptr) bool
+	writeF func(fd uintptr) bool
+}
+
+// newMmsgBatch prepares count headers over rc. With bufSize > 0 each header
+// gets its own receive buffer of that size; withNames reserves a socket
+// address per header (for unconnected sockets).
+func newMmsgBatch(rc syscall.RawConn, count, bufSize int, withNames bool) *mmsgBatch {
+	b := &mmsgBatch{
+		rc:   rc,
+		hdrs: make([]unix.Mmsghdr, count),
+		iovs: make([]unix.Iovec, count),
+	}
+	if withNames {
+		b.names = make([]unix.RawSockaddrInet6, count)
+	}
+	if bufSize > 0 {
+		b.bufs = make([][]byte, count)
+		backing := make([]byte, count*bufSize)
+		for i := range b.bufs {
+			b.bufs[i] = backing[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+		}
+	}
+	for i := range b.hdrs {
+		h := &b.hdrs[i].Hdr
+		h.Iov = &b.iovs[i]
+		h.SetIovlen(1)
+	}
+	b.readF = b.recvmmsg
+	b.writeF = b.sendmmsg
+	return b
+}
+
+// prepareRecv points every header at its full receive buffer.
+func (b *mmsgBatch) prepareRecv() {
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.iovs[i].SetLen(len(b.bufs[i]))
+		b.hdrs[i].Len = 0
+		if b.names != nil {
+			b.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+			b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		}
+	}
+}
+
+// recv blocks until at least one datagram is available (or the deadline
+// passes) and receives up to len(hdrs) of them. Datagram i is
+// b.bufs[i][:b.hdrs[i].Len], and its source is b.names[i] when names are
+// kept.
+func (b *mmsgBatch) recv() (int, error) {
+	b.prepareRecv()
+	b.count = len(b.hdrs)
+	if err := b.rc.Read(b.readF); err != nil {
+		return 0, err
+	}
+	if b.errno != 0 {
+		return 0, b.errno
+	}
+	return b.n, nil
+}
+
+func (b *mmsgBatch) recvmmsg(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // let the poller wait for readability
+		}
+		b.n, b.errno = int(n), errno
+		return true
+	}
+}
+
+// send transmits datagrams 0..count-1 whose iovecs the caller has set
+// (setSend), retrying the rest after a partial send; it returns once all are
+// sent or on the first error.
+func (b *mmsgBatch) send(count int) error {
+	for sent := 0; sent < count; {
+		b.count = count - sent
+		hdrs := b.hdrs
+		b.hdrs = b.hdrs[sent:]
+		err := b.rc.Write(b.writeF)
+		b.hdrs = hdrs
+		if err != nil {
+			return err
+		}
+		if b.errno != 0 {
+			return b.errno
+		}
+		sent += b.n
+	}
+	return nil
+}
+
+func (b *mmsgBatch) sendmmsg(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // let the poller wait for writability
+		}
+		b.n, b.errno = int(n), errno
+		return true
+	}
+}
+
+// setSend points header i at frame for sending; frame must stay untouched
+// until send returns. Addresses (names) are left as they are.
+func (b *mmsgBatch) setSend(i int, frame []byte) {
+	b.iovs[i].Base = unsafe.SliceData(frame)
+	b.iovs[i].SetLen(len(frame))
+}
+
+// isConnRefused reports the asynchronous ICMP port-unreachable error a
+// connected UDP socket returns when nothing listens at the server address.
+func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

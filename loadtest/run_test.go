@@ -1,0 +1,419 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checkSetup asserts every allocation was set up and torn down.
+func checkSetup(t *testing.T, cfg Config, res Result) {
+	t.Helper()
+	if res.Setup == nil || res.Setup.Allocated != cfg.Allocations || len(res.Setup.Failures) != 0 {
+		t.Fatalf("setup: %+v", res.Setup)
+	}
+	if res.Setup.AllocationsPerSecond <= 0 {
+		t.Fatalf("allocations/s = %v", res.Setup.AllocationsPerSecond)
+	}
+	if len(res.TeardownFailures) != 0 || len(res.RefreshFailures) != 0 {
+		t.Fatalf("teardown failures %v, refresh failures %v", res.TeardownFailures, res.RefreshFailures)
+	}
+}
+
+// checkLatency asserts the percentiles are positive and ordered.
+func checkLatency(t *testing.T, l *LatencyResult, samples uint64) {
+	t.Helper()
+	if l == nil {
+		t.Fatal("no latency result")
+	}
+	if l.Samples != samples {
+		t.Fatalf("%d latency samples, want %d", l.Samples, samples)
+	}
+	seq := []uint64{l.MinMicros, l.P50Micros, l.P90Micros, l.P99Micros, l.P999Micros, l.MaxMicros}
+	for i := 1; i < len(seq); i++ {
+		if seq[i] < seq[i-1] {
+			t.Fatalf("percentiles not ordered: min/p50/p90/p99/p99.9/max = %v", seq)
+		}
+	}
+	if l.P50Micros == 0 || l.MeanMicros <= 0 || len(l.Histogram) == 0 {
+		t.Fatalf("latency not positive: %+v", *l)
+	}
+}
+
+// checkNoLoss asserts a low-rate loopback run lost nothing.
+func checkNoLoss(t *testing.T, p *PacketResult) {
+	t.Helper()
+	if p == nil || p.Sent == 0 || p.Received == 0 {
+		t.Fatalf("no traffic: %+v", p)
+	}
+	if p.Lost != 0 || p.Late != 0 || p.LossRatio != 0 || p.Received > p.Sent {
+		t.Fatalf("loss on loopback: %+v", *p)
+	}
+	if p.ReceivedPerSecond <= 0 || p.SentPerSecond < p.ReceivedPerSecond {
+		t.Fatalf("rates: %+v", *p)
+	}
+}
+
+func TestClosedLoop(t *testing.T) {
+	s := startTestServer(t)
+	tests := []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"udp channel", func(c *Config) {}},
+		{"udp send", func(c *Config) { c.SendPath = SendIndication }},
+		{"tcp channel", func(c *Config) { c.Transport, c.Server = TransportTCP, s.TCPAddr().String() }},
+		{"tcp send odd payload", func(c *Config) {
+			c.Transport, c.Server, c.SendPath, c.PayloadSize = TransportTCP, s.TCPAddr().String(), SendIndication, 101
+		}},
+		{"tls channel with CA file", func(c *Config) {
+			c.Transport, c.Server, c.TLSCAFile = TransportTLS, s.TLSAddr().String(), s.caFile
+		}},
+		{"tls send insecure", func(c *Config) {
+			c.Transport, c.Server, c.SendPath, c.TLSInsecureSkipVerify = TransportTLS, s.TLSAddr().String(), SendIndication, true
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := s.baseConfig()
+			tc.mod(&cfg)
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSetup(t, cfg, res)
+			checkNoLoss(t, res.Packets)
+			// At the end of the window at most Allocations × InFlight probes
+			// are still in flight.
+			if inFlight := res.Packets.Sent - res.Packets.Received; inFlight > uint64(cfg.Allocations*cfg.InFlight) {
+				t.Fatalf("%d probes unaccounted for", inFlight)
+			}
+			checkLatency(t, res.RTT, res.Packets.Received)
+			if len(res.Timeline) == 0 {
+				t.Fatal("no timeline")
+			}
+			if res.Seconds < cfg.Duration.Seconds()*0.9 {
+				t.Fatalf("measured %v s of %v", res.Seconds, cfg.Duration)
+			}
+		})
+	}
+}
+
+// TestServerUsageOfThisProcess points ServerPID at the test process, which
+// hosts the pion server: its CPU and RSS must be read and related to the
+// relayed packets.
+func TestServerUsageOfThisProcess(t *testing.T) {
+	s := startTestServer(t)
+	cfg := s.baseConfig()
+	cfg.ServerPID = os.Getpid()
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.ServerUsage
+	if u == nil || len(u.Errors) != 0 {
+		t.Fatalf("usage %+v", u)
+	}
+	if u.CPUSeconds <= 0 || u.CPUPerPacketNanos <= 0 {
+		t.Fatalf("cpu %+v", *u)
+	}
+	// Each round trip is relayed twice (to the peer and back).
+	if u.RelayedPackets < res.Packets.Received*3/2 || u.RelayedPackets > res.Packets.Sent*5/2 {
+		t.Fatalf("relayed %d for %d received", u.RelayedPackets, res.Packets.Received)
+	}
+	if u.RSSBeforeBytes == 0 || u.RSSAfterSetupBytes == 0 || u.RSSAfterTeardownBytes == 0 {
+		t.Fatalf("rss %+v", *u)
+	}
+	want := (float64(u.RSSAfterSetupBytes) - float64(u.RSSBeforeBytes)) / float64(cfg.Allocations)
+	if u.RSSPerAllocationBytes != want {
+		t.Fatalf("rss per allocation %v, want %v", u.RSSPerAllocationBytes, want)
+	}
+}
+
+func TestOpenLoopLowRate(t *testing.T) {
+	s := startTestServer(t)
+	for _, path := range []SendPath{SendChannel, SendIndication} {
+		t.Run(string(path), func(t *testing.T) {
+			cfg := s.baseConfig()
+			cfg.Mode, cfg.Rate, cfg.SendPath = ModeOpen, 2000, path
+			cfg.PacketTimeout = 300 * time.Millisecond
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSetup(t, cfg, res)
+			checkNoLoss(t, res.Packets)
+			checkLatency(t, res.RTT, res.Packets.Received)
+			want := cfg.Rate * cfg.Duration.Seconds()
+			if got := float64(res.Packets.Sent); got < want*0.8 || got > want*1.1 {
+				t.Fatalf("sent %v probes, want about %v", got, want)
+			}
+			if res.Packets.Sent != res.Packets.Received {
+				t.Fatalf("open loop after drain: sent %d received %d", res.Packets.Sent, res.Packets.Received)
+			}
+		})
+	}
+}
+
+func TestRamp(t *testing.T) {
+	s := startTestServer(t)
+	cfg := s.baseConfig()
+	cfg.Mode = ModeRamp
+	cfg.Warmup = 0
+	cfg.RampStartRate, cfg.RampFactor, cfg.RampMaxRate = 500, 2, 2000
+	cfg.RampStepDuration = 250 * time.Millisecond
+	cfg.PacketTimeout = 200 * time.Millisecond
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSetup(t, cfg, res)
+	rp := res.Ramp
+	if rp == nil || len(rp.Steps) != 3 {
+		t.Fatalf("ramp %+v", rp)
+	}
+	for i, st := range rp.Steps {
+		if st.TargetRate != 500*float64(int(1)<<i) || st.LossRatio != 0 || st.Received != st.Sent {
+			t.Fatalf("step %d: %+v", i, st)
+		}
+		if want := st.TargetRate * cfg.RampStepDuration.Seconds(); float64(st.Sent) < want*0.8 || float64(st.Sent) > want*1.1 {
+			t.Fatalf("step %d sent %d, want about %v", i, st.Sent, want)
+		}
+	}
+	if rp.MaxRate != 2000 || rp.MaxReceivedRate <= 0 {
+		t.Fatalf("max rate %v received %v", rp.MaxRate, rp.MaxReceivedRate)
+	}
+	checkLatency(t, res.RTT, res.Packets.Received)
+}
+
+func TestChurn(t *testing.T) {
+	s := startTestServer(t)
+	tests := []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"udp unpaced", func(c *Config) {}},
+		{"udp paced", func(c *Config) { c.ChurnRate = 200 }},
+		{"tcp", func(c *Config) { c.Transport, c.Server = TransportTCP, s.TCPAddr().String() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := s.baseConfig()
+			cfg.Mode = ModeChurn
+			cfg.ServerPID = os.Getpid()
+			tc.mod(&cfg)
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := res.Churn
+			if c == nil || c.Cycles == 0 || c.Failed != 0 || len(c.Failures) != 0 || c.CyclesPerSecond <= 0 {
+				t.Fatalf("churn %+v", c)
+			}
+			checkLatency(t, c.Latency, c.Cycles)
+			if cfg.ChurnRate > 0 {
+				want := cfg.ChurnRate * cfg.Duration.Seconds()
+				if got := float64(c.Cycles); got < want*0.7 || got > want*1.1 {
+					t.Fatalf("%v cycles at %v/s, want about %v", got, cfg.ChurnRate, want)
+				}
+			}
+			if u := res.ServerUsage; u == nil || u.CPUPerCycleNanos <= 0 {
+				t.Fatalf("usage %+v", u)
+			}
+		})
+	}
+}
+
+func TestRefreshesDuringLongRuns(t *testing.T) {
+	s := startTestServer(t)
+	for _, path := range []SendPath{SendChannel, SendIndication} {
+		t.Run(string(path), func(t *testing.T) {
+			cfg := s.baseConfig()
+			cfg.SendPath = path
+			cfg.Warmup = 0
+			cfg.RefreshInterval = time.Second
+			cfg.Duration = 1600 * time.Millisecond
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSetup(t, cfg, res)
+			checkNoLoss(t, res.Packets)
+			// Two rounds (at about 0.5 s and 1.5 s) of two requests each.
+			if want := uint64(2 * 2 * cfg.Allocations); res.Refreshes < want {
+				t.Fatalf("%d successful refreshes, want %d", res.Refreshes, want)
+			}
+		})
+	}
+}
+
+func TestMaxPacketsEndsTheRun(t *testing.T) {
+	s := startTestServer(t)
+	cfg := s.baseConfig()
+	cfg.Warmup = 0
+	cfg.Duration = 20 * time.Second
+	cfg.MaxPackets = 200
+	start := time.Now()
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("run took %v despite MaxPackets", time.Since(start))
+	}
+	if res.Packets.Sent > cfg.MaxPackets || res.Packets.Received != res.Packets.Sent {
+		t.Fatalf("packets %+v", *res.Packets)
+	}
+}
+
+func TestCancelStopsAndDeletes(t *testing.T) {
+	s := startTestServer(t)
+	for _, mode := range []Mode{ModeClosed, ModeOpen, ModeChurn} {
+		t.Run(string(mode), func(t *testing.T) {
+			cfg := s.baseConfig()
+			cfg.Mode = mode
+			cfg.Duration = 30 * time.Second
+			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			res, err := Run(ctx, cfg)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("cancelled run took %v", d)
+			}
+			if len(res.TeardownFailures) != 0 {
+				t.Fatalf("teardown failures %v", res.TeardownFailures)
+			}
+		})
+	}
+}
+
+func TestRefusesNonLoopbackTargets(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"server", func(c *Config) { c.Server = "192.0.2.1:3478" }},
+		{"server v6", func(c *Config) { c.Server = "[2001:db8::1]:3478" }},
+		{"peer", func(c *Config) { c.PeerIP = netipMust("192.0.2.1") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Secret = "x"
+			tc.mod(&cfg)
+			start := time.Now()
+			_, err := Run(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), "not loopback") {
+				t.Fatalf("err = %v", err)
+			}
+			if time.Since(start) > time.Second {
+				t.Fatal("refusal was not immediate")
+			}
+		})
+	}
+}
+
+func TestSetupFailuresAreCounted(t *testing.T) {
+	s := startTestServer(t)
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		wantKey string
+	}{
+		// pion answers a wrong MESSAGE-INTEGRITY with 400, not 401
+		// (rfc-notes §2.11 item 3).
+		{"wrong secret", func(c *Config) { c.Secret = "wrong" }, "allocate:400"},
+		{"unverified certificate", func(c *Config) { c.Transport, c.Server = TransportTLS, s.TLSAddr().String() }, "dial:transport"},
+		{"nothing listening", func(c *Config) { c.Server = "127.0.0.1:1"; c.RequestTimeout = 200 * time.Millisecond }, "allocate:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := s.baseConfig()
+			cfg.Allocations = 2
+			tc.mod(&cfg)
+			res, err := Run(context.Background(), cfg)
+			if err == nil {
+				t.Fatal("run succeeded")
+			}
+			if res.Setup == nil || res.Setup.Allocated != 0 {
+				t.Fatalf("setup %+v", res.Setup)
+			}
+			var n uint64
+			for k, v := range res.Setup.Failures {
+				if !strings.HasPrefix(k, tc.wantKey) {
+					t.Fatalf("failure %q, want %q…", k, tc.wantKey)
+				}
+				n += v
+			}
+			if n != uint64(cfg.Allocations) {
+				t.Fatalf("failures %v", res.Setup.Failures)
+			}
+		})
+	}
+}
+
+func TestProgressAndJSON(t *testing.T) {
+	s := startTestServer(t)
+	cfg := s.baseConfig()
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := progress.String()
+	if !strings.HasPrefix(out, "\r") || !strings.Contains(out, "received") || !strings.HasSuffix(out, "\n") {
+		t.Fatalf("progress %q", out)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Packets.Received != res.Packets.Received || back.RTT.P99Micros != res.RTT.P99Micros || back.Mode != ModeClosed {
+		t.Fatalf("JSON round trip lost data: %s", b)
+	}
+	for _, key := range []string{`"p50_us"`, `"p999_us"`, `"received_pps"`, `"allocations_per_second"`, `"timeline"`} {
+		if !bytes.Contains(b, []byte(key)) {
+			t.Fatalf("JSON lacks %s", key)
+		}
+	}
+	var summary strings.Builder
+	if err := res.WriteSummary(&summary); err != nil || !strings.Contains(summary.String(), "p99.9") {
+		t.Fatalf("summary %q, %v", summary.String(), err)
+	}
+}
+
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	s := startTestServer(t)
+	cfg := s.baseConfig()
+	cfg.Duration = 200 * time.Millisecond
+	before := runtime.NumGoroutine()
+	for _, mode := range []Mode{ModeClosed, ModeOpen, ModeChurn} {
+		cfg.Mode = mode
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// pion's server ends its per-allocation goroutines asynchronously.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+}
