@@ -217,6 +217,21 @@ func TestConformanceAllocateFamilies(t *testing.T) {
 	}
 }
 
+// TestConformanceAllocateIPv6Client: the relayed family does not follow the
+// client's: without REQUESTED-ADDRESS-FAMILY an IPv6 client gets an IPv4
+// relayed address, and XOR-MAPPED-ADDRESS is its IPv6 source (T-26, T-35).
+func TestConformanceAllocateIPv6Client(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, withUDP6Listener)
+	c := newRawClient(t, srv.UDPAddrs()[1], "udp6")
+	m := c.allocateWith(nil)
+	requireCode(t, m, 0)
+	requireRelayed(t, xorAddr(t, m, stunmsg.AttrXORRelayedAddress), loopback4)
+	if got := xorAddr(t, m, stunmsg.AttrXORMappedAddress); got != c.addr() {
+		t.Fatalf("XOR-MAPPED-ADDRESS %s, want %s", got, c.addr())
+	}
+}
+
 // TestConformanceAllocateEvenPort: EVEN-PORT gives an even port; with R=1 it
 // also reserves port+1 under a RESERVATION-TOKEN that another client can
 // use once (T-31, T-32, T-24).
