@@ -1,0 +1,70 @@
+package relay
+
+import (
+	"testing"
+
+	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"golang.org/x/sys/unix"
+)
+
+// Conformance of DONT-FRAGMENT (RFC 8656 §7.2 step 4, §11.2, §14; T-23,
+// T-71, T-100). The relay claims DF support for an allocation that asked for
+// it (it answers success, not 420, and relays Send indications carrying
+// DONT-FRAGMENT), which is only honest if that allocation's relayed sockets
+// really forbid fragmentation. Loopback's 64 KiB MTU never fragments a UDP
+// datagram, so the tests read the socket option the relay relies on
+// (IP_MTU_DISCOVER = IP_PMTUDISC_DO, IPV6_DONTFRAG = 1) from the socket.
+
+// dfState reports whether a relayed socket forbids fragmentation.
+func dfState(t testing.TB, rs *relaySocket) bool {
+	t.Helper()
+	fd := rs.sock.Fd()
+	if rs.public.Addr().Is4() {
+		v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v == unix.IP_PMTUDISC_DO
+	}
+	v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v == 1
+}
+
+// sessionOf returns the shell state of c's allocation.
+func sessionOf(t testing.TB, srv *testServer, c *rawClient) *session {
+	t.Helper()
+	a := lookupAllocation(srv, c.fiveTuple())
+	if a == nil {
+		t.Fatal("no allocation")
+	}
+	return a.Ext.(*session)
+}
+
+// TestConformanceDontFragmentSockets: an allocation made with DONT-FRAGMENT
+// has DF set on each relayed socket, IPv4 and IPv6; one made without does
+// not forbid fragmentation (T-23, T-100).
+func TestConformanceDontFragmentSockets(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	dual := func(df bool) msgBuilder {
+		return func(b *stunmsg.Builder) {
+			b.AddAddressFamily(stunmsg.AttrAdditionalAddressFamily, stunmsg.FamilyIPv6)
+			if df {
+				b.Add(stunmsg.AttrDontFragment, nil)
+			}
+		}
+	}
+	for _, df := range []bool{true, false} {
+		c := newRawClient(t, srv.udp, "udp4")
+		requireCode(t, c.allocateWith(dual(df)), 0)
+		sess := sessionOf(t, srv, c)
+		for _, rs := range []*relaySocket{sess.relay4, sess.relay6} {
+			if got := dfState(t, rs); got != df {
+				t.Fatalf("DONT-FRAGMENT %v: relayed socket %s forbids fragmentation: %v", df, rs.public, got)
+			}
+		}
+	}
+}
