@@ -324,3 +324,50 @@ func TestConformanceAuthStaticUser(t *testing.T) {
 	}
 	requireIntegrity(t, &c.resp, c.key)
 }
+
+// TestConformanceAuthBothIntegrityAttributes: when a request carries both
+// MESSAGE-INTEGRITY and MESSAGE-INTEGRITY-SHA256, RFC 8489 §9.2.4 says the
+// server computes MESSAGE-INTEGRITY-SHA256 ("If the MESSAGE-INTEGRITY-SHA256
+// attribute is present, compute the value ... as described in Section
+// 14.6 ... Otherwise ... Section 14.5") and MUST answer 401 when it does not
+// match (S-59). A valid SHA-1 MAC must not let a forged SHA-256 one through,
+// and a valid SHA-256 MAC authenticates the request.
+func TestConformanceAuthBothIntegrityAttributes(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	for _, tc := range []struct {
+		name        string
+		validSHA1   bool
+		validSHA256 bool
+		code        int
+	}{
+		{"valid MESSAGE-INTEGRITY, forged MESSAGE-INTEGRITY-SHA256", true, false, 401},
+		{"forged MESSAGE-INTEGRITY, valid MESSAGE-INTEGRITY-SHA256", false, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRawClient(t, srv.udp, "udp4")
+			c.learnNonce(c.roundTrip(c.build(stunmsg.Allocate, stunmsg.Request, newTxID(), false, nil)))
+			var b stunmsg.Builder
+			b.Reset(make([]byte, 0, 512), stunmsg.MessageType(stunmsg.Allocate, stunmsg.Request), newTxID())
+			b.AddRequestedTransport(stunmsg.ProtoUDP)
+			b.Add(stunmsg.AttrUsername, []byte(c.username))
+			b.Add(stunmsg.AttrRealm, []byte(testRealm))
+			b.Add(stunmsg.AttrNonce, c.nonce)
+			if tc.validSHA1 {
+				b.AddIntegrity(c.key[:])
+			} else {
+				b.Add(stunmsg.AttrMessageIntegrity, make([]byte, 20))
+			}
+			if tc.validSHA256 {
+				b.AddIntegritySHA256(c.key[:])
+			} else {
+				b.Add(stunmsg.AttrMessageIntegritySHA256, make([]byte, 32))
+			}
+			req, err := b.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireCode(t, c.roundTrip(req), tc.code)
+		})
+	}
+}

@@ -68,3 +68,39 @@ func TestConformanceDontFragmentSockets(t *testing.T) {
 		}
 	}
 }
+
+// TestConformanceDontFragmentReservedPort: an Allocate that redeems a
+// RESERVATION-TOKEN and asks for DONT-FRAGMENT is accepted, so the relayed
+// socket it gets must forbid fragmentation like any other DONT-FRAGMENT
+// allocation (RFC 8656 §7.2 step 4: support DF or answer 420; §11.2: a Send
+// indication with DONT-FRAGMENT is relayed with DF set). The reserved socket
+// was opened for the first Allocate, which did not ask for DF.
+func TestConformanceDontFragmentReservedPort(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	first := newRawClient(t, srv.udp, "udp4")
+	m := first.allocateWith(func(b *stunmsg.Builder) { b.AddEvenPort(true) })
+	requireCode(t, m, 0)
+	token, ok := m.Get(stunmsg.AttrReservationToken)
+	if !ok {
+		t.Fatal("no RESERVATION-TOKEN")
+	}
+	token = append([]byte(nil), token...)
+
+	second := newRawClient(t, srv.udp, "udp4")
+	m = second.allocateWith(func(b *stunmsg.Builder) {
+		b.Add(stunmsg.AttrReservationToken, token)
+		b.Add(stunmsg.AttrDontFragment, nil)
+	})
+	if errorCode(m) == 420 {
+		return // refusing DONT-FRAGMENT here would be conformant too
+	}
+	requireCode(t, m, 0)
+	sess := sessionOf(t, srv, second)
+	if !sess.dontFragment {
+		t.Fatal("the allocation does not record DONT-FRAGMENT")
+	}
+	if !dfState(t, sess.relay4) {
+		t.Fatalf("DONT-FRAGMENT allocation on reserved port %s relays without DF", sess.relay4.public)
+	}
+}
