@@ -335,6 +335,37 @@ func TestConformanceAllocateQuota(t *testing.T) {
 	second.allocate()
 }
 
+// TestConformanceAllocateDuplicateAttributes: of duplicate attributes only
+// the first is processed (S-10, RFC 8489 §14).
+func TestConformanceAllocateDuplicateAttributes(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	c := newRawClient(t, srv.udp, "udp4")
+	m := c.request(stunmsg.Allocate, func(b *stunmsg.Builder) {
+		b.AddRequestedTransport(stunmsg.ProtoUDP)
+		b.AddRequestedTransport(stunmsg.ProtoTCP)
+		b.AddUint32(stunmsg.AttrLifetime, 1200)
+		b.AddUint32(stunmsg.AttrLifetime, 3600)
+	})
+	requireCode(t, m, 0)
+	if got := lifetimeOf(t, m); got != 1200 {
+		t.Fatalf("LIFETIME %d, want 1200 from the first LIFETIME", got)
+	}
+}
+
+// TestConformanceAllocateTotalQuota: beyond the relay-wide allocation limit
+// every user gets 486 (T-29, T-114).
+func TestConformanceAllocateTotalQuota(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.TotalQuota = 1 }))
+	newRawClient(t, srv.udp, "udp4").allocate()
+	c := newRawClient(t, srv.udp, "udp4")
+	c.withUser("another-user")
+	m := c.allocateWith(nil)
+	requireCode(t, m, 486)
+	requireIntegrity(t, m, c.key)
+}
+
 // TestConformanceAllocateDontFragment: the relay sets DF on relayed sockets,
 // so DONT-FRAGMENT is accepted rather than answered with 420 (T-23).
 func TestConformanceAllocateDontFragment(t *testing.T) {

@@ -309,3 +309,17 @@ func TestConformanceBindingRetransmission(t *testing.T) {
 		t.Fatalf("retransmission answered differently:\n% x\n% x", first, second)
 	}
 }
+
+// TestConformancePaddingIgnored: attribute padding bytes are ignored on
+// receipt whatever their value (S-06, RFC 8489 §14; RFC 5769 §2.1 pads
+// with 0x20).
+func TestConformancePaddingIgnored(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	c := newRawClient(t, srv.udp, "udp4")
+	for _, pad := range []byte{0x00, 0x20, 0xFF} {
+		req := encodeRaw(stunmsg.MessageType(stunmsg.Binding, stunmsg.Request), newTxID(), rawAttr{stunmsg.AttrSoftware, []byte("abc")})
+		req[len(req)-1] = pad
+		requireCode(t, c.roundTrip(req), 0)
+	}
+}
