@@ -1,0 +1,175 @@
+package turnclient
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/relay"
+	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+)
+
+// These helpers run a real turnstile relay in the test process (relay.New
+// with an in-test configuration) on loopback, with TURN REST credentials and
+// loopback peers allowed, so the client is tested against the server it is
+// written for. Every socket is on 127.0.0.1 or ::1.
+
+var helperSecret = []byte("turnclient-test-secret")
+
+const helperRealm = "turnclient.test"
+
+type testRelay struct {
+	srv           *relay.Server
+	udp, tcp, tls netip.AddrPort
+	roots         *x509.CertPool
+	// now is the relay's wall clock as Unix nanoseconds (advanced by
+	// tests of nonce expiry).
+	now atomic.Int64
+}
+
+func startRelay(t testing.TB, change ...func(*relay.Config)) *testRelay {
+	t.Helper()
+	creds, err := auth.NewCredentials(auth.CredentialsConfig{Realm: helperRealm, Secrets: [][]byte{helperSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers, err := peerpolicy.New(peerpolicy.Config{
+		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, roots := selfSigned(t)
+	tr := &testRelay{roots: roots}
+	tr.now.Store(time.Now().UnixNano())
+	cfg := relay.Config{
+		UDPListen:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		TCPListen:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		TLSListen:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Realm:      helperRealm,
+		RelayIPs:   []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")},
+		PortMin:    49152,
+		PortMax:    65535,
+		Allocation: allocation.Defaults,
+		Policy:     &relay.DefaultPolicy{Credentials: creds, Peers: peers},
+		Workers:    2,
+		WallClock:  func() time.Time { return time.Unix(0, tr.now.Load()) },
+	}
+	for _, f := range change {
+		f(&cfg)
+	}
+	srv, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	tr.srv = srv
+	tr.udp = srv.UDPAddrs()[0]
+	streams := srv.StreamAddrs()
+	tr.tcp, tr.tls = streams[0], streams[1]
+	return tr
+}
+
+// dialRelay connects a client with fresh REST credentials over transport.
+func (tr *testRelay) dialRelay(t testing.TB, transport Transport, change ...func(*Config)) *Client {
+	t.Helper()
+	user, pass := auth.MintREST(helperSecret, "client", time.Hour, time.Unix(0, tr.now.Load()))
+	cfg := Config{Transport: transport, Username: user, Password: pass, RTO: 100 * time.Millisecond, Timeout: 5 * time.Second}
+	switch transport {
+	case UDP:
+		cfg.Server = tr.udp
+	case TCP:
+		cfg.Server = tr.tcp
+	case TLS:
+		cfg.Server = tr.tls
+		cfg.TLS = &tls.Config{RootCAs: tr.roots, ServerName: "127.0.0.1"}
+	}
+	for _, f := range change {
+		f(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// receive waits up to 3 s for one event.
+func receive(t testing.TB, c *Client, buf []byte) Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ev, err := c.Receive(ctx, buf)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	return ev
+}
+
+// echoPeer is a loopback UDP socket that sends every datagram back.
+func echoPeer(t testing.TB, network, addr string) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "turnclient test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
+}
