@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"fmt"
@@ -16,18 +17,28 @@ import (
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/config"
 	"github.com/turnstile-relay/turnstile/logging"
+	"github.com/turnstile-relay/turnstile/metrics"
 	"github.com/turnstile-relay/turnstile/relay"
 	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
 )
 
-// daemon is the running relay and what SIGHUP reloads.
+// daemon is the running relay, what SIGHUP reloads, and the operations
+// around it: metrics, health and readiness, summary and allocation logs.
 type daemon struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	srv   *relay.Server
 	creds *auth.Credentials
 	certs *certificate
+
+	lifecycle *metrics.Lifecycle // allocation counters, fed by onEvent
+	allocLog  *allocationLog
+	http      *metrics.Server // nil when TURNSTILE_METRICS_LISTEN is empty
+	summary   *summarizer
 }
+
+// metricsShutdownTimeout bounds how long a scrape in flight may delay exit.
+const metricsShutdownTimeout = 5 * time.Second
 
 // serve runs the relay until SIGTERM/SIGINT has drained it.
 func serve(args, environ []string, stdout, stderr io.Writer) int {
@@ -123,19 +134,58 @@ func start(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 		}
 		rc.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: d.certs.get}
 	}
-	srv, err := relay.New(rc)
-	if err != nil {
+	d.lifecycle = metrics.NewLifecycle()
+	rc.Events = d.onEvent
+	if d.allocLog, err = newAllocationLog(log); err != nil {
 		return nil, err
 	}
-	if err := srv.Start(); err != nil {
+	srv, err := relay.New(rc)
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		d.allocLog.close()
 		return nil, err
 	}
 	d.srv = srv
+	metricsAddr := "off"
+	if cfg.MetricsListen.IsValid() {
+		if err := d.serveMetrics(); err != nil {
+			srv.Close()
+			d.allocLog.close()
+			return nil, err
+		}
+		metricsAddr = d.http.Addr().String()
+	}
+	d.summary = startSummary(srv, log, summaryInterval)
 	log.Info("relay started",
 		"udp", addrList(srv.UDPAddrs()), "tcp", addrList(cfg.TCPListen), "tls", addrList(cfg.TLSListen),
 		"relay_ips", fmt.Sprint(cfg.RelayIPs), "ports", fmt.Sprintf("%d-%d", cfg.PortRange.Min, cfg.PortRange.Max),
+		"metrics", metricsAddr, "drain_timeout", cfg.DrainTimeout.String(),
 		"realm", logging.Untrusted("realm", cfg.Realm).Value.String(), "version", version)
 	return d, nil
+}
+
+// onEvent is relay.Config.Events: it runs on the packet loops and must not
+// block, which both consumers guarantee (atomic adds, a non-blocking queue).
+func (d *daemon) onEvent(ev relay.Event) {
+	d.lifecycle.Observe(ev)
+	d.allocLog.offer(ev)
+}
+
+// serveMetrics starts /metrics, /healthz and /readyz on
+// TURNSTILE_METRICS_LISTEN. /readyz follows srv.Draining, so it turns 503
+// the moment Drain is called.
+func (d *daemon) serveMetrics() error {
+	m, err := metrics.New(d.srv, d.lifecycle, d.log)
+	if err != nil {
+		return err
+	}
+	d.http, err = metrics.Listen(d.cfg.MetricsListen, m.Handler(), d.log)
+	if err != nil {
+		return fmt.Errorf("TURNSTILE_METRICS_LISTEN %s: %w", d.cfg.MetricsListen, err)
+	}
+	return nil
 }
 
 func addrList[T fmt.Stringer](list []T) string {
@@ -146,23 +196,24 @@ func addrList[T fmt.Stringer](list []T) string {
 	return strings.Join(parts, ",")
 }
 
-// waitForSignals reloads on SIGHUP and drains on SIGTERM/SIGINT: new
-// allocations are refused while existing ones relay until they end or the
-// drain timeout passes; a second SIGTERM/SIGINT stops at once. Returns the
-// exit code.
+// waitForSignals reloads on SIGHUP and drains on SIGTERM/SIGINT: /readyz
+// turns 503 and new allocations are refused at once, while existing ones
+// relay until they end or the drain timeout passes; a second SIGTERM/SIGINT
+// stops at once. Everything is shut down before it returns the exit code.
 func (d *daemon) waitForSignals() int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			d.reload()
-			continue
+	defer d.shutdown()
+	var sig os.Signal
+	for sig = range sigs {
+		if sig != syscall.SIGHUP {
+			break
 		}
-		break
+		d.reload()
 	}
 	d.srv.Drain()
-	d.log.Info("draining", "allocations", d.srv.ActiveAllocations(), "timeout", d.cfg.DrainTimeout.String())
+	d.log.Info("draining", "signal", sig.String(), "allocations", d.srv.ActiveAllocations(), "timeout", d.cfg.DrainTimeout.String())
 	deadline := time.NewTimer(d.cfg.DrainTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -174,19 +225,33 @@ func (d *daemon) waitForSignals() int {
 				d.reload()
 				continue
 			}
-			d.log.Warn("second signal: stopping now", "allocations", d.srv.ActiveAllocations())
-			d.srv.Close()
+			d.log.Warn("second signal: stopping now", "signal", sig.String(), "allocations", d.srv.ActiveAllocations())
 			return 0
 		case <-deadline.C:
 			d.log.Info("drain timeout reached", "allocations", d.srv.ActiveAllocations())
-			d.srv.Close()
 			return 0
 		case <-tick.C:
 		}
 	}
 	d.log.Info("drained")
-	d.srv.Close()
 	return 0
+}
+
+// shutdown closes the relay (ending the allocations still live), writes
+// the allocation lines still queued, and stops the metrics listener after
+// the scrapes in flight.
+func (d *daemon) shutdown() {
+	d.summary.close()
+	d.srv.Close()
+	d.allocLog.close()
+	if d.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), metricsShutdownTimeout)
+		if err := d.http.Shutdown(ctx); err != nil {
+			d.log.Warn("metrics listener did not stop cleanly", "error", err.Error())
+		}
+		cancel()
+	}
+	d.log.Info("stopped")
 }
 
 // reload re-reads the secrets file and the TLS certificate. A file that
