@@ -49,6 +49,14 @@ func (s *Server) bindRelays(p *allocateParams) (b boundRelays, familyErr6 int, c
 			return b, 0, 508
 		}
 		rs := v.(*relaySocket)
+		// The port was reserved by an Allocate that may not have asked for
+		// DF; this one did, so its socket must forbid fragmentation too.
+		if p.dontFragment {
+			if err := rs.sock.SetDontFragment(); err != nil {
+				rs.close()
+				return b, 0, 508
+			}
+		}
 		if rs.public.Addr().Is4() {
 			b.v4 = rs
 		} else {

@@ -172,11 +172,13 @@ func (h *handler) authenticate(from *clientPath, wall time.Time) auth.Decision {
 	lookup := func(username, realm string, now time.Time) (auth.Keys, string, error) {
 		return h.s.policy.Authenticate(username, realm, from.ft.Client, now)
 	}
+	// RFC 8489 §9.2.4: MESSAGE-INTEGRITY-SHA256 is the one verified when
+	// present, even next to a MESSAGE-INTEGRITY.
 	check := func(k auth.Key) bool {
-		if m.IntegrityAt >= 0 {
-			return m.CheckIntegrity(k[:])
+		if m.IntegritySHA256At >= 0 {
+			return m.CheckIntegritySHA256(k[:])
 		}
-		return m.CheckIntegritySHA256(k[:])
+		return m.CheckIntegrity(k[:])
 	}
 	return auth.Verify(r, lookup, h.s.nonces, h.s.cfg.Realm, check, wall)
 }
@@ -237,7 +239,7 @@ func (h *handler) finish(key *auth.Key) []byte {
 		h.b.Add(stunmsg.AttrSoftware, []byte(sw))
 	}
 	if key != nil {
-		if h.msg.IntegrityAt < 0 && h.msg.IntegritySHA256At >= 0 {
+		if h.msg.IntegritySHA256At >= 0 {
 			h.b.AddIntegritySHA256(key[:])
 		} else {
 			h.b.AddIntegrity(key[:])

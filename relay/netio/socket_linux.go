@@ -204,3 +204,22 @@ func (s *Socket) release() {
 		unix.Close(s.fd)
 	}
 }
+
+// SetDontFragment turns Options.DontFragment on for a socket that is already
+// bound (IP_MTU_DISCOVER=IP_PMTUDISC_DO or IPV6_DONTFRAG=1), for example a
+// port that was reserved before anyone asked for DF. It returns ErrClosed
+// after Close.
+func (s *Socket) SetDontFragment() error {
+	if !s.acquire() {
+		return ErrClosed
+	}
+	defer s.release()
+	level, opt, value, name := unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO, "IP_MTU_DISCOVER"
+	if s.family == unix.AF_INET6 {
+		level, opt, value, name = unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG, 1, "IPV6_DONTFRAG"
+	}
+	if err := unix.SetsockoptInt(s.fd, level, opt, value); err != nil {
+		return fmt.Errorf("netio: setsockopt %s=%d: %w", name, value, err)
+	}
+	return nil
+}

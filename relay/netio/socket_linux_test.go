@@ -210,3 +210,31 @@ func TestCloseRacesWithCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestSetDontFragmentAfterBind checks that DF can be switched on for a bound
+// socket of either family, and that a closed socket says so.
+func TestSetDontFragmentAfterBind(t *testing.T) {
+	for _, tc := range []struct {
+		addr       netip.AddrPort
+		level, opt int
+		want       int
+	}{
+		{any4, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO},
+		{any6, unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG, 1},
+	} {
+		s := listen(t, tc.addr, Options{})
+		if got := sockoptInt(t, s, tc.level, tc.opt); got == tc.want {
+			t.Fatalf("%v: DF already on before SetDontFragment", tc.addr)
+		}
+		if err := s.SetDontFragment(); err != nil {
+			t.Fatal(err)
+		}
+		if got := sockoptInt(t, s, tc.level, tc.opt); got != tc.want {
+			t.Errorf("%v: option = %d after SetDontFragment, want %d", tc.addr, got, tc.want)
+		}
+		s.Close()
+		if err := s.SetDontFragment(); !errors.Is(err, ErrClosed) {
+			t.Errorf("SetDontFragment after Close = %v, want ErrClosed", err)
+		}
+	}
+}
