@@ -145,7 +145,7 @@ func TestConformanceAllocateRequestErrors(t *testing.T) {
 		{"LIFETIME of 2 bytes", "T-34", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrLifetime, []byte{0, 1}) }), 400},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.note+": "+tc.name, func(t *testing.T) {
 			c.t = t
 			m := c.request(stunmsg.Allocate, tc.attrs)
 			requireCode(t, m, tc.code)

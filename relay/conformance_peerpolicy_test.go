@@ -42,7 +42,7 @@ var deniedPeers = []string{
 	"::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1", "::ffff:0.0.0.0",
 	"::7f00:1", "::a9fe:a9fe", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "64:ff9b:1:a9fe:a900:fe00::",
 	// 6to4 and Teredo, which RFC 8656 §21.4 says MUST NOT be accepted.
-	"2002:a9fe:a9fe::1", "2002:808:808::1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+	"2002:a9fe:a9fe::", "2002:a9fe:a9fe::1", "2002:808:808::1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
 }
 
 // TestConformancePeerPolicyDenyList: with no operator allow list, every
