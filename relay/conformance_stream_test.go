@@ -178,7 +178,7 @@ func TestConformanceStreamBadFrames(t *testing.T) {
 // idle timeout is closed; one that keeps sending is not.
 func TestConformanceStreamIdleTimeout(t *testing.T) {
 	t.Parallel()
-	const idle = 400 * time.Millisecond
+	const idle = 500 * time.Millisecond
 	srv := newTestServer(t, func(c *Config) { c.TCPIdleTimeout = idle })
 	for _, transport := range streamTransports {
 		t.Run(transport, func(t *testing.T) {
@@ -189,7 +189,7 @@ func TestConformanceStreamIdleTimeout(t *testing.T) {
 			start := time.Now()
 			for time.Since(start) < 2*idle {
 				requireCode(t, busy.roundTrip(binding()), 0)
-				time.Sleep(idle / 4)
+				time.Sleep(idle / 10)
 			}
 			quiet.requireClosed(3 * time.Second)
 			requireCode(t, busy.roundTrip(binding()), 0)
