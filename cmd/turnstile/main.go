@@ -7,6 +7,14 @@
 // With no TURNSTILE_* variable at all, serve runs a development relay on
 // 127.0.0.1:3478 (UDP and TCP) with a random secret and prints a working
 // credential and a turnutils_uclient command line.
+//
+// serve also answers /metrics (Prometheus), /healthz and /readyz on
+// TURNSTILE_METRICS_LISTEN, logs JSON lines on stderr (a summary line every
+// minute), reloads the secrets file and TLS certificate on SIGHUP, and on
+// SIGTERM or SIGINT drains: /readyz turns 503 and new allocations are
+// refused at once, existing ones relay until they end or
+// TURNSTILE_DRAIN_TIMEOUT passes, then it exits 0; a second signal exits
+// at once.
 package main
 
 import (

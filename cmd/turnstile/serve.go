@@ -58,7 +58,7 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if cfg.Dev {
-		printDevBanner(stdout, cfg)
+		printDevBanner(stdout, cfg, d.http)
 	}
 	return d.waitForSignals()
 }
@@ -284,7 +284,8 @@ func (d *daemon) reload() {
 }
 
 // printDevBanner tells a newcomer how to use the development relay.
-func printDevBanner(w io.Writer, cfg *config.Config) {
+// httpSrv is the metrics listener, nil when disabled.
+func printDevBanner(w io.Writer, cfg *config.Config, httpSrv *metrics.Server) {
 	secret := []byte(cfg.AuthSecrets[0].Expose())
 	user, pass := auth.MintREST(secret, "dev", 24*time.Hour, time.Now())
 	udp := cfg.UDPListen[0]
@@ -294,6 +295,10 @@ func printDevBanner(w io.Writer, cfg *config.Config) {
   password: %s
   try it:   turnutils_uclient -y -s -u '%s' -w '%s' -p %d %s
             (coturn's Debian package; -s uses Send indications, see README on channel numbers)
-  stop with Ctrl-C.
 `, udp, cfg.Realm, user, pass, user, pass, udp.Port(), udp.Addr())
+	if httpSrv != nil {
+		base := "http://" + httpSrv.Addr().String()
+		fmt.Fprintf(w, "  metrics:  %s/metrics   health: %s/healthz   ready: %s/readyz\n", base, base, base)
+	}
+	fmt.Fprint(w, "  stop with Ctrl-C.\n")
 }
