@@ -165,9 +165,9 @@ func TestConformanceCreatePermissionAtomic(t *testing.T) {
 		})
 	}
 	c.t = t
+	c.permit(control.addr())
 	before := takeDrops(srv)
 	allowed.sendTo([]byte("must be dropped"), relayed)
-	c.permit(control.addr())
 	requireOnlyControl(t, c, control, relayed)
 	before.requireDropped(t, srv, DropNoPermission, 1)
 }
@@ -230,13 +230,13 @@ func TestConformancePermissionExpires(t *testing.T) {
 	}
 	time.Sleep(time.Until(permitted.Add(1600 * time.Millisecond)))
 
+	control := newUDPPeerAt(t, "127.0.0.5:0")
+	c.permit(control.addr())
 	before := takeDrops(srv)
 	c.sendIndication(peer.addr(), []byte("after expiry"), nil)
 	c.confirmNothingElse()
 	peer.expectNothing()
 	peer.sendTo([]byte("after expiry"), relayed)
-	control := newUDPPeerAt(t, "127.0.0.5:0")
-	c.permit(control.addr())
 	requireOnlyControl(t, c, control, relayed)
 	before.requireDropped(t, srv, DropNoPermission, 2)
 

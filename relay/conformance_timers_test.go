@@ -79,11 +79,11 @@ func TestConformanceChannelBindRefreshesPermission(t *testing.T) {
 		requirePeerGot(t, bound, "tick", relayed)
 		time.Sleep(200 * time.Millisecond)
 	}
+	control := newUDPPeerAt(t, "127.0.0.5:0")
+	c.permit(control.addr())
 	time.Sleep(time.Until(start.Add(3700 * time.Millisecond)))
 	before := takeDrops(srv)
 	bound.sendTo([]byte("permission lapsed"), relayed)
-	control := newUDPPeerAt(t, "127.0.0.5:0")
-	c.permit(control.addr())
 	requireOnlyControl(t, c, control, relayed)
 	before.requireDropped(t, srv, DropNoPermission, 1)
 }
