@@ -35,7 +35,7 @@ install_helm() {
 	if [[ -x "$helm" ]]; then
 		return
 	fi
-	step "building helm $HELM_VERSION from the Go module proxy (cold: about 3 minutes)"
+	step "building helm $HELM_VERSION from the Go module proxy (3 to 6 minutes with an empty Go cache)"
 	local start=$SECONDS pkg=helm.sh/helm/v3
 	local ldflags="-s -w -X $pkg/internal/version.version=$HELM_VERSION -X $pkg/internal/version.metadata="
 	ldflags+=" -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$HELM_KUBE_MINOR"

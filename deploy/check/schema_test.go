@@ -106,6 +106,7 @@ func TestTemplatesRejectInconsistentValues(t *testing.T) {
 		{"DaemonSet PDB percentage", "podDisruptionBudget:\n  minAvailable: 90%\n", "in DaemonSet mode only an integer minAvailable"},
 		{"DaemonSet Recreate", "updateStrategy:\n  type: Recreate\n", "updateStrategy.type Recreate is for mode Deployment"},
 		{"Deployment OnDelete", "mode: Deployment\nupdateStrategy:\n  type: OnDelete\n", "updateStrategy.type OnDelete is for mode DaemonSet"},
+		{"Recreate with rollingUpdate", "mode: Deployment\nupdateStrategy:\n  type: Recreate\n  rollingUpdate: {maxSurge: 1}\n", "updateStrategy.rollingUpdate applies only to type RollingUpdate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -156,5 +156,8 @@ that names the values involved.
 {{- if and (eq $.Values.mode "Deployment") (eq . "OnDelete") }}
 {{- fail "updateStrategy.type OnDelete is for mode DaemonSet; a Deployment uses RollingUpdate or Recreate" }}
 {{- end }}
+{{- if and (ne . "RollingUpdate") $.Values.updateStrategy.rollingUpdate }}
+{{- fail (printf "updateStrategy.rollingUpdate applies only to type RollingUpdate, not %s" .) }}
+{{- end }}
 {{- end }}
 {{- end }}
