@@ -3,7 +3,7 @@
 # Kubernetes API types, schema tests) and the systemd unit (systemd-analyze verify).
 # The project's `make test` runs it; it needs Go and, for the unit, systemd-analyze,
 # which it installs with apt-get when missing and it runs as root. A tool that is
-# still missing is a failure, never a skip.
+# still missing is a failure, never a skip, with or without CI=true.
 #
 # Helm is not installed on the machines: it is built from the Go module proxy at the
 # pinned version below, with the release build's link flags, and cached in
