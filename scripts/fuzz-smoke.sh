@@ -5,12 +5,16 @@ set -euo pipefail
 fuzztime="${FUZZTIME:-5s}"
 status=0
 while IFS= read -r line; do
-  file="${line%%:*}"
-  name="$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"${line#*:}")"
-  pkg="./$(dirname "$file")"
+  file="$(cut -d: -f1 <<<"$line")"
+  name="$(cut -d: -f3- <<<"$line" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/')"
+  pkg="$(dirname "$file")"
   echo "fuzz: $pkg $name ($fuzztime)"
   if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$pkg" >/tmp/fuzz-$$.log 2>&1; then
     cat /tmp/fuzz-$$.log
+    status=1
+  elif ! grep -q 'fuzz: elapsed' /tmp/fuzz-$$.log; then
+    # A pattern that matches no target makes go test succeed without fuzzing.
+    echo "fuzz: $name did not run:"; cat /tmp/fuzz-$$.log
     status=1
   fi
 done < <(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . | grep -v '^./deploy/' | sort)
