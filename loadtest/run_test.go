@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/loadtest/turnwire"
 )
 
 // checkSetup asserts every allocation was set up and torn down.
@@ -68,6 +70,10 @@ func TestClosedLoop(t *testing.T) {
 	}{
 		{"udp channel", func(c *Config) {}},
 		{"udp send", func(c *Config) { c.SendPath = SendIndication }},
+		{"static credentials", func(c *Config) {
+			c.Username, c.Password = turnwire.RESTCredentials(testSecret, "static", time.Now().Add(time.Hour))
+			c.Secret = ""
+		}},
 		{"tcp channel", func(c *Config) { c.Transport, c.Server = TransportTCP, s.TCPAddr().String() }},
 		{"tcp send odd payload", func(c *Config) {
 			c.Transport, c.Server, c.SendPath, c.PayloadSize = TransportTCP, s.TCPAddr().String(), SendIndication, 101
@@ -227,6 +233,21 @@ func TestChurn(t *testing.T) {
 				t.Fatalf("usage %+v", u)
 			}
 		})
+	}
+}
+
+func TestChurnCountsFailuresByCode(t *testing.T) {
+	s := startTestServer(t)
+	cfg := s.baseConfig()
+	cfg.Mode, cfg.Secret, cfg.Warmup = ModeChurn, "wrong", 0
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Churn
+	// pion answers a wrong MESSAGE-INTEGRITY with 400 (rfc-notes §2.11).
+	if c.Cycles != 0 || c.Failed == 0 || c.Failures["allocate:400"] != c.Failed || len(c.Failures) != 1 {
+		t.Fatalf("churn %+v", *c)
 	}
 }
 
