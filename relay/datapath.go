@@ -83,6 +83,13 @@ func (s *Server) relayChannelData(ft allocation.FiveTuple, data []byte, now mono
 		c.drop(DropChannelUnbound)
 		return
 	}
+	// The binding installed a permission, but the two expire separately
+	// (RFC 8656 §9, §12: 300 s and 600 s); data only flows to a peer with a
+	// live permission, in this direction as in the other (§9, §21.2).
+	if !a.Permitted(peer.Addr(), now) {
+		c.drop(DropNoPermission)
+		return
+	}
 	rs := a.Ext.(*session).relayFor(peer.Addr())
 	if rs == nil {
 		c.drop(DropPeerFamily)
