@@ -187,3 +187,34 @@ func withRelayAddrs(ips ...string) serverOption {
 		}
 	}
 }
+
+// TestDualAllocationWithoutIPv6Port: when the IPv6 relayed port cannot be
+// had (the one-port range is taken on ::1), a dual allocation still
+// succeeds with the IPv4 address and ADDRESS-ERROR-CODE 508 for IPv6, while
+// asking for IPv6 alone fails with 508 (RFC 8656 §7.2 step 9, rfc-notes
+// T-28).
+func TestDualAllocationWithoutIPv6Port(t *testing.T) {
+	t.Parallel()
+	taken := newUDPPeer(t, "udp6") // holds [::1]:port for the whole test
+	port := taken.addr().Port()
+	if !udpPortFree(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)) {
+		t.Fatalf("port %d is busy on 127.0.0.1 too; cannot build the case", port)
+	}
+	srv := newTestServer(t, func(c *Config) { c.PortMin, c.PortMax = port, port })
+	c := dialTurnclient(t, srv, turnclient.UDP)
+	a, err := c.Allocate(turnclient.AllocateOptions{AdditionalFamily: turnclient.FamilyIPv6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want4 := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	if len(a.Relayed) != 1 || a.Relayed[0] != want4 {
+		t.Fatalf("relayed %v, want only %v", a.Relayed, want4)
+	}
+	if fe := a.FamilyError; fe == nil || fe.Family != turnclient.FamilyIPv6 || fe.Code != 508 {
+		t.Fatalf("ADDRESS-ERROR-CODE %+v, want IPv6 508", fe)
+	}
+	c6 := dialTurnclient(t, srv, turnclient.UDP)
+	if _, err := c6.Allocate(turnclient.AllocateOptions{RequestedFamily: turnclient.FamilyIPv6}); turnclient.Code(err) != 508 {
+		t.Fatalf("IPv6 alone: %v, want 508", err)
+	}
+}
