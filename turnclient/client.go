@@ -363,7 +363,13 @@ func (c *Client) write(b []byte) error {
 }
 
 func (c *Client) writeLocked(b []byte) error {
-	if _, err := c.conn.Write(b); err != nil {
+	_, err := c.conn.Write(b)
+	if err != nil && !c.stream && errors.Is(err, syscall.ECONNREFUSED) {
+		// An ICMP error about an earlier datagram surfaces once on the
+		// next call of a connected UDP socket; this datagram was not sent.
+		_, err = c.conn.Write(b)
+	}
+	if err != nil {
 		if c.closing.Load() {
 			return ErrClosed
 		}

@@ -106,13 +106,10 @@ func (c *Client) learnChallenge(resp *stunmsg.Message) error {
 	if !okRealm || !okNonce || len(nonce) == 0 {
 		return fmt.Errorf("turnclient: %s: challenge without REALM and NONCE", resp.Method)
 	}
+	key := auth.LongTermKey(c.cfg.Username, string(realm), c.cfg.Password)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if string(realm) != c.realm {
-		c.realm = string(realm)
-		c.key = auth.LongTermKey(c.cfg.Username, c.realm, c.cfg.Password)
-	}
-	c.nonce = string(nonce)
+	c.realm, c.nonce, c.key = string(realm), string(nonce), key
 	return nil
 }
 
