@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -335,4 +336,76 @@ func dataIndication(t testing.TB, peer netip.AddrPort, payload []byte) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// TestConcurrentRequestsAndReceive: requests run while another goroutine
+// receives a steady stream of data (run with -race); the responses reach
+// their requests and the data reaches Receive.
+func TestConcurrentRequestsAndReceive(t *testing.T) {
+	tr := startRelay(t)
+	c := tr.dialRelay(t, UDP)
+	if _, err := c.Allocate(AllocateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	peer := echoPeer(t, "udp4", "127.0.0.1:0")
+	if err := c.CreatePermission(peer.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	const messages = 200
+	received := make(chan int, 1)
+	go func() {
+		buf := make([]byte, 100)
+		n := 0
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for n < messages {
+			if _, err := c.Receive(ctx, buf); err != nil {
+				break
+			}
+			n++
+		}
+		received <- n
+	}()
+	go func() {
+		for i := 0; i < messages; i++ {
+			c.Send(peer, []byte{byte(i)})
+			if i%20 == 0 {
+				time.Sleep(time.Millisecond) // stay below the queue's length
+			}
+		}
+	}()
+	for i := 0; i < 10; i++ {
+		if err := c.CreatePermission(peer.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Refresh(600*time.Second, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := <-received; n+int(c.Dropped()) < messages {
+		t.Fatalf("received %d and dropped %d of %d datagrams", n, c.Dropped(), messages)
+	}
+}
+
+// TestCloseLeavesNoGoroutine: every client's reader ends with Close.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	tr := startRelay(t)
+	before := runtime.NumGoroutine()
+	var clients []*Client
+	for i := 0; i < 10; i++ {
+		c := tr.dialRelay(t, UDP)
+		if _, err := c.Allocate(AllocateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	if n := runtime.NumGoroutine(); n < before+10 {
+		t.Fatalf("%d goroutines with 10 clients, want at least %d", n, before+10)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	if n := runtime.NumGoroutine(); n != before {
+		t.Fatalf("%d goroutines after Close, want %d", n, before)
+	}
 }
