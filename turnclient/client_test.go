@@ -390,7 +390,7 @@ func TestConcurrentRequestsAndReceive(t *testing.T) {
 // TestCloseLeavesNoGoroutine: every client's reader ends with Close.
 func TestCloseLeavesNoGoroutine(t *testing.T) {
 	tr := startRelay(t)
-	before := runtime.NumGoroutine()
+	before := settledGoroutines()
 	var clients []*Client
 	for i := 0; i < 10; i++ {
 		c := tr.dialRelay(t, UDP)
@@ -405,7 +405,23 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	for _, c := range clients {
 		c.Close()
 	}
-	if n := runtime.NumGoroutine(); n != before {
+	if n := settledGoroutines(); n != before {
 		t.Fatalf("%d goroutines after Close, want %d", n, before)
 	}
+}
+
+// settledGoroutines counts goroutines once goroutines of earlier tests (echo
+// peers on their way out) have finished: the count must hold still for
+// 30 ms, within a second.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for deadline, still := time.Now().Add(time.Second), 0; still < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			still++
+		} else {
+			n, still = m, 0
+		}
+	}
+	return n
 }
