@@ -110,7 +110,11 @@ func (c *client) transact(ctx context.Context, op string, build func(*turnwire.A
 // 1 s, 2 s, … until RequestTimeout (RFC 8489 §6.2.1); over TCP/TLS it sends
 // once (RFC 8489 §6.2.2). Cancelling ctx aborts the wait.
 func (c *client) roundTrip(ctx context.Context, req turnwire.Request) (*turnwire.Response, bool, error) {
-	stop := context.AfterFunc(ctx, func() { c.conn.setReadDeadline(time.Unix(1, 0)) })
+	// The callback may run after roundTrip returned and the owner replaced
+	// or closed c.conn: it captures this connection, on which a deadline is
+	// harmless even once closed.
+	conn := c.conn
+	stop := context.AfterFunc(ctx, func() { conn.setReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	defer c.conn.setReadDeadline(time.Time{})
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/turnstile-relay/turnstile/internal/mono"
 )
@@ -157,8 +158,12 @@ func TestUDPConnAndEchoPool(t *testing.T) {
 			t.Fatalf("datagram %d came back as %x", i, got[i])
 		}
 	}
-	if pool.total() != 3 {
-		t.Fatalf("echo count %d", pool.total())
+	// The echo goroutine counts after sending, so the datagrams may be back
+	// a moment before the count.
+	for start := time.Now(); pool.total() != 3; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("echo count %d, want 3", pool.total())
+		}
 	}
 
 	frame := [][]byte{make([]byte, 100)}

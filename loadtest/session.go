@@ -25,10 +25,12 @@ type session struct {
 	payload int
 	cnt     counters
 
-	// Open loop: owned by the session's pacer.
+	// Open loop: owned by the session's pacer, kept off the cache lines the
+	// loop writes.
 	openFrame []byte
 	openSeq   uint64
 	openTxid  [12]byte
+	_         [64]byte
 
 	// Receive side: owned by the session's loop.
 	seen    seqWindow
