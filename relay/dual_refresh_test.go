@@ -82,6 +82,14 @@ func TestDualAllocationRefreshPerFamily(t *testing.T) {
 			t.Fatalf("Refresh(%v) naming the deleted family: %v, want 443", lifetime, err)
 		}
 	}
+	// RFC 8656 §10.2, §12.2: the allocation holds no IPv6 relayed address
+	// any more, so IPv6 peers are a family mismatch.
+	if err := c.CreatePermission(p6.addr().Addr()); turnclient.Code(err) != 443 {
+		t.Fatalf("CreatePermission for an IPv6 peer after the IPv6 half was deleted: %v, want 443", err)
+	}
+	if err := c.BindChannel(0x4003, netip.AddrPortFrom(p6.addr().Addr(), p6.addr().Port()+1)); turnclient.Code(err) != 443 {
+		t.Fatalf("ChannelBind to an IPv6 peer after the IPv6 half was deleted: %v, want 443", err)
+	}
 	if got := refresh(1800*time.Second, 0); got != 1800*time.Second {
 		t.Fatalf("refresh without a family granted %v", got)
 	}

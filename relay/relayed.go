@@ -161,21 +161,6 @@ func (s *Server) reserve(rs *relaySocket) ([8]byte, error) {
 	return token, err
 }
 
-// live reports whether r is still one of its allocation's relayed
-// addresses: registered with its worker and not closed. Closing a relayed
-// socket frees its poller slot (forget), so a closed socket is no longer the
-// entry of its token. The Refresh that deletes one family of a dual
-// allocation (RFC 8656 §8.1) closes that family's socket; this is how later
-// requests learn the family is gone. Takes the worker's lock: for requests,
-// not for the data path.
-func (r *relaySocket) live() bool {
-	if r == nil || r.owner == nil {
-		return false
-	}
-	e, ok := r.owner.lookup(r.token)
-	return ok && e.relay == r
-}
-
 // attachRelays hands the session's relayed sockets to workers for polling.
 // Sockets are spread round-robin so relayed traffic uses every core.
 func (s *Server) attachRelays(sess *session) error {

@@ -276,11 +276,9 @@ func (h *handler) lifetimeAttr() (seconds uint32, present, ok bool) {
 	return s, true, ok
 }
 
-// familyMatches reports whether the allocation has a relayed address of the
-// peer's family (RFC 8656 §10.2, §12.2: 443 otherwise).
+// familyMatches reports whether the allocation still has a relayed address
+// of the peer's family (RFC 8656 §10.2, §12.2: 443 otherwise; §8.1: a
+// family deleted by Refresh is gone).
 func familyMatches(a *allocation.Allocation, peer netip.Addr) bool {
-	if peer.Unmap().Is4() {
-		return a.Relayed4.IsValid()
-	}
-	return a.Relayed6.IsValid()
+	return a.Ext.(*session).relayFor(peer) != nil
 }

@@ -57,12 +57,17 @@ type session struct {
 	closeOnce  sync.Once
 }
 
-// relayFor returns the relayed socket that sends to peer's family, or nil.
+// relayFor returns the live relayed socket that sends to peer's family, or
+// nil when the allocation has none (never had one, or a Refresh deleted it).
 func (s *session) relayFor(peer netip.Addr) *relaySocket {
+	rs := s.relay6
 	if peer.Unmap().Is4() {
-		return s.relay4
+		rs = s.relay4
 	}
-	return s.relay6
+	if !rs.live() {
+		return nil
+	}
+	return rs
 }
 
 // relaySocket is one relayed transport address of an allocation (RFC 8656
@@ -76,7 +81,14 @@ type relaySocket struct {
 	owner     *worker
 	token     uint64
 	closeOnce sync.Once
+	// closed is set once close began: the relayed address is gone (its
+	// allocation ended, or a Refresh deleted this family, RFC 8656 §8.1).
+	closed atomic.Bool
 }
+
+// live reports whether r is still one of its allocation's relayed
+// addresses. Cheap enough for the data path (one atomic load).
+func (r *relaySocket) live() bool { return r != nil && !r.closed.Load() }
 
 // sendTo sends payload to peer from this relayed address. It reports false
 // when the socket is closed or the kernel refused the datagram.
@@ -91,6 +103,7 @@ func (r *relaySocket) close() {
 		return
 	}
 	r.closeOnce.Do(func() {
+		r.closed.Store(true)
 		r.sock.Close() // also removes it from its poller
 		if r.owner != nil {
 			r.owner.forget(r.token)
