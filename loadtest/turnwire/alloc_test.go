@@ -18,7 +18,6 @@ func TestDataPathAllocatesNothing(t *testing.T) {
 
 	tests := map[string]func(){
 		"PutSendIndication":   func() { PutSendIndication(buf, &txid, peer, 100) },
-		"SetTransactionID":    func() { SetTransactionID(buf, &txid) },
 		"ParseDataIndication": func() { ParseDataIndication(di) },
 		"ParseChannelData":    func() { ParseChannelData(cd) },
 		"Classify":            func() { Classify(di) },

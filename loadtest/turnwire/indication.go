@@ -15,8 +15,8 @@ func SendIndicationSize(peer netip.AddrPort, n int) int {
 // the message occupies exactly that many. The function does not allocate.
 //
 // Indications carry no MESSAGE-INTEGRITY (RFC 8656 §5). The transaction ID of
-// an indication only has to be unique enough for debugging; callers may
-// change it per message with SetTransactionID.
+// an indication only has to be unique enough for debugging; callers pass a
+// fresh one per message.
 func PutSendIndication(dst []byte, txid *[12]byte, peer netip.AddrPort, n int) (dataOffset int) {
 	size := SendIndicationSize(peer, n)
 	be.PutUint16(dst[0:2], typeSendIndication)
@@ -35,18 +35,6 @@ func PutSendIndication(dst []byte, txid *[12]byte, peer netip.AddrPort, n int) (
 		dst[i] = 0
 	}
 	return off
-}
-
-// SetTransactionID overwrites the transaction ID of the STUN message in msg.
-// For an IPv6 XOR-PEER-ADDRESS the address is XORed with the transaction ID
-// (RFC 8489 §14.2), so this is only valid for messages whose XOR addresses
-// are IPv4; it returns false (and changes nothing) when msg is too short.
-func SetTransactionID(msg []byte, txid *[12]byte) bool {
-	if len(msg) < HeaderSize {
-		return false
-	}
-	copy(msg[8:20], txid[:])
-	return true
 }
 
 // ParseDataIndication decodes a Data indication (RFC 8656 §11.4) in b, which
