@@ -88,6 +88,10 @@ type Config struct {
 	// which RFC 8656 §12 reserves, for old clients
 	// (TURNSTILE_LEGACY_CHANNELS).
 	LegacyChannels bool
+	// LegacyDualAllocation reads ADDITIONAL-ADDRESS-FAMILY at the draft
+	// codepoint 0x8032 that coturn 4.x clients send
+	// (TURNSTILE_LEGACY_DUAL_ALLOCATION).
+	LegacyDualAllocation bool
 
 	// LogLevel is the lowest severity logged (TURNSTILE_LOG_LEVEL).
 	LogLevel logging.Level

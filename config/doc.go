@@ -71,6 +71,9 @@
 //	TURNSTILE_LEGACY_CHANNELS     false            true also accepts RFC 5766's channel numbers 0x5000-0x7FFF,
 //	                                               which RFC 8656 §12 reserves; for old clients such as coturn
 //	                                               4.6's turnutils_uclient, which picks from the old range.
+//	TURNSTILE_LEGACY_DUAL_ALLOCATION false         true also reads ADDITIONAL-ADDRESS-FAMILY at 0x8032, the
+//	                                               codepoint of the draft before RFC 8656 (which assigned 0x8000),
+//	                                               as coturn 4.x clients (uclient -Z) send it.
 //	TURNSTILE_LOG_LEVEL           info             trace, debug, info, warn or error.
 //	TURNSTILE_METRICS_LISTEN      127.0.0.1:9464   ip:port of /metrics, /healthz and /readyz; 0.0.0.0 and :: are
 //	                                               allowed here; empty disables the listener.

@@ -118,6 +118,7 @@ func load(env map[string]string, dev bool) (*Config, error) {
 	c.TCPIdleTimeout = p.duration(varTCPIdleTimeout, raw.TCPIdleTimeout, time.Second, maxTCPIdleTimeout, false)
 	c.TCPMaxFrame = p.integer(varTCPMaxFrame, raw.TCPMaxFrame, minTCPFrame, maxTCPFrame)
 	c.LegacyChannels = p.boolean(varLegacyChannels, raw.LegacyChannels)
+	c.LegacyDualAllocation = p.boolean(varLegacyDual, raw.LegacyDual)
 
 	c.LogLevel = p.logLevel(raw.LogLevel)
 	if raw.MetricsListen != "" {

@@ -211,6 +211,8 @@ func TestDurationAndNumberVariables(t *testing.T) {
 			check: func(c *Config) bool { return !c.LegacyChannels }},
 		{name: "legacy channels on", set: map[string]string{varLegacyChannels: "true"},
 			check: func(c *Config) bool { return c.LegacyChannels }},
+		{name: "legacy dual allocation on", set: map[string]string{varLegacyDual: "true"},
+			check: func(c *Config) bool { return c.LegacyDualAllocation && !c.LegacyChannels }},
 		{name: "legacy channels not a boolean", set: map[string]string{varLegacyChannels: "yes"},
 			wantVar: varLegacyChannels, fragments: []string{"must be true or false"}},
 		{name: "drain timeout zero", set: map[string]string{varDrainTimeout: "0s"},

@@ -21,6 +21,9 @@ type allocateParams struct {
 	token        [8]byte
 	hasToken     bool
 	dontFragment bool
+	// draftCodes: the request used draft-ietf-tram-turnbis' codepoint for
+	// ADDITIONAL-ADDRESS-FAMILY, so ADDRESS-ERROR-CODE answers in kind.
+	draftCodes bool
 }
 
 // allocate handles an authenticated Allocate request (RFC 8656 §7.2). The
@@ -111,7 +114,11 @@ func (h *handler) allocate(req *request) []byte {
 		h.b.AddXORAddress(stunmsg.AttrXORRelayedAddress, relays.v6.public)
 	}
 	if familyErr6 != 0 {
-		h.b.AddAddressErrorCode(stunmsg.FamilyIPv6, familyErr6, "")
+		errAttr := stunmsg.AttrAddressErrorCode
+		if p.draftCodes {
+			errAttr = stunmsg.AttrDraftAddressErrorCode
+		}
+		h.b.AddAddressErrorCodeAs(errAttr, stunmsg.FamilyIPv6, familyErr6, "")
 	}
 	h.b.AddUint32(stunmsg.AttrLifetime, uint32(lifetime.Seconds()))
 	if relays.reservedToken != nil {
@@ -150,6 +157,12 @@ func (h *handler) allocateParams() (allocateParams, int) {
 	evenValue, hasEven := m.Get(stunmsg.AttrEvenPort)
 	reqFamValue, hasReqFam := m.Get(stunmsg.AttrRequestedAddressFamily)
 	addFamValue, hasAddFam := m.Get(stunmsg.AttrAdditionalAddressFamily)
+	if !hasAddFam && h.s.cfg.LegacyDualAllocation {
+		// Opt-in: coturn 4.x clients ask for a dual allocation with the
+		// draft's codepoint (0x8032), which RFC 8656 replaced with 0x8000.
+		addFamValue, hasAddFam = m.Get(stunmsg.AttrDraftAdditionalAddressFamily)
+		p.draftCodes = hasAddFam
+	}
 	// Step 5: a reservation token names a port already chosen; asking for a
 	// port property or family alongside it is contradictory.
 	if hasToken && (hasEven || hasReqFam || hasAddFam) {

@@ -58,6 +58,12 @@ type Config struct {
 	// well as RFC 8656's 0x4000–0x4FFF. RFC 8656 §12 reserves them, so it is
 	// off unless the operator opts in for old clients.
 	LegacyChannels bool
+	// LegacyDualAllocation also reads ADDITIONAL-ADDRESS-FAMILY at the
+	// codepoint of the draft RFC 8656 came from (0x8032, answered with
+	// ADDRESS-ERROR-CODE at 0x8033), as coturn 4.x clients send it. A strict
+	// relay ignores that comprehension-optional attribute (RFC 8489 §14), so
+	// it is off unless the operator opts in.
+	LegacyDualAllocation bool
 
 	TCPMaxConnections int           // concurrent TCP+TLS connections; further accepts are closed
 	TCPIdleTimeout    time.Duration // a connection without a frame for this long is closed

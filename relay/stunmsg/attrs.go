@@ -37,12 +37,18 @@ const (
 	AttrAlternateDomain         uint16 = 0x8003 // RFC 8489 §14.16
 	AttrICMP                    uint16 = 0x8004 // RFC 8656 §18.13
 	AttrSoftware                uint16 = 0x8022 // RFC 8489 §14.14
-	AttrAlternateServer         uint16 = 0x8023 // RFC 8489 §14.15
-	AttrFingerprint             uint16 = 0x8028 // RFC 8489 §14.7
-	AttrICEControlled           uint16 = 0x8029 // RFC 8445 §16.1
-	AttrICEControlling          uint16 = 0x802A // RFC 8445 §16.1
-	AttrThirdPartyAuthorization uint16 = 0x802E // RFC 7635 §6.1
-	AttrMobilityTicket          uint16 = 0x8030 // RFC 8016 §3.1
+	// The codepoints draft-ietf-tram-turnbis used for ADDITIONAL-ADDRESS-FAMILY
+	// and ADDRESS-ERROR-CODE before RFC 8656 assigned 0x8000 and 0x8001;
+	// coturn 4.x still sends them. A strict relay ignores them (they are
+	// comprehension-optional); see relay.Config.LegacyDualAllocation.
+	AttrDraftAdditionalAddressFamily uint16 = 0x8032
+	AttrDraftAddressErrorCode        uint16 = 0x8033
+	AttrAlternateServer              uint16 = 0x8023 // RFC 8489 §14.15
+	AttrFingerprint                  uint16 = 0x8028 // RFC 8489 §14.7
+	AttrICEControlled                uint16 = 0x8029 // RFC 8445 §16.1
+	AttrICEControlling               uint16 = 0x802A // RFC 8445 §16.1
+	AttrThirdPartyAuthorization      uint16 = 0x802E // RFC 7635 §6.1
+	AttrMobilityTicket               uint16 = 0x8030 // RFC 8016 §3.1
 )
 
 // IsComprehensionRequired reports whether t is in the comprehension-required

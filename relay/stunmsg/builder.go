@@ -265,7 +265,13 @@ func (b *Builder) AddErrorCode(code int, reason string) {
 // address family that could not be allocated, with the rules of
 // AddErrorCode (the RFC uses 440 and 508).
 func (b *Builder) AddAddressErrorCode(family Family, code int, reason string) {
-	b.addCodeWord(AttrAddressErrorCode, byte(family), code, reason)
+	b.AddAddressErrorCodeAs(AttrAddressErrorCode, family, code, reason)
+}
+
+// AddAddressErrorCodeAs is AddAddressErrorCode with another attribute type,
+// for AttrDraftAddressErrorCode.
+func (b *Builder) AddAddressErrorCodeAs(t uint16, family Family, code int, reason string) {
+	b.addCodeWord(t, byte(family), code, reason)
 }
 
 func (b *Builder) addCodeWord(t uint16, first byte, code int, reason string) {
