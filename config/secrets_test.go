@@ -1,20 +1,14 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/turnstile-relay/turnstile/internal/testcert"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -105,35 +99,9 @@ func TestAuthSecretsFile(t *testing.T) {
 	}
 }
 
-// writeKeyPair writes a self-signed certificate and its key as PEM files.
-func writeKeyPair(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "turn.example.org"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = writeFile(t, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile = writeFile(t, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	return certFile, keyFile
-}
-
 func TestTLSVariables(t *testing.T) {
-	cert, key := writeKeyPair(t)
-	_, otherKey := writeKeyPair(t)
+	cert, key := testcert.WriteFiles(t)
+	_, otherKey := testcert.WriteFiles(t)
 	tlsOn := func(extra map[string]string) map[string]string {
 		m := map[string]string{varTLSListen: "192.0.2.1:5349"}
 		for k, v := range extra {

@@ -1,19 +1,16 @@
 package relay
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/internal/testcert"
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
@@ -75,7 +72,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, pool := selfSignedCert(t)
+	cert, pool := testcert.New(t)
 	events := &eventLog{}
 	cfg := Config{
 		UDPListen:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
@@ -119,35 +116,6 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 // restCredentials mints a TURN REST credential valid for an hour.
 func restCredentials(user string) (string, string) {
 	return auth.MintREST(testSecret, user, time.Hour, time.Now())
-}
-
-// selfSignedCert makes a throwaway ECDSA certificate for 127.0.0.1.
-func selfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "turnstile test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
 // echoPeer is a UDP peer on loopback that sends every datagram back.
