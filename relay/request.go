@@ -124,6 +124,7 @@ func (h *handler) processRequest(from *clientPath, now mono.Time) []byte {
 	d := h.authenticate(from, wall)
 	if d.Code != 0 {
 		h.s.countAuthFailure(d.Reason)
+		h.s.logAuthFailure(from, &d, now)
 		return h.errorResponse(d.Code, nil, d.AttachNonce, from)
 	}
 	req.key, req.username, req.user = d.Key, d.Username, d.User

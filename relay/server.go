@@ -24,6 +24,7 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/logging"
 	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 	"github.com/turnstile-relay/turnstile/relay/txcache"
 )
@@ -79,6 +80,10 @@ type Config struct {
 	WallClock func() time.Time
 }
 
+// authLogLimit is how many "authentication failed" lines per second and
+// reason the relay writes; the rest are counted in the next line.
+const authLogLimit = 5
+
 // Server is a running relay. Create it with New, start it with Start, and
 // stop it with Shutdown (drain) or Close.
 type Server struct {
@@ -109,6 +114,7 @@ type Server struct {
 	workerNext     atomic.Uint32
 	alternateNext  atomic.Uint32
 	retransmits    atomic.Uint64
+	authLog        *logging.Sampler
 	requests       requestCounters
 	authFailures   authCounters
 	peerDenials    peerDenialCounters
@@ -166,6 +172,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LegacyChannels {
 		s.channels = stunmsg.LegacyChannels
+	}
+	if s.authLog, err = logging.NewSampler(authLogLimit, time.Second); err != nil {
+		return nil, err
 	}
 	if s.nonces == nil {
 		key := make([]byte, 32)

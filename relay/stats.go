@@ -8,6 +8,8 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/logging"
 	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 )
 
@@ -257,6 +259,25 @@ func (s *Server) countRequest(m stunmsg.Method, code int) {
 // authCounters count authentication failures by auth.Reason.
 type authCounters struct {
 	n [64]atomic.Uint64
+}
+
+// logAuthFailure logs a refused authentication for forensics (RFC 8656
+// §21.3.2), at most authLogLimit lines a second per reason with the number
+// suppressed in between. The normal first leg of the challenge (no
+// integrity) is not a failure worth a line. The username is client-supplied
+// and logged through logging.Untrusted.
+func (s *Server) logAuthFailure(from *clientPath, d *auth.Decision, now mono.Time) {
+	if d.Reason == auth.ReasonNoIntegrity {
+		return
+	}
+	ok, suppressed := s.authLog.Allow(logging.SampleKey(d.Reason), now)
+	if !ok {
+		return
+	}
+	s.log.Warn("authentication failed",
+		"reason", d.Reason.String(), "code", d.Code,
+		"client", from.ft.Client.String(), "transport", from.ft.Transport.String(),
+		logging.Untrusted("username", d.Username), logging.SuppressedAttr(suppressed))
 }
 
 func (s *Server) countAuthFailure(r auth.Reason) {
