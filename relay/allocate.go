@@ -67,6 +67,9 @@ func (h *handler) allocate(req *request) []byte {
 	sess := &session{client: *req.from, relay4: relays.v4, relay6: relays.v6, dontFragment: p.dontFragment}
 	sess.icmpBudget.Store(icmpBurst)
 	sess.icmpRefill.Store(int64(req.now))
+	// Gateway state for the allocation's user (req.user becomes
+	// Allocation.User); nil on a relay without gateway.
+	sess.gw = h.s.gw.newSession(req.user)
 	spec := allocation.Spec{
 		FiveTuple: ft,
 		Username:  req.username,
@@ -86,6 +89,7 @@ func (h *handler) allocate(req *request) []byte {
 	a, err := h.s.table.Create(spec, req.now)
 	if err != nil {
 		relays.close()
+		sess.gw.close()
 		switch {
 		case errors.Is(err, allocation.ErrExists):
 			return h.errorResponse(437, key, false, req.from)
@@ -98,6 +102,7 @@ func (h *handler) allocate(req *request) []byte {
 	if err := h.s.attachRelays(sess); err != nil {
 		h.s.table.Delete(a, req.now)
 		relays.close()
+		sess.gw.close()
 		h.s.log.Error("cannot poll relayed socket", "error", err.Error())
 		return h.errorResponse(508, key, false, req.from)
 	}

@@ -90,7 +90,13 @@ func (s *Server) relayChannelData(ft allocation.FiveTuple, data []byte, now mono
 		c.drop(DropNoPermission)
 		return
 	}
-	rs := a.Ext.(*session).relayFor(peer.Addr())
+	sess := a.Ext.(*session)
+	// Gateway hook: a proxy IP, the DNS sentinel or a CIDR resource is
+	// translated, refused with ICMP or answered by the gateway.
+	if sess.gw != nil && s.gatewayOutbound(sess, peer, payload, now, sd, c, t) {
+		return
+	}
+	rs := sess.relayFor(peer.Addr())
 	if rs == nil {
 		c.drop(DropPeerFamily)
 		return
@@ -156,6 +162,14 @@ func (w *worker) frameForClient(sess *session, a *allocation.Allocation, i int, 
 		return false
 	}
 	peer := b.Addr(i)
+	// Gateway hook: a reply on a gateway flow is delivered from its proxy
+	// IP:port, and the permission and channel below are the proxy's.
+	if sess.gw != nil {
+		var ok bool
+		if peer, ok = w.s.gatewayInbound(sess, peer, now, &w.c); !ok {
+			return false
+		}
+	}
 	if !a.Permitted(peer.Addr(), now) {
 		w.c.drop(DropNoPermission)
 		return false

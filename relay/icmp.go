@@ -73,6 +73,13 @@ func (w *worker) forwardICMP(sess *session, e *netio.ErrQueueEntry, now mono.Tim
 		return
 	}
 	peer := peerAddr(e.Destination)
+	// Gateway hook: an error about a gateway flow is judged by the flow it
+	// quotes and shown from the flow's proxy IP:port.
+	if sess.gw != nil {
+		if peer, ok = w.s.gatewayInboundICMP(sess, peer, e.Type, e.Code, data, now, &w.c); !ok {
+			return
+		}
+	}
 	if !sess.alloc.Permitted(peer.Addr(), now) {
 		w.c.drop(DropICMPNoPermission)
 		return

@@ -32,7 +32,9 @@ func (h *handler) createPermission(req *request, a *allocation.Allocation) []byt
 		}
 	}
 	for _, ip := range h.peers {
-		if err := h.s.policy.PermitPeer(a, netip.AddrPortFrom(ip, 0), false); err != nil {
+		// permitPeer: the gateway decides on its own addresses, the
+		// Policy on every other (gateway_hooks.go).
+		if err := h.s.permitPeer(a, netip.AddrPortFrom(ip, 0), false, h.c); err != nil {
 			h.s.countPeerDenied(err)
 			return h.errorResponse(refusalCode(err, 403), key, false, req.from)
 		}
@@ -68,7 +70,7 @@ func (h *handler) channelBind(req *request, a *allocation.Allocation) []byte {
 	if !familyMatches(a, peer.Addr()) {
 		return h.errorResponse(443, key, false, req.from)
 	}
-	if err := h.s.policy.PermitPeer(a, peer, true); err != nil {
+	if err := h.s.permitPeer(a, peer, true, h.c); err != nil { // gateway, then Policy
 		h.s.countPeerDenied(err)
 		return h.errorResponse(refusalCode(err, 403), key, false, req.from)
 	}

@@ -188,6 +188,7 @@ func (s *Server) deleteAllocation(a *allocation.Allocation, now mono.Time, kind 
 	sess.closeOnce.Do(func() {
 		sess.relay4.close()
 		sess.relay6.close()
+		sess.gw.close() // the allocation's gateway state (nil-safe)
 		if sess.client.stream != nil {
 			sess.client.stream.detach(sess)
 		}

@@ -60,6 +60,10 @@ func (h *handler) send(from *clientPath, now mono.Time) {
 		h.c.drop(DropNoPermission)
 		return
 	}
+	// Gateway hook: gateway addresses bypass the default peer policy.
+	if sess.gw != nil && h.s.gatewayOutbound(sess, peer, data, now, &h.sender, h.c, from.transport()) {
+		return
+	}
 	if err := h.s.policy.PermitPeer(a, peer, true); err != nil {
 		h.c.drop(DropPeerDenied)
 		return

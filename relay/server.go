@@ -23,6 +23,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/gateway"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/logging"
 	"github.com/turnstile-relay/turnstile/relay/stunmsg"
@@ -73,6 +74,14 @@ type Config struct {
 	Workers      int // packet loops; 0 means GOMAXPROCS
 	SocketBuffer int // SO_RCVBUF/SO_SNDBUF for relay sockets in bytes; 0 keeps the kernel default
 
+	// Gateway, when set, puts the gateway module on the peer path (DNS
+	// sentinel, proxy IPs, NAT, filters, ICMP; gateway/doc.go). nil is a
+	// plain relay: none of the gateway code runs.
+	Gateway *gateway.Gateway
+	// GatewayResolver resolves resource domains for the DNS sentinel; nil
+	// with Gateway set means the system resolver (NewDNSResolver).
+	GatewayResolver gateway.Resolver
+
 	Logger *slog.Logger
 	Events func(Event) // lifecycle events; must not block
 	// WallClock returns wall-clock time for REST credential expiries and
@@ -119,6 +128,7 @@ type Server struct {
 	authFailures   authCounters
 	peerDenials    peerDenialCounters
 	streamCounters counters
+	gw             *gatewayShell // nil without Config.Gateway
 }
 
 // New validates cfg and prepares a server; nothing is bound until Start.
@@ -200,6 +210,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.hasRelayFamily4, s.hasRelayFamily6 = len(s.relays4) > 0, len(s.relays6) > 0
+	if cfg.Gateway != nil {
+		s.gw = newGatewayShell(s, cfg.Gateway, cfg.GatewayResolver)
+	}
 	return s, nil
 }
 
@@ -262,6 +275,7 @@ func (s *Server) Start() error {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.housekeeping() }()
+	s.gw.start() // gateway NAT expiry (nil-safe: no gateway, nothing)
 	return nil
 }
 
@@ -284,6 +298,7 @@ func (s *Server) Close() error {
 		w.wake()
 	}
 	s.wg.Wait()
+	s.gw.stop() // resolutions in flight and the gateway sweeper (nil-safe)
 	now := mono.Now()
 	// Expiring at the end of time hands over every allocation still live.
 	for _, a := range s.table.Expire(mono.Time(math.MaxInt64), nil) {

@@ -55,6 +55,9 @@ type session struct {
 	icmpBudget atomic.Int64
 	icmpRefill atomic.Int64
 	closeOnce  sync.Once
+	// gw is the allocation's gateway state; nil on a relay without
+	// gateway (Config.Gateway), which the data path checks first.
+	gw *gatewaySession
 }
 
 // relayFor returns the live relayed socket that sends to peer's family, or

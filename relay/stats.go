@@ -90,7 +90,8 @@ type counters struct {
 	packets [2][numTransports]atomic.Uint64
 	bytes   [2][numTransports]atomic.Uint64
 	icmp    atomic.Uint64
-	_       [64]byte // keep the next group's counters off this cache line
+	gateway gatewayCounters // verdicts of the gateway hooks (gateway_stats.go)
+	_       [64]byte        // keep the next group's counters off this cache line
 }
 
 func (c *counters) drop(d Drop) { c.drops[d].Add(1) }
@@ -143,6 +144,11 @@ type Stats struct {
 	TCPConnections int64
 	// Allocations are the table's gauges.
 	Allocations allocation.Stats
+	// GatewayVerdicts counts the gateway's decisions by action ("send",
+	// "refuse", ...) and reason ("translated", "filter_denied", ...; see
+	// gateway.Action and gateway.Reason), non-zero entries only; empty on
+	// a relay without gateway.
+	GatewayVerdicts map[string]map[string]uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use; it
@@ -159,9 +165,13 @@ func (s *Server) Stats() Stats {
 		TCPConnections: s.connCount.Load(),
 		Allocations:    s.table.Stats(),
 	}
+	st.GatewayVerdicts = make(map[string]map[string]uint64)
 	groups := []*counters{&s.streamCounters}
 	for _, w := range s.workers {
 		groups = append(groups, &w.c)
+	}
+	if s.gw != nil {
+		groups = append(groups, &s.gw.c)
 	}
 	for _, d := range Drops() {
 		st.Drops[d.String()] = 0
@@ -185,6 +195,7 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		st.ICMPForwarded += c.icmp.Load()
+		c.gateway.addTo(st.GatewayVerdicts)
 	}
 	for i, m := range countedMethods {
 		byCode := make(map[string]uint64, numResults)
