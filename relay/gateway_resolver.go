@@ -12,8 +12,9 @@ import (
 
 // DNSResolver is the gateway.Resolver the daemon uses for resource domains
 // (TURNSTILE_GATEWAY_RESOLVER): Go's DNS client, either the system's
-// configuration (/etc/resolv.conf) or one DNS server. It is safe for
-// concurrent use.
+// configuration (/etc/resolv.conf) or one DNS server. Like every Go
+// resolver it consults /etc/hosts before DNS. It is safe for concurrent
+// use.
 type DNSResolver struct {
 	r *net.Resolver
 }
