@@ -29,6 +29,7 @@ type relayCollector struct {
 	icmpForwarded, retransmissions                              *prometheus.Desc
 	allocations, relayedAddrs, permissions, channels            *prometheus.Desc
 	tcpConnections, draining                                    *prometheus.Desc
+	gatewayVerdicts                                             *prometheus.Desc
 }
 
 func newRelayCollector(src Source) *relayCollector {
@@ -69,6 +70,9 @@ func newRelayCollector(src Source) *relayCollector {
 			"Open TCP and TLS client connections."),
 		draining: d("turnstile_draining",
 			"1 while the relay drains (refuses new allocations), else 0."),
+		gatewayVerdicts: d("turnstile_gateway_verdicts_total",
+			"Decisions of the gateway module, by action (send, deliver, refuse, drop, dns, answer, resolve, allow, forbid, pass) and reason (translated, filter_denied, no_records, ...); absent on a relay without gateway.",
+			"action", "reason"),
 	}
 }
 
@@ -77,7 +81,7 @@ func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.dropped, c.packets, c.bytes, c.requests, c.authFailures, c.peerDenied,
 		c.icmpForwarded, c.retransmissions, c.allocations, c.relayedAddrs,
-		c.permissions, c.channels, c.tcpConnections, c.draining,
+		c.permissions, c.channels, c.tcpConnections, c.draining, c.gatewayVerdicts,
 	} {
 		ch <- d
 	}
@@ -93,6 +97,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	emitCounters(ch, c.requests, nested(st.Requests))
 	emitCounters(ch, c.authFailures, withZeros(st.AuthFailures, authReasonLabels()))
 	emitCounters(ch, c.peerDenied, withZeros(st.PeerDenials, peerDenialLabels()))
+	emitCounters(ch, c.gatewayVerdicts, nested(st.GatewayVerdicts))
 	ch <- prometheus.MustNewConstMetric(c.icmpForwarded, prometheus.CounterValue, float64(st.ICMPForwarded))
 	ch <- prometheus.MustNewConstMetric(c.retransmissions, prometheus.CounterValue, float64(st.Retransmits))
 
