@@ -10,9 +10,10 @@
 //
 // serve also answers /metrics (Prometheus), /healthz and /readyz on
 // TURNSTILE_METRICS_LISTEN, logs JSON lines on stderr (a summary line every
-// minute), reloads the secrets file and TLS certificate on SIGHUP, and on
-// SIGTERM or SIGINT drains: /readyz turns 503 and new allocations are
-// refused at once, existing ones relay until they end or
+// minute), reloads the secrets file, the TLS certificate and the gateway's
+// resources file (TURNSTILE_GATEWAY_RESOURCES_FILE, see gateway.go) on
+// SIGHUP, and on SIGTERM or SIGINT drains: /readyz turns 503 and new
+// allocations are refused at once, existing ones relay until they end or
 // TURNSTILE_DRAIN_TIMEOUT passes, then it exits 0; a second signal exits
 // at once.
 package main

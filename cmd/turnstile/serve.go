@@ -30,6 +30,7 @@ type daemon struct {
 	srv   *relay.Server
 	creds *auth.Credentials
 	certs *certificate
+	gw    *gatewaySetup // nil without TURNSTILE_GATEWAY_RESOURCES_FILE
 
 	lifecycle *metrics.Lifecycle // allocation counters, fed by onEvent
 	allocLog  *allocationLog
@@ -51,8 +52,13 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "turnstile: %v\n", err)
 		return 1
 	}
+	gw, err := loadGateway(environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "turnstile: %v\n", err)
+		return 1
+	}
 	log := logging.New(stderr, cfg.LogLevel)
-	d, err := start(cfg, log)
+	d, err := start(cfg, gw, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
@@ -63,14 +69,18 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	return d.waitForSignals()
 }
 
-// start builds and starts the relay from cfg.
-func start(cfg *config.Config, log *slog.Logger) (*daemon, error) {
+// start builds and starts the relay from cfg, with the gateway module when
+// gw is not nil.
+func start(cfg *config.Config, gw *gatewaySetup, log *slog.Logger) (*daemon, error) {
 	for _, name := range cfg.Unrecognized {
-		if !strings.HasPrefix(name, "TURNSTILE_GATEWAY_") {
+		if !strings.HasPrefix(name, gatewayPrefix) {
 			log.Warn("unknown setting ignored", "variable", name)
 		}
 	}
-	d := &daemon{cfg: cfg, log: log}
+	for _, name := range unknownGatewayVariables(cfg.Unrecognized) {
+		log.Warn("unknown setting ignored", "variable", name)
+	}
+	d := &daemon{cfg: cfg, log: log, gw: gw}
 	secrets := make([][]byte, len(cfg.AuthSecrets))
 	for i, s := range cfg.AuthSecrets {
 		secrets[i] = []byte(s.Expose())
@@ -128,6 +138,9 @@ func start(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 		LegacyDualAllocation: cfg.LegacyDualAllocation,
 		Logger:               log,
 	}
+	if gw != nil {
+		rc.Gateway, rc.GatewayResolver = gw.core, gw.resolver
+	}
 	if len(cfg.TLSListen) > 0 {
 		d.certs, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
@@ -159,6 +172,9 @@ func start(cfg *config.Config, log *slog.Logger) (*daemon, error) {
 		metricsAddr = d.http.Addr().String()
 	}
 	d.summary = startSummary(srv, log, summaryInterval)
+	if gw != nil {
+		gw.logStart(log)
+	}
 	log.Info("relay started",
 		"udp", addrList(srv.UDPAddrs()), "tcp", addrList(cfg.TCPListen), "tls", addrList(cfg.TLSListen),
 		"relay_ips", fmt.Sprint(cfg.RelayIPs), "ports", fmt.Sprintf("%d-%d", cfg.PortRange.Min, cfg.PortRange.Max),
@@ -255,9 +271,13 @@ func (d *daemon) shutdown() {
 	d.log.Info("stopped")
 }
 
-// reload re-reads the secrets file and the TLS certificate. A file that
-// fails to load keeps the previous value and is logged.
+// reload re-reads the secrets file, the TLS certificate and the gateway's
+// resources file. A file that fails to load keeps the previous value and
+// is logged.
 func (d *daemon) reload() {
+	if d.gw != nil {
+		d.gw.reload(d.log)
+	}
 	if path := d.cfg.AuthSecretsFile; path != "" {
 		// The same rules as at start (config.ReadAuthSecretsFile): a file
 		// that would not start the relay does not replace working secrets.
