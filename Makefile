@@ -40,6 +40,17 @@ fuzz:
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=20000x ./relay/... ./allocation/...
 
+# turnstile, coturn and pion/turn side by side on loopback, the same loads
+# against each (issue 6), a table of ratios; results in bin/bench/<time>/.
+# BENCH_QUICK=1: a smoke run of about a minute. BENCH_FLAGS: more flags
+# (e.g. -runs 3 -loads closed -servers turnstile,coturn; see -h).
+bench:
+	command -v turnserver >/dev/null || bash scripts/deps.sh
+	$(GO) build -o bin/turnstile ./cmd/turnstile
+	$(GO) build -o bin/pion-turn-server ./loadtest/pionserver/cmd/pion-turn-server
+	$(GO) build -o bin/turnstile-bench ./bench/cmd/turnstile-bench
+	bin/turnstile-bench -turnstile bin/turnstile -pion bin/pion-turn-server -out bin/bench $(if $(filter 1 true yes,$(BENCH_QUICK)),-quick) $(BENCH_FLAGS)
+
 deploy-check:
 	bash deploy/check/run.sh
 

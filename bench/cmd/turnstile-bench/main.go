@@ -1,0 +1,239 @@
+// Command turnstile-bench runs turnstile, coturn and pion/turn's server side
+// by side on loopback, drives the same loads against each (package bench,
+// issue 6) and prints a comparison table of ratios. It writes report.json
+// (every measurement with its full load-generator result) and report.md
+// (the tables, for README) into a new directory under -out, with each
+// server's log beside them.
+//
+//	turnstile-bench -turnstile bin/turnstile -pion bin/pion-turn-server
+//	turnstile-bench -quick            # smoke run, about a minute
+//	turnstile-bench -servers turnstile,coturn -loads closed -runs 3
+//
+// `make bench` builds the servers and runs it (BENCH_QUICK=1 for -quick).
+// It exits 1 when a measurement failed (the report is still written), 2 on
+// bad flags.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/turnstile-relay/turnstile/bench"
+)
+
+func main() {
+	code, err := run()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "turnstile-bench:", err)
+	}
+	os.Exit(code)
+}
+
+// options are the parsed flags.
+type options struct {
+	bins    bench.Binaries
+	quick   bool
+	runs    int
+	threads int
+	servers []string
+	loads   []bench.Load
+	out     string
+	realm   string
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	var servers, loads string
+	fs := flag.NewFlagSet("turnstile-bench", flag.ContinueOnError)
+	fs.StringVar(&o.bins.Turnstile, "turnstile", "bin/turnstile", "turnstile daemon binary")
+	fs.StringVar(&o.bins.Pion, "pion", "bin/pion-turn-server", "pion/turn benchmark server binary")
+	fs.StringVar(&o.bins.Turnserver, "turnserver", "turnserver", "coturn's turnserver binary (looked up in PATH)")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: one repetition, short windows")
+	fs.IntVar(&o.runs, "runs", 0, "repetitions of every load on every server (0: 5, or 1 with -quick)")
+	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "relay threads per server (GOMAXPROCS, coturn --relay-threads)")
+	fs.StringVar(&servers, "servers", strings.Join(bench.AllServers, ","), "servers to run, comma-separated")
+	fs.StringVar(&loads, "loads", "closed,rss,many,churn", "loads to run, comma-separated")
+	fs.StringVar(&o.out, "out", "bin/bench", "directory for the results (a new subdirectory per run)")
+	fs.StringVar(&o.realm, "realm", "bench.turnstile.test", "realm of every server")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() != 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.runs < 0 || o.runs > 100 {
+		return o, fmt.Errorf("-runs %d: must be between 0 and 100", o.runs)
+	}
+	if o.runs == 0 {
+		o.runs = 5
+		if o.quick {
+			o.runs = 1
+		}
+	}
+	if o.threads < 1 || o.threads > 1024 {
+		return o, fmt.Errorf("-threads %d: must be between 1 and 1024", o.threads)
+	}
+	o.servers = strings.Split(servers, ",")
+	for i, s := range o.servers {
+		if !slices.Contains(bench.AllServers, s) {
+			return o, fmt.Errorf("-servers: unknown server %q (want %s)", s, strings.Join(bench.AllServers, ", "))
+		}
+		if slices.Contains(o.servers[:i], s) {
+			return o, fmt.Errorf("-servers: %q listed twice", s)
+		}
+	}
+	for _, name := range strings.Split(loads, ",") {
+		i := slices.IndexFunc(bench.Loads(o.params()), func(l bench.Load) bool { return l.Name == name })
+		if i < 0 {
+			return o, fmt.Errorf("-loads: unknown load %q (want closed, rss, many, churn)", name)
+		}
+		o.loads = append(o.loads, bench.Loads(o.params())[i])
+	}
+	return o, nil
+}
+
+// params sizes the loads.
+func (o *options) params() bench.LoadParams {
+	if o.quick {
+		return bench.QuickParams()
+	}
+	return bench.FullParams()
+}
+
+func run() (int, error) {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		return 2, err
+	}
+	loads := o.loads
+	if err := findBinaries(&o); err != nil {
+		return 2, err
+	}
+	raiseFileLimit()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	started := time.Now()
+	dir := filepath.Join(o.out, started.UTC().Format("20060102-150405"))
+	runner := &bench.Runner{
+		Binaries: o.bins,
+		Settings: bench.ServerSettings{Secret: randomSecret(), Realm: o.realm, Threads: o.threads},
+		Plan:     bench.Plan{Runs: o.runs, Servers: o.servers, Loads: loads, Settle: 500 * time.Millisecond},
+		Dir:      filepath.Join(dir, "servers"),
+		Log:      os.Stderr,
+	}
+	fmt.Fprintf(os.Stderr, "turnstile-bench: %d run(s) of %d load(s) on %s; results in %s\n",
+		o.runs, len(loads), strings.Join(o.servers, ", "), dir)
+	ms, runErr := runner.Run(ctx)
+
+	report := &bench.Report{
+		Started: started, Seconds: time.Since(started).Seconds(),
+		Machine: bench.DescribeMachine(context.Background(), o.bins.Turnserver),
+		Command: strings.Join(os.Args, " "), Revision: revision(), Quick: o.quick, Runs: o.runs, Threads: o.threads,
+		Servers: o.servers, Loads: bench.BuildReport(loads, o.servers, ms),
+		Errors: bench.Failures(ms), Measurements: ms,
+	}
+	if err := writeReport(report, dir); err != nil {
+		return 1, err
+	}
+	if err := report.WriteText(os.Stdout); err != nil {
+		return 1, err
+	}
+	fmt.Printf("\nReport: %s, %s\n", filepath.Join(dir, "report.md"), filepath.Join(dir, "report.json"))
+	switch {
+	case runErr != nil:
+		return 1, runErr
+	case len(report.Errors) > 0:
+		return 1, errors.New("some measurements failed (see above)")
+	}
+	return 0, nil
+}
+
+// findBinaries resolves every binary a selected server needs.
+func findBinaries(o *options) error {
+	need := map[string]*string{bench.Turnstile: &o.bins.Turnstile, bench.Pion: &o.bins.Pion, bench.Coturn: &o.bins.Turnserver}
+	for _, s := range o.servers {
+		p := need[s]
+		path, err := exec.LookPath(*p)
+		if err != nil {
+			return fmt.Errorf("%s: %w (make bench builds the Go servers; coturn comes from Debian's coturn package, scripts/deps.sh)", s, err)
+		}
+		if *p, err = filepath.Abs(path); err != nil {
+			return err
+		}
+	}
+	if !slices.Contains(o.servers, bench.Coturn) {
+		if path, err := exec.LookPath(o.bins.Turnserver); err == nil {
+			o.bins.Turnserver = path
+		} else {
+			o.bins.Turnserver = ""
+		}
+	}
+	return nil
+}
+
+// raiseFileLimit lifts the open-file soft limit to the hard limit: 5000
+// allocations need 5000 client sockets here and as many relayed sockets in
+// the server, which inherits the limit.
+func raiseFileLimit() {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	}
+}
+
+// revision describes the source tree the servers were built from.
+func revision() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// randomSecret is a fresh TURN REST secret for the run, shared by all
+// servers: 32 hex characters (turnstile needs at least 16 bytes).
+func randomSecret() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func writeReport(r *bench.Report, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "report.md"))
+	if err != nil {
+		return err
+	}
+	if err := r.WriteMarkdown(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

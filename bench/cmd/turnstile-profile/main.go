@@ -1,0 +1,195 @@
+// Command turnstile-profile runs the relay in-process, configured by the same
+// TURNSTILE_* variables as the daemon, and writes Go CPU and heap profiles
+// (runtime/pprof) for `go tool pprof`. The daemon has no pprof endpoint; this
+// harness is how the data path is profiled while turnstile-load or
+// turnstile-bench drives it from another process.
+//
+//	TURNSTILE_UDP_LISTEN=127.0.0.1:3478 TURNSTILE_AUTH_SECRETS=... \
+//	TURNSTILE_PEER_ALLOW=127.0.0.0/8 TURNSTILE_USER_QUOTA=0 \
+//	turnstile-profile -cpuprofile cpu.pprof -heapprofile heap.pprof
+//
+// The CPU profile covers the process's life from start to SIGTERM/SIGINT;
+// -cpu-after delays it (past the load generator's setup). The heap profile
+// is written on SIGUSR1 (e.g. after the allocations are set up) and at exit.
+// -socket-buffer sets SO_RCVBUF/SO_SNDBUF of the listener and relayed sockets
+// (relay.Config.SocketBuffer, which the daemon does not expose).
+//
+// Only the wiring the data path needs is done: no metrics listener, no
+// allocation log, no drain; the relay is closed at once on the signal.
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/config"
+	"github.com/turnstile-relay/turnstile/logging"
+	"github.com/turnstile-relay/turnstile/relay"
+	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+)
+
+func main() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	if err := run(os.Args[1:], os.Environ(), os.Stderr, sig); err != nil {
+		fmt.Fprintln(os.Stderr, "turnstile-profile:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until sig delivers SIGINT or SIGTERM; SIGUSR1 writes the heap
+// profile.
+func run(args, environ []string, stderr io.Writer, sig <-chan os.Signal) error {
+	fs := flag.NewFlagSet("turnstile-profile", flag.ContinueOnError)
+	cpuFile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	cpuAfter := fs.Duration("cpu-after", 0, "start the CPU profile this long after start-up")
+	heapFile := fs.String("heapprofile", "", "write a heap profile to this file on SIGUSR1 and at exit")
+	socketBuffer := fs.Int("socket-buffer", 0, "SO_RCVBUF/SO_SNDBUF in bytes for listener and relayed sockets (0: kernel default)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *socketBuffer < 0 {
+		return fmt.Errorf("-socket-buffer %d: must not be negative", *socketBuffer)
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return err
+	}
+	if cfg.Dev || len(cfg.TLSListen) > 0 {
+		return errors.New("configure it like the daemon with TURNSTILE_* variables (no development mode, no TLS)")
+	}
+	rc, err := relayConfig(cfg, logging.New(stderr, cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	rc.SocketBuffer = *socketBuffer
+	srv, err := relay.New(rc)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintf(stderr, "turnstile-profile: pid %d, udp %v\n", os.Getpid(), srv.UDPAddrs())
+
+	var cpuStart <-chan time.Time
+	if *cpuFile != "" {
+		cpuStart = time.After(*cpuAfter)
+	}
+	cpuRunning := false
+	for {
+		select {
+		case <-cpuStart:
+			cpuStart = nil
+			f, err := os.Create(*cpuFile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			cpuRunning = true
+		case s := <-sig:
+			if s == syscall.SIGUSR1 {
+				if err := writeHeap(*heapFile); err != nil {
+					fmt.Fprintln(stderr, "turnstile-profile:", err)
+				}
+				continue
+			}
+			if cpuRunning {
+				pprof.StopCPUProfile()
+			}
+			return writeHeap(*heapFile)
+		}
+	}
+}
+
+// writeHeap writes a heap profile after a GC, so in-use figures are live
+// memory; nothing when file is empty.
+func writeHeap(file string) error {
+	if file == "" {
+		return nil
+	}
+	runtime.GC()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// relayConfig wires cfg into a relay configuration the way the daemon does
+// for the data path: REST and static credentials, the peer policy, nonces
+// and the allocation limits.
+func relayConfig(cfg *config.Config, log *slog.Logger) (relay.Config, error) {
+	secrets := make([][]byte, len(cfg.AuthSecrets))
+	for i, s := range cfg.AuthSecrets {
+		secrets[i] = []byte(s.Expose())
+	}
+	users := make(map[string]string, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users[u.Name] = u.Password.Expose()
+	}
+	creds, err := auth.NewCredentials(auth.CredentialsConfig{
+		Realm: cfg.Realm, Secrets: secrets, StaticUsers: users, MaxTTL: cfg.CredentialMaxTTL,
+	})
+	if err != nil {
+		return relay.Config{}, err
+	}
+	peers, err := peerpolicy.New(cfg.PeerPolicy())
+	if err != nil {
+		return relay.Config{}, err
+	}
+	nonceKey := make([]byte, 32)
+	if _, err := rand.Read(nonceKey); err != nil {
+		return relay.Config{}, err
+	}
+	nonces, err := auth.NewNonces(nonceKey, cfg.NonceLifetime)
+	if err != nil {
+		return relay.Config{}, err
+	}
+	alloc := allocation.Defaults
+	alloc.MaxLifetime = cfg.MaxLifetime
+	alloc.MaxPermissions = cfg.MaxPermissions
+	alloc.UserQuota = cfg.UserQuota
+	alloc.TotalQuota = cfg.TotalQuota
+	return relay.Config{
+		UDPListen:         cfg.UDPListen,
+		TCPListen:         cfg.TCPListen,
+		Realm:             cfg.Realm,
+		Software:          cfg.Software,
+		RelayIPs:          cfg.RelayIPs,
+		ExternalIPs:       cfg.ExternalIPs,
+		PortMin:           cfg.PortRange.Min,
+		PortMax:           cfg.PortRange.Max,
+		Allocation:        alloc,
+		Policy:            &relay.DefaultPolicy{Credentials: creds, Peers: peers},
+		Nonces:            nonces,
+		TCPMaxConnections: cfg.TCPMaxConnections,
+		TCPIdleTimeout:    cfg.TCPIdleTimeout,
+		TCPMaxFrame:       cfg.TCPMaxFrame,
+		LegacyChannels:    cfg.LegacyChannels,
+		Logger:            log,
+	}, nil
+}

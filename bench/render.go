@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// header describes the run in a few lines (shared by text and Markdown).
+func (r *Report) header() []string {
+	m := r.Machine
+	kind := "full"
+	if r.Quick {
+		kind = "quick (smoke run: short windows, not for quoting)"
+	}
+	agg := fmt.Sprintf("median of %d runs", r.Runs)
+	if r.Runs == 1 {
+		agg = "1 run"
+	}
+	return []string{
+		fmt.Sprintf("Machine: %d CPUs (nproc), %s, %s RAM, Linux %s, %s, coturn %s.",
+			m.CPUs, m.CPUModel, m.MemTotal, m.Kernel, m.GoVersion, m.Coturn),
+		fmt.Sprintf("Each server gets %d relay threads (GOMAXPROCS=%d for turnstile and pion, --relay-threads=%d for coturn).",
+			r.Threads, r.Threads, r.Threads),
+		"The load generator runs on the same cores as the server: absolute numbers include its cost; compare the ratios.",
+		fmt.Sprintf("Run: %s, %s (counts of failures: worst run), %s, %.0f s, tree %s. Ratios are turnstile / other.",
+			kind, agg, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Seconds, r.Revision),
+	}
+}
+
+// WriteText prints the comparison tables for a terminal.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for _, line := range r.header() {
+		b.WriteString(line + "\n")
+	}
+	b.WriteString("Command: " + r.Command + "\n")
+	for _, load := range r.Loads {
+		b.WriteString("\n" + load.Title + "\n")
+		tw := tabwriter.NewWriter(&b, 2, 8, 2, ' ', 0)
+		fmt.Fprintf(tw, "metric\tunit\tbetter\t%s\tts/coturn\tts/pion\tissue 6 target\n", strings.Join(r.Servers, "\t"))
+		for _, row := range load.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Title, row.Unit, better(row),
+				strings.Join(r.values(row), "\t"), rowRatio(row, Coturn), rowRatio(row, Pion), verdict(row))
+		}
+		tw.Flush()
+	}
+	if len(r.Errors) > 0 {
+		b.WriteString("\nFailed measurements:\n")
+		for _, e := range r.Errors {
+			b.WriteString("  " + e + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteMarkdown writes the same tables as Markdown, for README.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("## turnstile vs coturn vs pion/turn\n\n")
+	for _, line := range r.header() {
+		b.WriteString("- " + line + "\n")
+	}
+	b.WriteString("- Command: `" + r.Command + "`\n")
+	for _, load := range r.Loads {
+		b.WriteString("\n### " + load.Title + "\n\n")
+		fmt.Fprintf(&b, "| metric | unit | better | %s | ts/coturn | ts/pion | issue 6 target |\n", strings.Join(r.Servers, " | "))
+		b.WriteString("|---|---|---|" + strings.Repeat("---:|", len(r.Servers)) + "---:|---:|---|\n")
+		for _, row := range load.Rows {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", row.Title, row.Unit, better(row),
+				strings.Join(r.values(row), " | "), rowRatio(row, Coturn), rowRatio(row, Pion), verdict(row))
+		}
+	}
+	if len(r.Errors) > 0 {
+		b.WriteString("\nFailed measurements:\n\n")
+		for _, e := range r.Errors {
+			b.WriteString("- " + e + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// values renders each server's value of row, "-" where missing.
+func (r *Report) values(row Row) []string {
+	out := make([]string, len(r.Servers))
+	for i, s := range r.Servers {
+		out[i] = "-"
+		if v, ok := row.Values[s]; ok {
+			out[i] = formatValue(v.Value)
+		}
+	}
+	return out
+}
+
+func better(row Row) string {
+	if row.LowerIsBetter {
+		return "lower"
+	}
+	return "higher"
+}
+
+func rowRatio(row Row, other string) string {
+	v, ok := row.Ratios[other]
+	return formatRatio(v, ok)
+}

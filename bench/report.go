@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Report is a whole benchmark run: where, how, every measurement, and per
+// load the aggregated metrics with their ratios. It marshals to JSON.
+type Report struct {
+	Started time.Time `json:"started"`
+	Seconds float64   `json:"seconds"`
+	Machine Machine   `json:"machine"`
+	// Command is how the run was started, for reproduction.
+	Command string `json:"command"`
+	// Revision is `git describe --always --dirty` of the tree the servers
+	// were built from ("" outside a git checkout).
+	Revision string `json:"revision,omitempty"`
+	Quick    bool   `json:"quick"`
+	Runs     int    `json:"runs"`
+	// Threads is what every server was given (see ServerSettings.Threads).
+	Threads int        `json:"threads"`
+	Servers []string   `json:"servers"`
+	Loads   []LoadRows `json:"loads"`
+	// Errors lists the measurements that failed, one line each.
+	Errors       []string      `json:"errors,omitempty"`
+	Measurements []Measurement `json:"measurements"`
+}
+
+// LoadRows is one load's aggregated metrics.
+type LoadRows struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	Rows  []Row  `json:"metrics"`
+}
+
+// Row is one metric across the servers.
+type Row struct {
+	Key           string `json:"key"`
+	Title         string `json:"title"`
+	Unit          string `json:"unit"`
+	LowerIsBetter bool   `json:"lower_is_better"`
+	// Aggregate is "median" or "worst" (over the runs).
+	Aggregate string `json:"aggregate"`
+	// Values maps a server name to its summary; servers without a value
+	// are missing.
+	Values map[string]Summary `json:"values"`
+	// Ratios maps "coturn" and "pion" to turnstile's value over theirs.
+	Ratios map[string]float64 `json:"ratios,omitempty"`
+	// Target is issue 6's goal ("" when none); TargetMet is nil when no
+	// verdict is possible.
+	Target    string `json:"target,omitempty"`
+	TargetMet *bool  `json:"target_met,omitempty"`
+}
+
+// BuildReport aggregates measurements taken with loads on servers.
+func BuildReport(loads []Load, servers []string, ms []Measurement) []LoadRows {
+	var out []LoadRows
+	for _, load := range loads {
+		lr := LoadRows{Name: load.Name, Title: load.Title}
+		for _, metric := range load.Metrics {
+			lr.Rows = append(lr.Rows, buildRow(metric, load.Name, servers, ms))
+		}
+		out = append(out, lr)
+	}
+	return out
+}
+
+func buildRow(metric Metric, load string, servers []string, ms []Measurement) Row {
+	row := Row{
+		Key: metric.Key, Title: metric.Title, Unit: metric.Unit, LowerIsBetter: metric.LowerIsBetter,
+		Aggregate: "median", Values: map[string]Summary{}, Target: metric.Target.String(),
+	}
+	if metric.Worst {
+		row.Aggregate = "worst"
+	}
+	for _, server := range servers {
+		var samples []float64
+		for _, m := range ms {
+			if v, ok := m.Values[metric.Key]; ok && m.Load == load && m.Server == server {
+				samples = append(samples, v)
+			}
+		}
+		if len(samples) > 0 {
+			row.Values[server] = summarize(metric, samples)
+		}
+	}
+	ts, haveTS := row.Values[Turnstile]
+	if haveTS && !metric.NoRatio {
+		for _, other := range []string{Coturn, Pion} {
+			if o, ok := row.Values[other]; ok {
+				if r, ok := ratio(ts.Value, o.Value); ok {
+					if row.Ratios == nil {
+						row.Ratios = map[string]float64{}
+					}
+					row.Ratios[other] = r
+				}
+			}
+		}
+	}
+	if haveTS {
+		co, haveCo := row.Values[Coturn]
+		if met, ok := metric.Target.Met(ts.Value, co.Value, haveCo); ok {
+			row.TargetMet = &met
+		}
+	}
+	return row
+}
+
+// Failures lists the measurements with an error, one line each.
+func Failures(ms []Measurement) []string {
+	var out []string
+	for _, m := range ms {
+		if m.Error != "" {
+			out = append(out, fmt.Sprintf("run %d, %s, %s: %s", m.Run, m.Load, m.Server, m.Error))
+		}
+	}
+	return out
+}
+
+// formatValue prints a metric value with a precision that suits its size.
+func formatValue(v float64) string {
+	switch a := math.Abs(v); {
+	case math.IsNaN(v):
+		return "-"
+	case v == math.Trunc(v) && a < 1e15:
+		return fmt.Sprintf("%.0f", v) // counts and whole numbers
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 0.01:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.2g", v)
+	}
+}
+
+// formatRatio prints a ratio with two decimals ("-" when absent).
+func formatRatio(r float64, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
+// verdict renders a target and whether it was met.
+func verdict(row Row) string {
+	switch {
+	case row.Target == "":
+		return ""
+	case row.TargetMet == nil:
+		return row.Target + " (no verdict)"
+	case *row.TargetMet:
+		return row.Target + " met"
+	default:
+		return row.Target + " MISSED"
+	}
+}

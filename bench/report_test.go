@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func testLoads() []Load {
+	cpu := cpuPerPacket
+	fails := churnFailures
+	return []Load{
+		{Name: "closed", Title: "1. closed", Metrics: []Metric{cpu}},
+		{Name: "churn", Title: "4. churn", Metrics: []Metric{fails}},
+	}
+}
+
+func testMeasurements() []Measurement {
+	m := func(run int, load, server string, key string, v float64) Measurement {
+		return Measurement{Run: run, Load: load, Server: server, Values: map[string]float64{key: v}}
+	}
+	return []Measurement{
+		m(1, "closed", Turnstile, "cpu_per_packet_ns", 500),
+		m(2, "closed", Turnstile, "cpu_per_packet_ns", 700),
+		m(3, "closed", Turnstile, "cpu_per_packet_ns", 600),
+		m(1, "closed", Coturn, "cpu_per_packet_ns", 1000),
+		m(2, "closed", Coturn, "cpu_per_packet_ns", 1000),
+		m(1, "closed", Pion, "cpu_per_packet_ns", 2400),
+		m(1, "churn", Turnstile, "failed_cycles", 0),
+		m(2, "churn", Turnstile, "failed_cycles", 3),
+		m(1, "churn", Coturn, "failed_cycles", 10),
+		{Run: 3, Load: "churn", Server: Pion, Values: map[string]float64{}, Error: "pion died"},
+	}
+}
+
+func TestBuildReport(t *testing.T) {
+	rows := BuildReport(testLoads(), AllServers, testMeasurements())
+	if len(rows) != 2 {
+		t.Fatalf("%d loads, want 2", len(rows))
+	}
+	cpu := rows[0].Rows[0]
+	if got := cpu.Values[Turnstile].Value; got != 600 {
+		t.Errorf("turnstile median = %v, want 600", got)
+	}
+	if got := cpu.Values[Turnstile].Samples; len(got) != 3 {
+		t.Errorf("turnstile samples = %v, want 3", got)
+	}
+	if got := cpu.Ratios[Coturn]; got != 0.6 {
+		t.Errorf("ratio to coturn = %v, want 0.6", got)
+	}
+	if got := cpu.Ratios[Pion]; got != 0.25 {
+		t.Errorf("ratio to pion = %v, want 0.25", got)
+	}
+	if cpu.TargetMet == nil || !*cpu.TargetMet {
+		t.Errorf("CPU target (≤ 0.6×) not met at exactly 0.6: %v", cpu.TargetMet)
+	}
+	if cpu.Aggregate != "median" {
+		t.Errorf("aggregate = %q", cpu.Aggregate)
+	}
+
+	fails := rows[1].Rows[0]
+	if got := fails.Values[Turnstile].Value; got != 3 {
+		t.Errorf("failed cycles = %v, want the worst run's 3", got)
+	}
+	if fails.Ratios != nil {
+		t.Errorf("a count has ratios: %v", fails.Ratios)
+	}
+	if fails.TargetMet == nil || *fails.TargetMet {
+		t.Errorf("zero-failures target met with 3 failures: %v", fails.TargetMet)
+	}
+	if _, ok := fails.Values[Pion]; ok {
+		t.Error("pion has a value from a failed measurement")
+	}
+}
+
+func TestReportRendering(t *testing.T) {
+	ms := testMeasurements()
+	r := &Report{
+		Started: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Seconds: 42,
+		Machine: Machine{CPUs: 2, CPUModel: "Test CPU", Kernel: "6.1", GoVersion: "go1.26", Coturn: "4.6.1"},
+		Command: "turnstile-bench -runs 3", Revision: "abc123", Runs: 3, Threads: 2,
+		Servers: AllServers, Loads: BuildReport(testLoads(), AllServers, ms), Errors: Failures(ms),
+	}
+	var text, md strings.Builder
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"2 CPUs (nproc), Test CPU", "coturn 4.6.1", "median of 3 runs", "tree abc123",
+		"GOMAXPROCS=2", "--relay-threads=2", "server CPU per relayed packet",
+		"0.60", "0.25", "≤ 0.6× coturn met", "= 0 MISSED", "run 3, churn, pion: pion died",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if !strings.Contains(md.String(), "| server CPU per relayed packet | ns | lower | 600 | 1000 | 2400 | 0.60 | 0.25 | ≤ 0.6× coturn met |") {
+		t.Errorf("markdown row malformed:\n%s", md.String())
+	}
+	if !strings.Contains(md.String(), "- Command: `turnstile-bench -runs 3`") {
+		t.Errorf("markdown lacks the command:\n%s", md.String())
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	tests := []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"}, {123456.7, "123457"}, {100, "100"}, {42.25, "42.2"}, {1.234, "1.23"},
+		{0.05, "0.05"}, {0.00123, "0.0012"}, {-250, "-250"}, {4, "4"}, {17859, "17859"},
+	}
+	for _, tt := range tests {
+		if got := formatValue(tt.v); got != tt.want {
+			t.Errorf("formatValue(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/loadtest"
+)
+
+// buildPion builds the repository's pion/turn server into dir.
+func buildPion(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "pion-turn-server")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/turnstile-relay/turnstile/loadtest/pionserver/cmd/pion-turn-server")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build pion-turn-server: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// tinyLoads are a closed loop and a churn of a fraction of a second each.
+func tinyLoads() []Load {
+	closed := base(LoadParams{})
+	closed.Allocations, closed.InFlight = 4, 2
+	closed.Duration = 300 * time.Millisecond
+	churn := base(LoadParams{})
+	churn.Mode = loadtest.ModeChurn
+	churn.Allocations = 2
+	churn.Duration = 300 * time.Millisecond
+	return []Load{
+		{Name: "closed", Title: "closed", Config: closed, Metrics: []Metric{cpuPerPacket, throughput, rcvbufDrops}},
+		{Name: "churn", Title: "churn", Config: churn, Metrics: []Metric{churnRate, churnFailures}},
+	}
+}
+
+// TestRunnerAgainstPionAndCoturn runs tiny loads against real pion and
+// coturn servers and checks the values arrive and no server outlives Run.
+func TestRunnerAgainstPionAndCoturn(t *testing.T) {
+	turnserver, err := exec.LookPath("turnserver")
+	if err != nil {
+		t.Fatalf("coturn's turnserver is needed (bash scripts/deps.sh installs it): %v", err)
+	}
+	dir := t.TempDir()
+	r := &Runner{
+		Binaries: Binaries{Pion: buildPion(t, dir), Turnserver: turnserver},
+		Settings: ServerSettings{Secret: "0123456789abcdef0123", Realm: "bench.test", Threads: 1},
+		Plan:     Plan{Runs: 1, Servers: []string{Pion, Coturn}, Loads: tinyLoads()},
+		Dir:      filepath.Join(dir, "out"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ms, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 4 {
+		t.Fatalf("%d measurements, want 4", len(ms))
+	}
+	for _, m := range ms {
+		if m.Error != "" {
+			t.Errorf("%s on %s: %s", m.Load, m.Server, m.Error)
+		}
+		want := []string{"cpu_per_packet_ns", "round_trips_per_s", "udp_rcvbuf_drops"}
+		if m.Load == "churn" {
+			want = []string{"cycles_per_s", "failed_cycles"}
+		}
+		for _, key := range want {
+			if _, ok := m.Values[key]; !ok {
+				t.Errorf("%s on %s: no %s in %v", m.Load, m.Server, key, m.Values)
+			}
+		}
+		if m.Result == nil || m.Result.ServerUsage == nil || m.Result.ServerUsage.PID == 0 {
+			t.Errorf("%s on %s: no server usage", m.Load, m.Server)
+		}
+	}
+	for _, bin := range []string{r.Binaries.Pion, turnserver} {
+		if pids := running(bin); len(pids) > 0 {
+			t.Errorf("%s still running after Run: pids %v", bin, pids)
+		}
+	}
+}
+
+// running lists the children of this test process executing bin.
+func running(bin string) []string {
+	entries, _ := os.ReadDir("/proc")
+	me := strconv.Itoa(os.Getpid())
+	var pids []string
+	for _, e := range entries {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != bin {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": the command may hold spaces and
+		// parentheses, so split after the last ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		if f := strings.Fields(string(stat[i+1:])); len(f) >= 2 && f[1] == me {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+func TestRunnerValidates(t *testing.T) {
+	good := Runner{
+		Settings: ServerSettings{Secret: "0123456789abcdef0123", Threads: 1},
+		Plan:     Plan{Runs: 1, Servers: []string{Pion}, Loads: tinyLoads()},
+		Dir:      t.TempDir(),
+	}
+	tests := []struct {
+		name   string
+		change func(r *Runner)
+	}{
+		{"no runs", func(r *Runner) { r.Plan.Runs = 0 }},
+		{"no servers", func(r *Runner) { r.Plan.Servers = nil }},
+		{"no loads", func(r *Runner) { r.Plan.Loads = nil }},
+		{"short secret", func(r *Runner) { r.Settings.Secret = "short" }},
+		{"no threads", func(r *Runner) { r.Settings.Threads = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := good
+			tt.change(&r)
+			if _, err := r.Run(context.Background()); err == nil {
+				t.Error("Run accepted an invalid runner")
+			}
+		})
+	}
+}
+
+// TestRunningSeesChildren checks the leak check itself: a live child is
+// listed, a stopped one is not.
+func TestRunningSeesChildren(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sleep, err = filepath.EvalSymlinks(sleep); err != nil {
+		t.Fatal(err)
+	}
+	p, err := startProcess("sleeper", exec.Command(sleep, "30"), filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pids := running(sleep); len(pids) != 1 || pids[0] != strconv.Itoa(p.pid()) {
+		t.Errorf("running(%s) = %v with child %d alive", sleep, pids, p.pid())
+	}
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if pids := running(sleep); len(pids) != 0 {
+		t.Errorf("running(%s) = %v after stop", sleep, pids)
+	}
+}

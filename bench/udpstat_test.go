@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"testing"
+)
+
+const snmpSample = `Ip: Forwarding DefaultTTL InReceives
+Ip: 1 64 123
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 101635183 5665 3462366 105219590 3462366 0 0 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 0 0 0 0 0
+`
+
+func TestParseSNMP(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		key     string
+		want    uint64
+		wantErr bool
+	}{
+		{"udp rcvbuf errors", snmpSample, "RcvbufErrors", 3462366, false},
+		{"udp in datagrams", snmpSample, "InDatagrams", 101635183, false},
+		{"no section", "Ip: A\nIp: 1\n", "RcvbufErrors", 0, true},
+		{"header only", "Udp: RcvbufErrors\n", "RcvbufErrors", 0, true},
+		{"count mismatch", "Udp: A B\nUdp: 1\n", "A", 0, true},
+		{"not a number", "Udp: A\nUdp: x\n", "A", 0, true},
+		{"negative", "Udp: A\nUdp: -1\n", "A", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseSNMP([]byte(tt.text), "Udp:")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseSNMP error = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && got[tt.key] != tt.want {
+				t.Errorf("%s = %d, want %d", tt.key, got[tt.key], tt.want)
+			}
+		})
+	}
+}
+
+// TestRcvbufErrorsReadsThisMachine checks the counter can be read here and
+// never decreases.
+func TestRcvbufErrorsReadsThisMachine(t *testing.T) {
+	a, err := rcvbufErrors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rcvbufErrors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b < a {
+		t.Errorf("RcvbufErrors went from %d to %d", a, b)
+	}
+}
+
+func FuzzParseSNMP(f *testing.F) {
+	f.Add([]byte(snmpSample))
+	f.Add([]byte("Udp: A B\nUdp: 1 2 3\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		got, err := parseSNMP(text, "Udp:")
+		if err == nil && got == nil {
+			t.Fatal("no error and no counters")
+		}
+	})
+}
+
+func TestCPUInfoField(t *testing.T) {
+	text := []byte("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor @ 2.80GHz\nflags : fpu\n\nprocessor\t: 1\nmodel name\t: Other\n")
+	tests := []struct{ key, want string }{
+		{"model name", "Intel(R) Xeon(R) Processor @ 2.80GHz"},
+		{"flags", "fpu"},
+		{"processor", "0"},
+		{"missing", ""},
+	}
+	for _, tt := range tests {
+		if got := cpuinfoField(text, tt.key); got != tt.want {
+			t.Errorf("cpuinfoField(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}
+
+func FuzzCPUInfoField(f *testing.F) {
+	f.Add([]byte("model name\t: X\n"), "model name")
+	f.Add([]byte(":::\n:\n"), "")
+	f.Fuzz(func(t *testing.T, text []byte, key string) {
+		_ = cpuinfoField(text, key)
+	})
+}
+
+func TestDescribeMachine(t *testing.T) {
+	m := DescribeMachine(t.Context(), "")
+	if m.CPUs < 1 || m.GoVersion == "" || m.Kernel == "" {
+		t.Errorf("DescribeMachine = %+v: want CPUs, Go version and kernel", m)
+	}
+	if m.Coturn != "" {
+		t.Errorf("Coturn = %q without a turnserver binary", m.Coturn)
+	}
+}
