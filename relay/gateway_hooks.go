@@ -11,9 +11,10 @@ import (
 // The gateway's hooks on the relay's peer path (gateway/doc.go, "Per
 // allocation"). Each is called only for a session with gateway state
 // (session.gw != nil, i.e. Config.Gateway set) and first asks the lock-free
-// gatewayShell.covers, so traffic to and from ordinary peers costs one
-// prefix check and never takes the allocation's gateway lock. On an
-// existing flow the hooks allocate nothing (BenchmarkGatewayTranslated).
+// gatewayShell.covers, so traffic to ordinary peers — and from them, on
+// allocations that never opened a gateway flow — costs a few prefix checks
+// and never takes the allocation's gateway lock. On an existing flow the hooks allocate nothing (translatedAllocsScenario,
+// BenchmarkGatewayTranslatedToPeer and ...ToClient).
 
 // gatewayOutbound handles a client datagram (Send indication DATA or
 // ChannelData payload, RFC 8656 §11.2, §12.6) to peer, after the relay's
