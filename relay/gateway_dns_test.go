@@ -237,3 +237,21 @@ func TestGatewayCloseEndsResolutions(t *testing.T) {
 		t.Fatalf("%d resolutions still registered after Close", left)
 	}
 }
+
+// TestGatewaySentinelIPv6: an IPv6 allocation reaches the IPv6 sentinel,
+// and the answer comes back from it.
+func TestGatewaySentinelIPv6(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, withGateway(t, loopbackResources, loopbackResolver()))
+	c := dialUser(t, srv, turnclient.UDP, "alice")
+	if _, err := c.Allocate(turnclient.AllocateOptions{RequestedFamily: turnclient.FamilyIPv6}); err != nil {
+		t.Fatal(err)
+	}
+	if got := turnclient.Code(c.CreatePermission(sentinel4.Addr())); got != 443 {
+		t.Fatalf("IPv4 sentinel from an IPv6 allocation: code %d, want 443", got)
+	}
+	if err := c.CreatePermission(sentinel6.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	requireProxies(t, askSentinel(t, c, sentinel6, 0, 1, "sip.test.internal.", dnsmessage.TypeAAAA), proxyRange6)
+}
