@@ -83,4 +83,3 @@ func FuzzGatewayPeerPath(f *testing.F) {
 		}
 	})
 }
-
