@@ -55,7 +55,8 @@ func newRelayCollector(src Source) *relayCollector {
 		peerDenied: d("turnstile_peer_denied_total",
 			"Peer addresses refused by the peer policy, by reason.", "reason"),
 		icmpForwarded: d("turnstile_icmp_forwarded_total",
-			"ICMP errors forwarded to clients as Data indications (RFC 8656 §11.5)."),
+			"ICMP errors forwarded to clients as Data indications (RFC 8656 §11.5), by family (ipv4, ipv6) and type (dest_unreachable, time_exceeded, packet_too_big).",
+			"family", "type"),
 		retransmissions: d("turnstile_retransmissions_total",
 			"Retransmitted requests answered from the transaction cache."),
 		allocations: d("turnstile_allocations",
@@ -98,7 +99,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	emitCounters(ch, c.authFailures, withZeros(st.AuthFailures, authReasonLabels()))
 	emitCounters(ch, c.peerDenied, withZeros(st.PeerDenials, peerDenialLabels()))
 	emitCounters(ch, c.gatewayVerdicts, nested(st.GatewayVerdicts))
-	ch <- prometheus.MustNewConstMetric(c.icmpForwarded, prometheus.CounterValue, float64(st.ICMPForwarded))
+	emitCounters(ch, c.icmpForwarded, nested(st.ICMPForwardedByType))
 	ch <- prometheus.MustNewConstMetric(c.retransmissions, prometheus.CounterValue, float64(st.Retransmits))
 
 	a := st.Allocations

@@ -24,7 +24,7 @@
 //	turnstile_auth_failures_total           counter    reason               requests refused by authentication, by auth.Reason
 //	                                                                        (no_integrity is the normal first leg of the challenge)
 //	turnstile_peer_denied_total             counter    reason               peers refused by the peer policy, by verdict (loopback, private, ...)
-//	turnstile_icmp_forwarded_total          counter                         ICMP errors forwarded to clients (RFC 8656 §11.5)
+//	turnstile_icmp_forwarded_total          counter   family, type          ICMP errors forwarded to clients (RFC 8656 §11.5)
 //	turnstile_retransmissions_total         counter                         retransmitted requests answered from the transaction cache
 //	turnstile_allocations                   gauge                           allocations in the table
 //	turnstile_relayed_addresses             gauge      family               relayed addresses of live allocations; family ipv4|ipv6

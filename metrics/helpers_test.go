@@ -51,7 +51,11 @@ func sampleStats() relay.Stats {
 		AuthFailures: map[string]uint64{"bad_integrity": 2, "no_integrity": 5},
 		PeerDenials:  map[string]uint64{"loopback": 1},
 
-		ICMPForwarded:  3,
+		ICMPForwarded: 3,
+		ICMPForwardedByType: map[string]map[string]uint64{
+			"ipv4": {"dest_unreachable": 2, "time_exceeded": 0, "packet_too_big": 0},
+			"ipv6": {"dest_unreachable": 0, "time_exceeded": 0, "packet_too_big": 1},
+		},
 		Retransmits:    4,
 		TCPConnections: 6,
 		Allocations: allocation.Stats{

@@ -99,8 +99,40 @@ func (w *worker) forwardICMP(sess *session, e *netio.ErrQueueEntry, now mono.Tim
 		return
 	}
 	if sess.client.send(msg, &w.h.sender, &w.c) {
-		w.c.icmp.Add(1)
+		w.c.icmp[icmpFamilyIndex(e)][icmpKindOf(e)].Add(1)
 	}
+}
+
+// ICMP error kinds counted per family: the three RFC 8656 §11.5 forwards.
+type icmpKind uint8
+
+const (
+	icmpDestUnreachable icmpKind = iota
+	icmpTimeExceeded
+	icmpPacketTooBig
+	numICMPKinds
+)
+
+var icmpKindLabels = [numICMPKinds]string{"dest_unreachable", "time_exceeded", "packet_too_big"}
+
+// icmpKindOf classifies a forwardable entry. ICMPv4 "fragmentation needed"
+// (3/4) is counted as packet_too_big, like its ICMPv6 counterpart.
+func icmpKindOf(e *netio.ErrQueueEntry) icmpKind {
+	v6 := e.Origin == unix.SO_EE_ORIGIN_ICMP6
+	switch {
+	case !v6 && e.Type == 3 && e.Code == 4, v6 && e.Type == 2:
+		return icmpPacketTooBig
+	case !v6 && e.Type == 11, v6 && e.Type == 3:
+		return icmpTimeExceeded
+	}
+	return icmpDestUnreachable
+}
+
+func icmpFamilyIndex(e *netio.ErrQueueEntry) int {
+	if e.Origin == unix.SO_EE_ORIGIN_ICMP6 {
+		return 1
+	}
+	return 0
 }
 
 // allowICMP takes one token from the session's ICMP bucket, refilling it

@@ -62,4 +62,8 @@ func TestICMPPortUnreachableOnLoopback(t *testing.T) {
 	}
 	// The loop counts after sending, so the count may trail the client.
 	waitUntil(t, "five forwarded ICMP errors counted", func() bool { return srv.Stats().ICMPForwarded == 5 })
+	byType := srv.Stats().ICMPForwardedByType
+	if byType["ipv4"]["dest_unreachable"] != 3 || byType["ipv6"]["dest_unreachable"] != 2 || byType["ipv4"]["packet_too_big"] != 0 {
+		t.Errorf("forwarded ICMP by family and type: %v", byType)
+	}
 }

@@ -89,9 +89,9 @@ type counters struct {
 	drops   [dropCount]atomic.Uint64
 	packets [2][numTransports]atomic.Uint64
 	bytes   [2][numTransports]atomic.Uint64
-	icmp    atomic.Uint64
-	gateway gatewayCounters // verdicts of the gateway hooks (gateway_stats.go)
-	_       [64]byte        // keep the next group's counters off this cache line
+	icmp    [2][numICMPKinds]atomic.Uint64 // forwarded, by family (ipv4, ipv6) and kind
+	gateway gatewayCounters                // verdicts of the gateway hooks (gateway_stats.go)
+	_       [64]byte                       // keep the next group's counters off this cache line
 }
 
 func (c *counters) drop(d Drop) { c.drops[d].Add(1) }
@@ -136,8 +136,11 @@ type Stats struct {
 	AuthFailures map[string]uint64
 	// PeerDenials counts peers refused by the policy, by reason label.
 	PeerDenials map[string]uint64
-	// ICMPForwarded counts ICMP errors forwarded to clients (RFC 8656 §11.5).
-	ICMPForwarded uint64
+	// ICMPForwarded counts ICMP errors forwarded to clients (RFC 8656 §11.5);
+	// ICMPForwardedByType splits them by family ("ipv4", "ipv6") and kind
+	// ("dest_unreachable", "time_exceeded", "packet_too_big").
+	ICMPForwarded       uint64
+	ICMPForwardedByType map[string]map[string]uint64
 	// Retransmits counts requests answered from the transaction cache.
 	Retransmits uint64
 	// TCPConnections is the number of open TCP and TLS client connections.
@@ -166,6 +169,13 @@ func (s *Server) Stats() Stats {
 		Allocations:    s.table.Stats(),
 	}
 	st.GatewayVerdicts = make(map[string]map[string]uint64)
+	st.ICMPForwardedByType = make(map[string]map[string]uint64, 2)
+	for _, family := range []string{"ipv4", "ipv6"} {
+		st.ICMPForwardedByType[family] = make(map[string]uint64, numICMPKinds)
+		for _, kind := range icmpKindLabels {
+			st.ICMPForwardedByType[family][kind] = 0
+		}
+	}
 	groups := []*counters{&s.streamCounters}
 	for _, w := range s.workers {
 		groups = append(groups, &w.c)
@@ -194,7 +204,13 @@ func (s *Server) Stats() Stats {
 				st.Bytes[dir.String()][t.String()] += c.bytes[dir][t].Load()
 			}
 		}
-		st.ICMPForwarded += c.icmp.Load()
+		for f, family := range []string{"ipv4", "ipv6"} {
+			for k := icmpKind(0); k < numICMPKinds; k++ {
+				n := c.icmp[f][k].Load()
+				st.ICMPForwardedByType[family][icmpKindLabels[k]] += n
+				st.ICMPForwarded += n
+			}
+		}
 		c.gateway.addTo(st.GatewayVerdicts)
 	}
 	for i, m := range countedMethods {
