@@ -137,12 +137,13 @@ func formatValue(v float64) string {
 	}
 }
 
-// formatRatio prints a ratio with two decimals ("-" when absent).
+// formatRatio prints a ratio with three decimals, enough to show why a
+// ratio near a target's bound missed it ("-" when absent).
 func formatRatio(r float64, ok bool) string {
 	if !ok {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f", r)
+	return fmt.Sprintf("%.3f", r)
 }
 
 // verdict renders a target and whether it was met.

@@ -91,7 +91,7 @@ func TestReportRendering(t *testing.T) {
 	for _, want := range []string{
 		"2 CPUs (nproc), Test CPU", "coturn 4.6.1", "median of 3 runs", "tree abc123",
 		"GOMAXPROCS=2", "--relay-threads=2", "server CPU per relayed packet",
-		"0.60", "0.25", "≤ 0.6× coturn met", "= 0 MISSED", "run 3, churn, pion: pion died",
+		"0.600", "0.250", "≤ 0.6× coturn met", "= 0 MISSED", "run 3, churn, pion: pion died",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
@@ -100,7 +100,7 @@ func TestReportRendering(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
 	}
-	if !strings.Contains(md.String(), "| server CPU per relayed packet | ns | lower | 600 | 1000 | 2400 | 0.60 | 0.25 | ≤ 0.6× coturn met |") {
+	if !strings.Contains(md.String(), "| server CPU per relayed packet | ns | lower | 600 | 1000 | 2400 | 0.600 | 0.250 | ≤ 0.6× coturn met |") {
 		t.Errorf("markdown row malformed:\n%s", md.String())
 	}
 	if !strings.Contains(md.String(), "- Command: `turnstile-bench -runs 3`") {

@@ -12,7 +12,9 @@
 // -cpu-after delays it (past the load generator's setup). The heap profile
 // is written on SIGUSR1 (e.g. after the allocations are set up) and at exit.
 // -socket-buffer sets SO_RCVBUF/SO_SNDBUF of the listener and relayed sockets
-// (relay.Config.SocketBuffer, which the daemon does not expose).
+// (relay.Config.SocketBuffer, which the daemon does not expose); -workers
+// sets the number of packet loops (relay.Config.Workers, GOMAXPROCS when 0),
+// so loops and GOMAXPROCS can be varied apart.
 //
 // Only the wiring the data path needs is done: no metrics listener, no
 // allocation log, no drain; the relay is closed at once on the signal.
@@ -56,6 +58,7 @@ func run(args, environ []string, stderr io.Writer, sig <-chan os.Signal) error {
 	cpuFile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	cpuAfter := fs.Duration("cpu-after", 0, "start the CPU profile this long after start-up")
 	heapFile := fs.String("heapprofile", "", "write a heap profile to this file on SIGUSR1 and at exit")
+	workers := fs.Int("workers", 0, "packet loops (relay.Config.Workers; 0: GOMAXPROCS)")
 	socketBuffer := fs.Int("socket-buffer", 0, "SO_RCVBUF/SO_SNDBUF in bytes for listener and relayed sockets (0: kernel default)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,6 +68,9 @@ func run(args, environ []string, stderr io.Writer, sig <-chan os.Signal) error {
 	}
 	if *socketBuffer < 0 {
 		return fmt.Errorf("-socket-buffer %d: must not be negative", *socketBuffer)
+	}
+	if *workers < 0 {
+		return fmt.Errorf("-workers %d: must not be negative", *workers)
 	}
 	cfg, err := config.Load(environ)
 	if err != nil {
@@ -78,6 +84,7 @@ func run(args, environ []string, stderr io.Writer, sig <-chan os.Signal) error {
 		return err
 	}
 	rc.SocketBuffer = *socketBuffer
+	rc.Workers = *workers
 	srv, err := relay.New(rc)
 	if err != nil {
 		return err

@@ -113,6 +113,7 @@ func TestRejectsBadUse(t *testing.T) {
 		env  []string
 	}{
 		{"negative buffer", []string{"-socket-buffer", "-1"}, []string{"TURNSTILE_UDP_LISTEN=127.0.0.1:3478"}},
+		{"negative workers", []string{"-workers", "-1"}, []string{"TURNSTILE_UDP_LISTEN=127.0.0.1:3478"}},
 		{"stray argument", []string{"serve"}, []string{"TURNSTILE_UDP_LISTEN=127.0.0.1:3478"}},
 		{"development mode", nil, nil},
 		{"invalid configuration", nil, []string{"TURNSTILE_UDP_LISTEN=0.0.0.0:3478"}},
