@@ -49,6 +49,10 @@ type Observation struct {
 	// the load; valid when HaveDrops.
 	RcvbufDrops uint64
 	HaveDrops   bool
+	// ForeignCores is the CPU other processes used while the load ran, in
+	// cores; valid when HaveForeign.
+	ForeignCores float64
+	HaveForeign  bool
 }
 
 // LoadParams size the loads. FullParams follows issue 6; QuickParams is a
@@ -138,26 +142,26 @@ func Loads(p LoadParams) []Load {
 			Title:  "1. closed loop, 32 allocations × 4 in flight, 100-byte ChannelData",
 			Config: closed,
 			Metrics: []Metric{
-				cpuPerPacket, throughput, serverCores, lossRatio, rttP50, rttP99, rcvbufDrops,
+				cpuPerPacket, throughput, serverCores, lossRatio, rttP50, rttP99, rcvbufDrops, foreignCPU,
 			},
 		},
 		{
 			Name:    "rss",
 			Title:   fmt.Sprintf("2. memory: %d allocations, each with a channel", p.RSSAllocations),
 			Config:  rss,
-			Metrics: []Metric{rssPerAllocation, setupRate, setupFailures},
+			Metrics: []Metric{rssPerAllocation, setupRate, setupFailures, foreignCPU},
 		},
 		{
 			Name:    "many",
 			Title:   fmt.Sprintf("3. %d allocations × 1 in flight, 100-byte ChannelData", p.ManyAllocations),
 			Config:  many,
-			Metrics: []Metric{timeouts, setupFailuresZero, rttP99Below, rttP50, throughputNoTarget, cpuPerPacketNoTarget, serverCores, rcvbufDrops},
+			Metrics: []Metric{timeouts, setupFailuresZero, rttP99Below, rttP50, throughputNoTarget, cpuPerPacketNoTarget, serverCores, rcvbufDrops, foreignCPU},
 		},
 		{
 			Name:    "churn",
 			Title:   fmt.Sprintf("4. churn: %d workers, allocate + refresh + delete on a new 5-tuple per cycle", p.ChurnWorkers),
 			Config:  churn,
-			Metrics: []Metric{churnRate, churnFailures, cpuPerCycle},
+			Metrics: []Metric{churnRate, churnFailures, cpuPerCycle, foreignCPU},
 		},
 	}
 }

@@ -102,6 +102,11 @@ var (
 		LowerIsBetter: true, Worst: true, NoRatio: true,
 		Value: func(o *Observation) (float64, bool) { return float64(o.RcvbufDrops), o.HaveDrops },
 	}
+	foreignCPU = Metric{
+		Key: "foreign_cores", Title: "CPU of other processes (noise)", Unit: "cores",
+		LowerIsBetter: true, Worst: true, NoRatio: true,
+		Value: func(o *Observation) (float64, bool) { return o.ForeignCores, o.HaveForeign },
+	}
 	churnRate = Metric{
 		Key: "cycles_per_s", Title: "allocate+refresh+delete cycles", Unit: "cycles/s",
 		Target: Target{Kind: RatioAtLeast, Ratio: 2},

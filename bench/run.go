@@ -147,6 +147,11 @@ func (r *Runner) measure(ctx context.Context, run int, load Load, server string)
 	cfg.Server = listen.String()
 	cfg.Secret = r.Settings.Secret
 	cfg.ServerPID = p.pid()
+	foreign, foreignErr := newForeignMeter(p.pid())
+	var cpuBefore cpuSnapshot
+	if foreignErr == nil {
+		cpuBefore, foreignErr = foreign.snapshot()
+	}
 	dropsBefore, dropsErr := rcvbufErrors()
 	res, err := loadtest.Run(ctx, cfg)
 	dropsAfter, dropsErr2 := rcvbufErrors()
@@ -154,6 +159,11 @@ func (r *Runner) measure(ctx context.Context, run int, load Load, server string)
 	obs := Observation{Result: &res}
 	if dropsErr == nil && dropsErr2 == nil && dropsAfter >= dropsBefore {
 		obs.RcvbufDrops, obs.HaveDrops = dropsAfter-dropsBefore, true
+	}
+	if foreignErr == nil {
+		if cpuAfter, err := foreign.snapshot(); err == nil {
+			obs.ForeignCores, obs.HaveForeign = foreign.cores(cpuBefore, cpuAfter), true
+		}
 	}
 	if err != nil {
 		m.Error = joinError(m.Error, err)

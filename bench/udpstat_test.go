@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"os"
+	"runtime"
 	"testing"
+	"time"
 )
 
 const snmpSample = `Ip: Forwarding DefaultTTL InReceives
@@ -98,5 +101,57 @@ func TestDescribeMachine(t *testing.T) {
 	}
 	if m.Coturn != "" {
 		t.Errorf("Coturn = %q without a turnserver binary", m.Coturn)
+	}
+}
+
+func TestParseStatBusy(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		want    uint64
+		wantErr bool
+	}{
+		{"sums user nice system irq softirq steal", "cpu  10 1 5 1000 7 2 3 4 0 0\ncpu0 5 0 2 500 3 1 1 2 0 0\n", 25, false},
+		{"first cpu line only", "intr 1\ncpu 1 1 1 1 1 1 1 1\n", 6, false},
+		{"too few fields", "cpu 1 2 3\n", 0, true},
+		{"not a number", "cpu a 1 1 1 1 1 1 1\n", 0, true},
+		{"no cpu line", "intr 1\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStatBusy([]byte(tt.text))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("parseStatBusy = %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzParseStatBusy(f *testing.F) {
+	f.Add([]byte("cpu  10 1 5 1000 7 2 3 4 0 0\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		_, _ = parseStatBusy(text)
+	})
+}
+
+func TestForeignMeterOnThisMachine(t *testing.T) {
+	f, err := newForeignMeter(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	b, err := f.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := f.cores(a, b); c < 0 || c > float64(runtime.NumCPU()) {
+		t.Errorf("foreign CPU %v cores: outside 0..%d", c, runtime.NumCPU())
+	}
+	if f.cores(b, a) != 0 {
+		t.Error("a reversed interval gave CPU")
 	}
 }
