@@ -54,7 +54,8 @@ type Row struct {
 	TargetMet *bool  `json:"target_met,omitempty"`
 }
 
-// BuildReport aggregates measurements taken with loads on servers.
+// BuildReport aggregates measurements taken with loads on servers;
+// measurements with an Error are left out of the aggregates.
 func BuildReport(loads []Load, servers []string, ms []Measurement) []LoadRows {
 	var out []LoadRows
 	for _, load := range loads {
@@ -78,7 +79,9 @@ func buildRow(metric Metric, load string, servers []string, ms []Measurement) Ro
 	for _, server := range servers {
 		var samples []float64
 		for _, m := range ms {
-			if v, ok := m.Values[metric.Key]; ok && m.Load == load && m.Server == server {
+			// A failed measurement (server crash, cancelled run) is kept in
+			// the report's list but counts for no metric.
+			if v, ok := m.Values[metric.Key]; ok && m.Load == load && m.Server == server && m.Error == "" {
 				samples = append(samples, v)
 			}
 		}
