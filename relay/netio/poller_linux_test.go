@@ -349,28 +349,6 @@ func TestPollerConcurrentWait(t *testing.T) {
 	}
 }
 
-func TestTimeoutMillis(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want int
-	}{
-		{-1, -1},
-		{-time.Hour, -1},
-		{0, 0},
-		{1, 1},
-		{time.Millisecond, 1},
-		{time.Millisecond + 1, 2},
-		{1500 * time.Microsecond, 2},
-		{time.Second, 1000},
-		{time.Duration(1<<63 - 1), 1<<31 - 1},
-	}
-	for _, tc := range tests {
-		if got := timeoutMillis(tc.d); got != tc.want {
-			t.Errorf("timeoutMillis(%v) = %d, want %d", tc.d, got, tc.want)
-		}
-	}
-}
-
 // TestWaitTimesOut: a Wait with nothing to report returns after about its
 // timeout, not at once (no busy loop) and not much later.
 func TestWaitTimesOut(t *testing.T) {
