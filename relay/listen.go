@@ -14,7 +14,7 @@ func (s *Server) listenUDP() error {
 	for _, ap := range s.cfg.UDPListen {
 		addr := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		for _, w := range s.workers {
-			sock, err := netio.ListenUDP(addr, netio.Options{ReusePort: true, RecvBuffer: s.cfg.SocketBuffer, SendBuffer: s.cfg.SocketBuffer})
+			sock, err := netio.ListenUDP(addr, netio.Options{ReusePort: true, RecvBuffer: s.cfg.ListenerBuffer, SendBuffer: s.cfg.ListenerBuffer})
 			if err != nil {
 				return fmt.Errorf("relay: listen udp %s: %w", addr, err)
 			}
