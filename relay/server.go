@@ -101,6 +101,12 @@ type Config struct {
 // them in the 5000-allocation bench).
 const DefaultListenerBuffer = 4 << 20
 
+// txCacheEntries bounds the retransmission cache: enough for the requests
+// of about a minute at 250 requests a second; past that the oldest entries
+// go first and a late retransmission is processed again, which every method
+// tolerates (see package txcache).
+const txCacheEntries = 16384
+
 // authLogLimit is how many "authentication failed" lines per second and
 // reason the relay writes; the rest are counted in the next line.
 const authLogLimit = 5
@@ -190,7 +196,7 @@ func New(cfg Config) (*Server, error) {
 		nonces:       cfg.Nonces,
 		table:        table,
 		reservations: new(allocation.Reservations),
-		txcache:      txcache.New(65536, 16, txcache.DefaultTTL),
+		txcache:      txcache.New(txCacheEntries, 16, txcache.DefaultTTL),
 		conns:        make(map[*streamConn]struct{}),
 		channels:     stunmsg.StrictChannels,
 		done:         make(chan struct{}),

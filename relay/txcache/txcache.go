@@ -84,7 +84,9 @@ func New(capacity, shards int, ttl time.Duration) *Cache {
 	}
 	c := &Cache{ttl: ttl, seed: maphash.MakeSeed(), shards: make([]shard, shards)}
 	for i := range c.shards {
-		c.shards[i].index = make(map[Key]int, per)
+		// The map grows as entries arrive rather than being sized for the
+		// full ring, so an idle relay does not hold the cache's worst case.
+		c.shards[i].index = make(map[Key]int)
 		c.shards[i].ring = make([]entry, per)
 	}
 	return c
