@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -13,13 +12,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/internal/wiring"
+
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/config"
 	"github.com/turnstile-relay/turnstile/logging"
 	"github.com/turnstile-relay/turnstile/metrics"
 	"github.com/turnstile-relay/turnstile/relay"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
 )
 
 // daemon is the running relay, what SIGHUP reloads, and the operations
@@ -81,63 +80,11 @@ func start(cfg *config.Config, gw *gatewaySetup, log *slog.Logger) (*daemon, err
 		log.Warn("unknown setting ignored", "variable", name)
 	}
 	d := &daemon{cfg: cfg, log: log, gw: gw}
-	secrets := make([][]byte, len(cfg.AuthSecrets))
-	for i, s := range cfg.AuthSecrets {
-		secrets[i] = []byte(s.Expose())
-	}
-	users := make(map[string]string, len(cfg.Users))
-	for _, u := range cfg.Users {
-		users[u.Name] = u.Password.Expose()
-	}
-	creds, err := auth.NewCredentials(auth.CredentialsConfig{
-		Realm:       cfg.Realm,
-		Secrets:     secrets,
-		StaticUsers: users,
-		MaxTTL:      cfg.CredentialMaxTTL,
-	})
+	rc, creds, err := wiring.Relay(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	d.creds = creds
-	peers, err := peerpolicy.New(cfg.PeerPolicy())
-	if err != nil {
-		return nil, err
-	}
-	nonceKey := make([]byte, 32)
-	if _, err := rand.Read(nonceKey); err != nil {
-		return nil, err
-	}
-	nonces, err := auth.NewNonces(nonceKey, cfg.NonceLifetime)
-	if err != nil {
-		return nil, err
-	}
-	alloc := allocation.Defaults
-	alloc.MaxLifetime = cfg.MaxLifetime
-	alloc.MaxPermissions = cfg.MaxPermissions
-	alloc.UserQuota = cfg.UserQuota
-	alloc.TotalQuota = cfg.TotalQuota
-
-	rc := relay.Config{
-		UDPListen:            cfg.UDPListen,
-		TCPListen:            cfg.TCPListen,
-		TLSListen:            cfg.TLSListen,
-		Realm:                cfg.Realm,
-		Software:             cfg.Software,
-		RelayIPs:             cfg.RelayIPs,
-		ExternalIPs:          cfg.ExternalIPs,
-		PortMin:              cfg.PortRange.Min,
-		PortMax:              cfg.PortRange.Max,
-		Allocation:           alloc,
-		Policy:               &relay.DefaultPolicy{Credentials: creds, Peers: peers},
-		Nonces:               nonces,
-		AlternateServers:     cfg.AlternateServers,
-		TCPMaxConnections:    cfg.TCPMaxConnections,
-		TCPIdleTimeout:       cfg.TCPIdleTimeout,
-		TCPMaxFrame:          cfg.TCPMaxFrame,
-		LegacyChannels:       cfg.LegacyChannels,
-		LegacyDualAllocation: cfg.LegacyDualAllocation,
-		Logger:               log,
-	}
 	if gw != nil {
 		rc.Gateway, rc.GatewayResolver = gw.core, gw.resolver
 	}

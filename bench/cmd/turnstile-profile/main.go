@@ -21,12 +21,10 @@
 package main
 
 import (
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -34,12 +32,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/wiring"
+
 	"github.com/turnstile-relay/turnstile/config"
 	"github.com/turnstile-relay/turnstile/logging"
 	"github.com/turnstile-relay/turnstile/relay"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
 )
 
 func main() {
@@ -79,10 +76,13 @@ func run(args, environ []string, stderr io.Writer, sig <-chan os.Signal) error {
 	if cfg.Dev || len(cfg.TLSListen) > 0 {
 		return errors.New("configure it like the daemon with TURNSTILE_* variables (no development mode, no TLS)")
 	}
-	rc, err := relayConfig(cfg, logging.New(stderr, cfg.LogLevel))
+	rc, _, err := wiring.Relay(cfg, logging.New(stderr, cfg.LogLevel))
 	if err != nil {
 		return err
 	}
+	// The harness profiles the UDP and TCP data path; it loads no
+	// certificate, so TLS listeners are left out.
+	rc.TLSListen = nil
 	rc.SocketBuffer = *socketBuffer
 	rc.Workers = *workers
 	srv, err := relay.New(rc)
@@ -144,59 +144,4 @@ func writeHeap(file string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// relayConfig wires cfg into a relay configuration the way the daemon does
-// for the data path: REST and static credentials, the peer policy, nonces
-// and the allocation limits.
-func relayConfig(cfg *config.Config, log *slog.Logger) (relay.Config, error) {
-	secrets := make([][]byte, len(cfg.AuthSecrets))
-	for i, s := range cfg.AuthSecrets {
-		secrets[i] = []byte(s.Expose())
-	}
-	users := make(map[string]string, len(cfg.Users))
-	for _, u := range cfg.Users {
-		users[u.Name] = u.Password.Expose()
-	}
-	creds, err := auth.NewCredentials(auth.CredentialsConfig{
-		Realm: cfg.Realm, Secrets: secrets, StaticUsers: users, MaxTTL: cfg.CredentialMaxTTL,
-	})
-	if err != nil {
-		return relay.Config{}, err
-	}
-	peers, err := peerpolicy.New(cfg.PeerPolicy())
-	if err != nil {
-		return relay.Config{}, err
-	}
-	nonceKey := make([]byte, 32)
-	if _, err := rand.Read(nonceKey); err != nil {
-		return relay.Config{}, err
-	}
-	nonces, err := auth.NewNonces(nonceKey, cfg.NonceLifetime)
-	if err != nil {
-		return relay.Config{}, err
-	}
-	alloc := allocation.Defaults
-	alloc.MaxLifetime = cfg.MaxLifetime
-	alloc.MaxPermissions = cfg.MaxPermissions
-	alloc.UserQuota = cfg.UserQuota
-	alloc.TotalQuota = cfg.TotalQuota
-	return relay.Config{
-		UDPListen:         cfg.UDPListen,
-		TCPListen:         cfg.TCPListen,
-		Realm:             cfg.Realm,
-		Software:          cfg.Software,
-		RelayIPs:          cfg.RelayIPs,
-		ExternalIPs:       cfg.ExternalIPs,
-		PortMin:           cfg.PortRange.Min,
-		PortMax:           cfg.PortRange.Max,
-		Allocation:        alloc,
-		Policy:            &relay.DefaultPolicy{Credentials: creds, Peers: peers},
-		Nonces:            nonces,
-		TCPMaxConnections: cfg.TCPMaxConnections,
-		TCPIdleTimeout:    cfg.TCPIdleTimeout,
-		TCPMaxFrame:       cfg.TCPMaxFrame,
-		LegacyChannels:    cfg.LegacyChannels,
-		Logger:            log,
-	}, nil
 }
