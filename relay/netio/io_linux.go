@@ -34,7 +34,7 @@ func (s *Socket) RecvBatch(b *Batch) (int, error) {
 	defer s.release()
 	b.prepareRecv()
 	for {
-		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.fd),
+		r, errno := nonblocking(unix.SYS_RECVMMSG, uintptr(s.fd),
 			uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)),
 			unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
@@ -91,7 +91,7 @@ func (s *Socket) SendBatch(b *Batch, n int) (int, error) {
 	sent := 0
 	retried := false
 	for sent < limit {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd),
+		r, errno := nonblocking(unix.SYS_SENDMMSG, uintptr(s.fd),
 			uintptr(unsafe.Pointer(&b.hdrs[sent])), uintptr(limit-sent),
 			unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
@@ -145,7 +145,7 @@ func (s *Socket) SendTo(p []byte, to netip.AddrPort, scratch *Scratch) error {
 	defer s.release()
 	retried := false
 	for {
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd),
+		_, errno := nonblocking(unix.SYS_SENDTO, uintptr(s.fd),
 			uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
 			unix.MSG_DONTWAIT,
 			uintptr(unsafe.Pointer(&scratch.sa[0])), uintptr(salen))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -313,14 +314,17 @@ func (p *Poller) collect(fd uintptr) bool {
 // epollNow is epoll_wait with a zero timeout, retried on EINTR.
 func (p *Poller) epollNow(raw []unix.EpollEvent) (int, error) {
 	for {
-		k, err := unix.EpollWait(p.epfd, raw, 0)
-		if err == unix.EINTR {
+		// epoll_pwait with a zero timeout and no signal mask: epoll_wait
+		// itself is missing on arm64.
+		k, errno := nonblocking(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd),
+			uintptr(unsafe.Pointer(&raw[0])), uintptr(len(raw)), 0, 0, 0)
+		if errno == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return 0, os.NewSyscallError("epoll_wait", err)
+		if errno != 0 {
+			return 0, os.NewSyscallError("epoll_wait", errno)
 		}
-		return k, nil
+		return int(k), nil
 	}
 }
 
