@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,6 +58,9 @@ type Socket struct {
 	family int // unix.AF_INET or unix.AF_INET6
 	local  netip.AddrPort
 	ref    fdRef
+	// noSegments is set once the kernel said it cannot segment sends from
+	// this socket (SendSegments).
+	noSegments atomic.Bool
 
 	// mu guards closed and member. Lock order: Socket.mu before Poller.mu.
 	mu     sync.Mutex
