@@ -40,6 +40,7 @@ func (w *worker) serveListener(sock *netio.Socket) {
 			}
 			w.dispatch(sock, local, b.Addr(i), b.Data(i), now)
 		}
+		w.out.flush()
 		if n < b.Len() {
 			return
 		}
@@ -101,11 +102,7 @@ func (s *Server) relayChannelData(ft allocation.FiveTuple, data []byte, now mono
 		c.drop(DropPeerFamily)
 		return
 	}
-	if !rs.sendTo(payload, peer, sd) {
-		c.drop(DropSendFailed)
-		return
-	}
-	c.relayed(ToPeer, t, len(payload))
+	sd.toPeer(rs, payload, peer, c, t)
 }
 
 // serveRelay reads peer datagrams from a relayed socket and delivers them to
@@ -134,17 +131,17 @@ func (w *worker) serveRelay(rs *relaySocket, hasError bool) {
 			return
 		}
 		now := mono.Now()
-		kept, dropped := 0, false
+		kept := 0
 		for i := 0; i < n; i++ {
 			if w.frameForClient(sess, a, i, now) {
 				kept++
 			} else {
 				b.SetData(i, 0, 0)
-				dropped = true
 			}
 		}
 		if kept > 0 {
-			w.deliver(sess, n, dropped)
+			w.deliver(sess, n)
+			w.out.flush()
 		}
 		if n < b.Len() {
 			return
@@ -202,23 +199,18 @@ func (w *worker) frameForClient(sess *session, a *allocation.Allocation, i int, 
 }
 
 // deliver sends the first n framed messages of the batch to the session's
-// client, skipping the dropped (empty) ones. UDP clients get one sendmmsg
-// when nothing was dropped.
-func (w *worker) deliver(sess *session, n int, dropped bool) {
+// client, skipping the dropped (empty) ones. A UDP client's messages go
+// through the outbox, so a run of them leaves in one segmented send.
+func (w *worker) deliver(sess *session, n int) {
 	b := w.batch
 	client := &sess.client
-	if client.udp != nil && !dropped {
-		for i := 0; i < n; i++ {
-			b.SetAddr(i, client.ft.Client)
-		}
-		sent, err := client.udp.SendBatch(b, n)
-		if err != nil && sent < n {
-			w.c.drops[DropSendFailed].Add(uint64(n - sent))
-		}
-		return
-	}
 	for i := 0; i < n; i++ {
-		if msg := b.Data(i); len(msg) > 0 {
+		msg := b.Data(i)
+		switch {
+		case len(msg) == 0:
+		case client.udp != nil:
+			w.out.add(client.udp, client.ft.Client, msg, false)
+		default:
 			client.send(msg, &w.h.sender, &w.c)
 		}
 	}

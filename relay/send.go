@@ -73,9 +73,5 @@ func (h *handler) send(from *clientPath, now mono.Time) {
 		h.c.drop(DropPeerFamily)
 		return
 	}
-	if !rs.sendTo(data, peer, &h.sender) {
-		h.c.drop(DropSendFailed)
-		return
-	}
-	h.c.relayed(ToPeer, from.transport(), len(data))
+	h.sender.toPeer(rs, data, peer, h.c, from.transport())
 }

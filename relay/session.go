@@ -40,6 +40,23 @@ func (p *clientPath) send(b []byte, sd *sender, c *counters) bool {
 // allocating.
 type sender struct {
 	scratch netio.Scratch
+	// out, when set, queues datagrams to peers until the receive batch
+	// they came in has been handled (the worker's UDP path).
+	out *outbox
+}
+
+// toPeer relays payload from rs to peer, counting it as relayed from a
+// client on transport t, or as a drop: at once, or through the outbox.
+func (sd *sender) toPeer(rs *relaySocket, payload []byte, peer netip.AddrPort, c *counters, t transportIndex) {
+	if sd.out != nil {
+		sd.out.add(rs.sock, peer, payload, true)
+		return
+	}
+	if !rs.sendTo(payload, peer, sd) {
+		c.drop(DropSendFailed)
+		return
+	}
+	c.relayed(ToPeer, t, len(payload))
 }
 
 // session is the shell's state of one allocation, hung on

@@ -31,6 +31,7 @@ type worker struct {
 	events  []netio.Event
 	batch   *netio.Batch
 	h       *handler
+	out     *outbox // the UDP sends of the batch being handled
 	c       counters
 	rng     *rand.ChaCha8
 	icmp    netio.ErrQueueEntry
@@ -73,6 +74,8 @@ func newWorker(s *Server, id int) (*worker, error) {
 		rng:    rand.NewChaCha8(seed),
 	}
 	w.h = newHandler(s, &w.c)
+	w.out = newOutbox(&w.c)
+	w.h.sender.out = w.out
 	return w, nil
 }
 
