@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/turnstile-relay/turnstile/internal/netnstest"
 )
 
 // TestDontFragment checks Options.DontFragment against the kernel in a
@@ -15,7 +17,7 @@ import (
 // MTU), while a socket without the option fragments it and delivers it.
 func TestDontFragment(t *testing.T) {
 	const mtu = 1500
-	leave := enterNetns(t, mtu)
+	leave := netnstest.Enter(t, mtu)
 	defer leave()
 	tests := []struct {
 		fam      family
@@ -93,11 +95,11 @@ func TestDontFragment(t *testing.T) {
 // namespace) and checks that sends report ErrWouldBlock at once instead of
 // blocking.
 func TestSendWouldBlock(t *testing.T) {
-	leave := enterNetns(t, 0)
+	leave := netnstest.Enter(t, 0)
 	defer leave()
-	tap := openTap(t, "nio0")
+	tap := netnstest.OpenTap(t, "nio0")
 	defer unix.Close(tap)
-	if err := configureInterface("nio0", 0, []byte{10, 99, 0, 1}, []byte{255, 255, 255, 0}); err != nil {
+	if err := netnstest.ConfigureInterface("nio0", 0, []byte{10, 99, 0, 1}, []byte{255, 255, 255, 0}); err != nil {
 		t.Fatal(err)
 	}
 	s := listen(t, netip.MustParseAddrPort("10.99.0.1:0"), Options{SendBuffer: 4096})

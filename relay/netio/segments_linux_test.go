@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/turnstile-relay/turnstile/internal/netnstest"
 )
 
 // segmentsOf returns count datagrams of size bytes, the last one last bytes
@@ -97,7 +99,7 @@ func TestSendSegmentsShape(t *testing.T) {
 // fragmentation or EMSGSIZE applies per datagram), in a namespace whose
 // loopback has a 1500-byte MTU.
 func TestSendSegmentsRefusedAboveMTU(t *testing.T) {
-	leave := enterNetns(t, 1500)
+	leave := netnstest.Enter(t, 1500)
 	defer leave()
 	// No t.Run: a subtest runs on another goroutine, outside the namespace.
 	for _, fam := range families {

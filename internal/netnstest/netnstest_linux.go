@@ -1,4 +1,8 @@
-package netio
+// Package netnstest moves a test's goroutine into a private network
+// namespace and configures interfaces there, for tests of kernel-dependent
+// socket behaviour (path MTU, error queues) that must not depend on the
+// host's network. Only tests import it.
+package netnstest
 
 import (
 	"os"
@@ -8,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// enterNetns moves the calling goroutine's thread into a new network
+// Enter moves the calling goroutine's thread into a new network
 // namespace whose loopback is up with the given MTU, and returns a function
 // that moves it back. Sockets opened on this goroutine in between belong to
 // the namespace and keep working from any thread. The goroutine stays locked
@@ -17,7 +21,7 @@ import (
 //
 // Creating a namespace needs CAP_SYS_ADMIN; the test fails (it does not
 // skip) without it, because the relay's tests depend on namespaces too.
-func enterNetns(t *testing.T, loopbackMTU int) (leave func()) {
+func Enter(t *testing.T, loopbackMTU int) (leave func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -39,17 +43,17 @@ func enterNetns(t *testing.T, loopbackMTU int) (leave func()) {
 		runtime.UnlockOSThread()
 		t.Fatalf("creating a network namespace (needs CAP_SYS_ADMIN, uid %d): %v", os.Getuid(), err)
 	}
-	if err := configureInterface("lo", loopbackMTU, nil, nil); err != nil {
+	if err := ConfigureInterface("lo", loopbackMTU, nil, nil); err != nil {
 		leave()
 		t.Fatalf("configuring lo in the namespace: %v", err)
 	}
 	return leave
 }
 
-// configureInterface sets an interface's MTU (if mtu > 0), its IPv4 address
+// ConfigureInterface sets an interface's MTU (if mtu > 0), its IPv4 address
 // and netmask (if addr is not nil) and brings it up, with the classic
 // ioctls, in the namespace of the calling thread.
-func configureInterface(name string, mtu int, addr, mask []byte) error {
+func ConfigureInterface(name string, mtu int, addr, mask []byte) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -89,11 +93,11 @@ func configureInterface(name string, mtu int, addr, mask []byte) error {
 	return nil
 }
 
-// openTap creates a TAP interface in the calling thread's namespace and
+// OpenTap creates a TAP interface in the calling thread's namespace and
 // returns its file descriptor, which keeps the interface's carrier up.
 // Frames the kernel sends out of it (ARP requests) wait in that descriptor
 // and go nowhere.
-func openTap(t *testing.T, name string) int {
+func OpenTap(t *testing.T, name string) int {
 	t.Helper()
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
