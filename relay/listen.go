@@ -20,6 +20,7 @@ func (s *Server) listenUDP() error {
 			}
 			// Port 0 (tests): the first socket picks the port, the others join it.
 			addr = sock.LocalAddr()
+			s.listenerOwner[sock] = w
 			if err := w.addListener(sock); err != nil {
 				sock.Close()
 				return fmt.Errorf("relay: poll udp %s: %w", addr, err)

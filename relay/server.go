@@ -26,6 +26,7 @@ import (
 	"github.com/turnstile-relay/turnstile/gateway"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/logging"
+	"github.com/turnstile-relay/turnstile/relay/netio"
 	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 	"github.com/turnstile-relay/turnstile/relay/txcache"
 )
@@ -133,12 +134,15 @@ type Server struct {
 	conns     map[*streamConn]struct{}
 	connCount atomic.Int64
 
-	draining       atomic.Bool
-	closing        atomic.Bool
-	done           chan struct{}
-	wg             sync.WaitGroup
-	relayNext      atomic.Uint32
-	workerNext     atomic.Uint32
+	draining   atomic.Bool
+	closing    atomic.Bool
+	done       chan struct{}
+	wg         sync.WaitGroup
+	relayNext  atomic.Uint32
+	workerNext atomic.Uint32
+	// listenerOwner maps each UDP listener socket to the worker polling
+	// it; filled before the workers start, read-only afterwards.
+	listenerOwner  map[*netio.Socket]*worker
 	alternateNext  atomic.Uint32
 	retransmits    atomic.Uint64
 	authLog        *logging.Sampler
@@ -190,16 +194,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	s := &Server{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		policy:       cfg.Policy,
-		nonces:       cfg.Nonces,
-		table:        table,
-		reservations: new(allocation.Reservations),
-		txcache:      txcache.New(txCacheEntries, 16, txcache.DefaultTTL),
-		conns:        make(map[*streamConn]struct{}),
-		channels:     stunmsg.StrictChannels,
-		done:         make(chan struct{}),
+		cfg:           cfg,
+		listenerOwner: map[*netio.Socket]*worker{},
+		log:           cfg.Logger,
+		policy:        cfg.Policy,
+		nonces:        cfg.Nonces,
+		table:         table,
+		reservations:  new(allocation.Reservations),
+		txcache:       txcache.New(txCacheEntries, 16, txcache.DefaultTTL),
+		conns:         make(map[*streamConn]struct{}),
+		channels:      stunmsg.StrictChannels,
+		done:          make(chan struct{}),
 	}
 	if cfg.LegacyChannels {
 		s.channels = stunmsg.LegacyChannels
