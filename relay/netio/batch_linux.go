@@ -1,8 +1,10 @@
 package netio
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +41,12 @@ type message struct {
 	start     int
 	length    int
 	truncated bool
+	segment   int // UDP GRO segment size; 0: one datagram
 }
+
+// groCmsgSpace is the control buffer of one received message: room for
+// the UDP_GRO control message (an int).
+var groCmsgSpace = unix.CmsgSpace(4)
 
 // Batch is a set of datagram buffers and the kernel structures that
 // recvmmsg and sendmmsg fill, allocated once and reused. Each message has a
@@ -55,6 +62,7 @@ type Batch struct {
 	hdrs     []mmsghdr
 	iovs     []unix.Iovec
 	names    []sockaddrBytes
+	control  []byte // groCmsgSpace bytes per message, for receives
 	msgs     []message
 	size     int
 	headroom int
@@ -79,6 +87,7 @@ func NewBatch(n, size, headroom int) (*Batch, error) {
 		hdrs:     make([]mmsghdr, n),
 		iovs:     make([]unix.Iovec, n),
 		names:    make([]sockaddrBytes, n),
+		control:  make([]byte, n*groCmsgSpace),
 		msgs:     make([]message, n),
 		size:     size,
 		headroom: headroom,
@@ -122,6 +131,13 @@ func (b *Batch) Data(i int) []byte {
 // did not report as an IPv4 or IPv6 sockaddr is the zero AddrPort.
 func (b *Batch) Addr(i int) netip.AddrPort { return b.msgs[i].addr }
 
+// SegmentSize returns, for message i as received by RecvBatch on a socket
+// with Options.GRO, the length of each datagram the kernel coalesced into
+// it: Data(i) then holds several datagrams from Addr(i) back to back, each
+// SegmentSize(i) bytes long but the last, which may be shorter. It returns
+// 0 when message i is one datagram.
+func (b *Batch) SegmentSize(i int) int { return b.msgs[i].segment }
+
 // Truncated reports whether message i, as received by RecvBatch, was longer
 // than Size() (MSG_TRUNC): Data holds only its first Size() bytes and the
 // caller must drop it.
@@ -152,6 +168,8 @@ func (b *Batch) prepareRecv() {
 		iov.SetLen(b.size)
 		h := &b.hdrs[i]
 		h.hdr.Namelen = uint32(len(b.names[i]))
+		h.hdr.Control = &b.control[i*groCmsgSpace]
+		h.hdr.SetControllen(groCmsgSpace)
 		h.hdr.Flags = 0
 		h.n = 0
 	}
@@ -171,7 +189,29 @@ func (b *Batch) finishRecv(n int) {
 			m.length = b.size
 			m.truncated = true
 		}
+		m.segment = 0
+		if cl := int(h.hdr.Controllen); cl > 0 {
+			m.segment = groSegment(b.control[i*groCmsgSpace : i*groCmsgSpace+min(cl, groCmsgSpace)])
+			if m.segment >= m.length {
+				m.segment = 0
+			}
+		}
 	}
+}
+
+// groSegment returns the segment size of a UDP_GRO control message in the
+// control data c, or 0 when there is none or it is malformed.
+func groSegment(c []byte) int {
+	hdrLen := unix.CmsgLen(0)
+	if len(c) < unix.CmsgLen(4) {
+		return 0
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+	if h.Level != unix.SOL_UDP || h.Type != unix.UDP_GRO || int(h.Len) < unix.CmsgLen(4) {
+		return 0
+	}
+	size := int(int32(binary.NativeEndian.Uint32(c[hdrLen:])))
+	return max(size, 0)
 }
 
 // prepareSend points the first n messages at their data and encodes their
@@ -195,6 +235,8 @@ func (b *Batch) prepareSend(n, family int) int {
 		iov.SetLen(m.length)
 		h := &b.hdrs[i]
 		h.hdr.Namelen = salen
+		h.hdr.Control = nil
+		h.hdr.SetControllen(0)
 		h.hdr.Flags = 0
 		h.n = 0
 	}

@@ -35,6 +35,12 @@ type Options struct {
 	// 0 keeps the kernel default. The kernel doubles the value for its
 	// bookkeeping and caps it at net.core.rmem_max / wmem_max.
 	RecvBuffer, SendBuffer int
+	// GRO sets UDP_GRO (Linux 5.0): the kernel may hand several datagrams
+	// of one flow to a receive as one message (coalesced by the NIC
+	// driver's GRO, or sent as one GSO send on the same host), and
+	// Batch.SegmentSize tells how to cut it. A kernel without UDP_GRO
+	// ignores the option: every message is then one datagram.
+	GRO bool
 }
 
 // validate rejects out-of-range settings, naming the field.
@@ -142,6 +148,11 @@ func configure(fd, family int, opts Options) error {
 		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
 			return fmt.Errorf("netio: setsockopt %s=%d: %w", o.name, o.value, err)
 		}
+	}
+	if opts.GRO {
+		// Best effort: coalescing is an optimization, and a kernel that
+		// lacks it delivers the same datagrams one by one.
+		_ = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
 	}
 	return nil
 }
