@@ -38,7 +38,16 @@ func (w *worker) serveListener(sock *netio.Socket) {
 				w.c.drop(DropTruncated)
 				continue
 			}
-			w.dispatch(sock, local, b.Addr(i), b.Data(i), now)
+			data, from := b.Data(i), b.Addr(i)
+			// Datagrams coalesced by UDP GRO lie back to back, each
+			// SegmentSize bytes but the last; each is its own message.
+			if seg := b.SegmentSize(i); seg > 0 {
+				for len(data) > seg {
+					w.dispatch(sock, local, from, data[:seg:seg], now)
+					data = data[seg:]
+				}
+			}
+			w.dispatch(sock, local, from, data, now)
 		}
 		w.out.flush()
 		if n < b.Len() {

@@ -14,7 +14,10 @@ func (s *Server) listenUDP() error {
 	for _, ap := range s.cfg.UDPListen {
 		addr := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		for _, w := range s.workers {
-			sock, err := netio.ListenUDP(addr, netio.Options{ReusePort: true, RecvBuffer: s.cfg.ListenerBuffer, SendBuffer: s.cfg.ListenerBuffer})
+			// GRO: a burst of one client's datagrams (a video frame's
+			// packets, a load generator's window) is received as one
+			// message, cut in serveListener.
+			sock, err := netio.ListenUDP(addr, netio.Options{ReusePort: true, GRO: true, RecvBuffer: s.cfg.ListenerBuffer, SendBuffer: s.cfg.ListenerBuffer})
 			if err != nil {
 				return fmt.Errorf("relay: listen udp %s: %w", addr, err)
 			}

@@ -16,8 +16,10 @@ import (
 const (
 	batchSize     = 32
 	batchHeadroom = 64
-	// maxDatagram is the largest UDP payload (65535 - 8 - 20).
-	maxDatagram = 65507
+	// maxDatagram is the receive size: the largest UDP payload over IPv6
+	// (65535 - 8), which also holds any datagrams the kernel coalesced
+	// (UDP GRO never builds a packet beyond 64 KiB).
+	maxDatagram = netio.MaxDatagram
 )
 
 // worker is one packet loop: an epoll instance polling a share of the UDP
