@@ -11,6 +11,7 @@ type udpConn struct {
 	c      *net.UDPConn
 	rb     *mmsgBatch
 	wb     *mmsgBatch
+	seg    *segmenter // nil once the kernel refused a segmented send
 	frames [][]byte
 }
 
@@ -21,10 +22,12 @@ func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, e
 		return nil, err
 	}
 	readBatch, writeBatch = max(1, readBatch), max(1, writeBatch)
+	wb := newMmsgBatch(rc, writeBatch, 0, false)
 	return &udpConn{
 		c:      c,
 		rb:     newMmsgBatch(rc, readBatch, bufSize, false),
-		wb:     newMmsgBatch(rc, writeBatch, 0, false),
+		wb:     wb,
+		seg:    newSegmenter(wb),
 		frames: make([][]byte, 0, readBatch),
 	}, nil
 }
@@ -42,6 +45,13 @@ func (u *udpConn) readFrames() ([][]byte, error) {
 }
 
 func (u *udpConn) writeFrames(frames [][]byte) error {
+	if u.seg != nil && len(frames) <= len(u.wb.iovs) && segmentable(frames) {
+		err := u.seg.send(frames)
+		if err == nil || !segmentsRefused(err) {
+			return err
+		}
+		u.seg = nil // send them one by one from now on
+	}
 	for len(frames) > 0 {
 		k := min(len(frames), len(u.wb.hdrs))
 		for i := 0; i < k; i++ {

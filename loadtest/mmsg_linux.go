@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"encoding/binary"
 	"errors"
 	"syscall"
 	"unsafe"
@@ -150,3 +151,87 @@ func (b *mmsgBatch) setSend(i int, frame []byte) {
 // isConnRefused reports the asynchronous ICMP port-unreachable error a
 // connected UDP socket returns when nothing listens at the server address.
 func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// segmenter sends several equal datagrams (the last may be shorter) on a
+// connected socket as one sendmsg with UDP generic segmentation offload
+// (UDP_SEGMENT): the kernel cuts them after routing, so the generator pays
+// for one trip down the stack instead of one per probe. On loopback the
+// datagrams reach a receiving socket that set UDP_GRO still coalesced, as
+// a NIC's GRO would deliver a burst of one flow; any other socket gets
+// them one by one.
+type segmenter struct {
+	b      *mmsgBatch // its iovecs hold the datagrams
+	hdr    unix.Msghdr
+	ctrl   []byte
+	errno  syscall.Errno
+	writeF func(fd uintptr) bool
+}
+
+func newSegmenter(b *mmsgBatch) *segmenter {
+	s := &segmenter{b: b, ctrl: make([]byte, unix.CmsgSpace(2))}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&s.ctrl[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	s.writeF = s.sendmsg
+	return s
+}
+
+// send sends frames, which fit the batch's iovecs and satisfy segmentable.
+func (s *segmenter) send(frames [][]byte) error {
+	for i, f := range frames {
+		s.b.setSend(i, f)
+	}
+	binary.NativeEndian.PutUint16(s.ctrl[unix.CmsgLen(0):], uint16(len(frames[0])))
+	s.hdr = unix.Msghdr{Iov: &s.b.iovs[0], Control: &s.ctrl[0]}
+	s.hdr.SetIovlen(len(frames))
+	s.hdr.SetControllen(len(s.ctrl))
+	if err := s.b.rc.Write(s.writeF); err != nil {
+		return err
+	}
+	if s.errno != 0 {
+		return s.errno
+	}
+	return nil
+}
+
+func (s *segmenter) sendmsg(fd uintptr) bool {
+	for {
+		_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.hdr)), unix.MSG_DONTWAIT)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		s.errno = errno
+		return true
+	}
+}
+
+// maxSegments is the most datagrams one segmented send carries (the
+// kernel's UDP_MAX_SEGMENTS before Linux 6.9).
+const maxSegments = 64
+
+// segmentable reports whether the kernel cuts frames back into exactly
+// these datagrams: at least two, all as long as the first but a shorter
+// last, and one IPv4 datagram's worth of bytes in all.
+func segmentable(frames [][]byte) bool {
+	if len(frames) < 2 || len(frames) > maxSegments || len(frames[0]) == 0 {
+		return false
+	}
+	size, total := len(frames[0]), 0
+	for i, f := range frames {
+		if len(f) == 0 || len(f) > size || (len(f) < size && i != len(frames)-1) {
+			return false
+		}
+		total += len(f)
+	}
+	return total <= 65507
+}
+
+// segmentsRefused reports errors after which a socket stops trying
+// segmented sends: the kernel or the route cannot segment.
+func segmentsRefused(err error) bool {
+	return errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) ||
+		errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EMSGSIZE)
+}
