@@ -110,21 +110,37 @@ func (b *mmsgBatch) recvmmsg(fd uintptr) bool {
 // (setSend), retrying the rest after a partial send; it returns once all are
 // sent or on the first error.
 func (b *mmsgBatch) send(count int) error {
-	for sent := 0; sent < count; {
+	_, err := b.sendCount(count)
+	return err
+}
+
+// sendFrom sends datagrams from..count-1, as send does for 0..count-1.
+func (b *mmsgBatch) sendFrom(from, count int) error {
+	hdrs := b.hdrs
+	b.hdrs = b.hdrs[from:]
+	_, err := b.sendCount(count - from)
+	b.hdrs = hdrs
+	return err
+}
+
+// sendCount is send that also reports how many headers were sent.
+func (b *mmsgBatch) sendCount(count int) (int, error) {
+	sent := 0
+	for sent < count {
 		b.count = count - sent
 		hdrs := b.hdrs
 		b.hdrs = b.hdrs[sent:]
 		err := b.rc.Write(b.writeF)
 		b.hdrs = hdrs
 		if err != nil {
-			return err
+			return sent, err
 		}
 		if b.errno != 0 {
-			return b.errno
+			return sent, b.errno
 		}
 		sent += b.n
 	}
-	return nil
+	return sent, nil
 }
 
 func (b *mmsgBatch) sendmmsg(fd uintptr) bool {

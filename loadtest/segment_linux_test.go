@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -95,5 +96,64 @@ func TestSegmentedWriteArrivesAsDatagrams(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per segmented write", allocs)
+	}
+}
+
+// TestEchoSendsRunsBack: bursts from two sources, each of equal datagrams
+// with a shorter last and an empty one after, come back to each source
+// exactly, in order (the echo joins runs into segmented sends).
+func TestEchoSendsRunsBack(t *testing.T) {
+	pool, err := startEchoPool(netip.MustParseAddr("127.0.0.1"), 1, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.close()
+	var conns []*udpConn
+	for range 2 {
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(pool.addr(0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := newUDPConn(c, 16, 16, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.close()
+		conns = append(conns, conn)
+	}
+	burst := func(k int) [][]byte {
+		var f [][]byte
+		for i := range 6 {
+			f = append(f, bytes.Repeat([]byte{byte(16*k + i)}, 200))
+		}
+		f[5] = f[5][:50]
+		return f
+	}
+	for k, conn := range conns {
+		if err := conn.writeFrames(burst(k)); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.writeFrames([][]byte{{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, conn := range conns {
+		want := append(burst(k), []byte{})
+		var got [][]byte
+		conn.setReadDeadline(time.Now().Add(2 * time.Second))
+		for len(got) < len(want) {
+			frames, err := conn.readFrames()
+			if err != nil {
+				t.Fatalf("source %d: after %d datagrams: %v", k, len(got), err)
+			}
+			for _, f := range frames {
+				got = append(got, append([]byte{}, f...))
+			}
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("source %d datagram %d: %d bytes, want %d", k, i, len(got[i]), len(want[i]))
+			}
+		}
 	}
 }
