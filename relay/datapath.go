@@ -140,48 +140,80 @@ func (w *worker) serveRelay(rs *relaySocket, hasError bool) {
 			return
 		}
 		now := mono.Now()
-		kept := 0
 		for i := 0; i < n; i++ {
-			if w.frameForClient(sess, a, i, now) {
-				kept++
-			} else {
-				b.SetData(i, 0, 0)
+			if b.Truncated(i) {
+				w.c.drop(DropTruncated)
+				continue
 			}
+			buf, off, size := b.Buffer(i), b.Headroom(), len(b.Data(i))
+			if seg := b.SegmentSize(i); seg > 0 {
+				w.toClientCoalesced(sess, a, buf, off, size, seg, b.Addr(i), now)
+				continue
+			}
+			w.toClient(sess, a, buf, off, size, b.Addr(i), now)
 		}
-		if kept > 0 {
-			w.deliver(sess, n)
-			w.out.flush()
-		}
+		w.out.flush()
 		if n < b.Len() {
 			return
 		}
 	}
 }
 
-// frameForClient turns received message i into the message for the client
-// in place and points the batch entry at it. It reports false when the
-// datagram must be dropped.
-func (w *worker) frameForClient(sess *session, a *allocation.Allocation, i int, now mono.Time) bool {
-	b := w.batch
-	if b.Truncated(i) {
-		w.c.drop(DropTruncated)
-		return false
+// segmentGap is the room spread between datagrams that UDP GRO delivered
+// back to back, so each gets the headroom for its header and the bytes
+// for its padding, as a lone datagram has.
+const segmentGap = batchHeadroom + 4
+
+// maxGROSegments is the most datagrams the kernel coalesces into one
+// receive (UDP_GRO_CNT_MAX); the batch reserves room to spread them.
+const maxGROSegments = 64
+
+// toClientCoalesced delivers size bytes at buf[off:] holding datagrams of
+// seg bytes (the last may be shorter) that GRO coalesced: it moves them
+// apart by segmentGap, last first so none is overwritten, and delivers each
+// as if it had arrived alone.
+func (w *worker) toClientCoalesced(sess *session, a *allocation.Allocation, buf []byte, off, size, seg int, peer netip.AddrPort, now mono.Time) {
+	count := (size + seg - 1) / seg
+	last := size - (count-1)*seg
+	stride := seg + segmentGap
+	if count > maxGROSegments || off+(count-1)*stride+last+netio.PadRoom > len(buf) {
+		w.c.drops[DropTruncated].Add(uint64(count))
+		return
 	}
-	peer := b.Addr(i)
+	for j := count - 1; j > 0; j-- {
+		n := seg
+		if j == count-1 {
+			n = last
+		}
+		copy(buf[off+j*stride:off+j*stride+n], buf[off+j*seg:off+j*seg+n])
+	}
+	for j := 0; j < count; j++ {
+		n := seg
+		if j == count-1 {
+			n = last
+		}
+		at := off + j*stride
+		// Each datagram sees only its own headroom, bytes and padding room.
+		w.toClient(sess, a, buf[at-off:at+n+netio.PadRoom], off, n, peer, now)
+	}
+}
+
+// toClient frames the peer datagram of size bytes at buf[off:] for the
+// client in place (a header in the headroom before it, padding after it)
+// and queues or sends it. It drops what must not reach the client.
+func (w *worker) toClient(sess *session, a *allocation.Allocation, buf []byte, off, size int, peer netip.AddrPort, now mono.Time) {
 	// Gateway hook: a reply on a gateway flow is delivered from its proxy
 	// IP:port, and the permission and channel below are the proxy's.
 	if sess.gw != nil {
 		var ok bool
 		if peer, ok = w.s.gatewayInbound(sess, peer, now, &w.c); !ok {
-			return false
+			return
 		}
 	}
 	if !a.Permitted(peer.Addr(), now) {
 		w.c.drop(DropNoPermission)
-		return false
+		return
 	}
-	buf := b.Buffer(i)
-	off, size := b.Headroom(), len(b.Data(i))
 	var start, end int
 	if ch, ok := a.PeerChannel(peer, now); ok {
 		start = off - stunmsg.ChannelDataHeaderSize
@@ -199,29 +231,16 @@ func (w *worker) frameForClient(sess *session, a *allocation.Allocation, i int, 
 		var ok bool
 		if start, end, ok = stunmsg.PutDataIndication(buf, off, size, peer, txid); !ok {
 			w.c.drop(DropSendFailed)
-			return false
+			return
 		}
 	}
-	b.SetData(i, start, end-start)
 	w.c.relayed(ToClient, sess.client.transport(), size)
-	return true
-}
-
-// deliver sends the first n framed messages of the batch to the session's
-// client, skipping the dropped (empty) ones. A UDP client's messages go
-// through the outbox, so a run of them leaves in one segmented send.
-func (w *worker) deliver(sess *session, n int) {
-	b := w.batch
-	client := &sess.client
-	for i := 0; i < n; i++ {
-		msg := b.Data(i)
-		switch {
-		case len(msg) == 0:
-		case client.udp != nil:
-			w.out.add(client.udp, client.ft.Client, msg, false)
-		default:
-			client.send(msg, &w.h.sender, &w.c)
-		}
+	// A UDP client's messages go through the outbox, so a run of them
+	// leaves in one segmented send.
+	if client := &sess.client; client.udp != nil {
+		w.out.add(client.udp, client.ft.Client, buf[start:end], false)
+	} else {
+		client.send(buf[start:end], &w.h.sender, &w.c)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 	"unsafe"
@@ -101,4 +102,92 @@ func TestCoalescedBindingRequestsEachAnswered(t *testing.T) {
 		}
 		delete(want, m.TransactionID)
 	}
+}
+
+// peerBurst is a run of datagrams a peer sends as one GSO send: five of 101
+// bytes (odd, so Data indications and stream ChannelData need padding) and
+// a shorter last one.
+func peerBurst() [][]byte {
+	var msgs [][]byte
+	for i := range 6 {
+		p := []byte(fmt.Sprintf("peer datagram %d %s", i, make([]byte, 84)))
+		if i == 5 {
+			p = p[:23]
+		}
+		msgs = append(msgs, p)
+	}
+	return msgs
+}
+
+// TestCoalescedPeerDataReachesTheClient: datagrams a peer sent in a burst,
+// which the relayed socket receives coalesced by GRO, each reach the client
+// framed on its own, in order: as ChannelData and as Data indications to a
+// UDP client, as padded ChannelData to a stream client.
+func TestCoalescedPeerDataReachesTheClient(t *testing.T) {
+	ts := newTestServer(t)
+	t.Run("udp/channel", func(t *testing.T) {
+		c := newRawClient(t, ts.udp, "udp4")
+		relayed := c.allocate()
+		peer := newUDPPeer(t, "udp4")
+		c.permit(peer.addr())
+		c.bind(0x4001, peer.addr())
+		burst := peerBurst()
+		sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+		for i, want := range burst {
+			raw := c.recvRaw(2 * time.Second)
+			if raw == nil {
+				t.Fatalf("client received %d of %d messages", i, len(burst))
+			}
+			ch, got := parseChannelDataUDP(t, raw)
+			if ch != 0x4001 || string(got) != string(want) {
+				t.Fatalf("message %d: channel %#x, %d bytes %q, want %d bytes %q", i, ch, len(got), got[:min(len(got), 16)], len(want), want[:16])
+			}
+		}
+	})
+	t.Run("udp/indication", func(t *testing.T) {
+		c := newRawClient(t, ts.udp, "udp4")
+		relayed := c.allocate()
+		peer := newUDPPeer(t, "udp4")
+		c.permit(peer.addr())
+		burst := peerBurst()
+		sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+		for i, want := range burst {
+			raw := c.recvRaw(2 * time.Second)
+			if raw == nil {
+				t.Fatalf("client received %d of %d messages", i, len(burst))
+			}
+			from, got := parseDataIndication(t, raw)
+			if from != peer.addr() || string(got) != string(want) {
+				t.Fatalf("indication %d: %d bytes from %v, want %d bytes from %v", i, len(got), from, len(want), peer.addr())
+			}
+		}
+	})
+	for _, transport := range streamTransports {
+		t.Run(transport+"/channel", func(t *testing.T) {
+			c := dialStream(t, ts, transport)
+			relayed := c.allocate()
+			peer := newUDPPeer(t, "udp4")
+			requireCode(t, c.request(stunmsg.ChannelBind, channelBindReq(0x4000, peer.addr())), 0)
+			burst := peerBurst()
+			sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+			for i, p := range burst {
+				if f, want := c.mustReadFrame(), paddedChannelData(0x4000, p); string(f) != string(want) {
+					t.Fatalf("frame %d: %d bytes, want %d (zero-padded ChannelData)", i, len(f), len(want))
+				}
+			}
+		})
+	}
+}
+
+// TestCoalescedPeerDataHonoursPermissions: in a coalesced burst from a peer
+// without a permission, nothing reaches the client.
+func TestCoalescedPeerDataHonoursPermissions(t *testing.T) {
+	ts := newTestServer(t)
+	c := newRawClient(t, ts.udp, "udp4")
+	relayed := c.allocate()
+	// A permission for another IP only (permissions are per IP, §9).
+	stranger := newUDPPeer(t, "udp4")
+	c.permit(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 9))
+	sendSegmented(t, stranger.conn, net.UDPAddrFromAddrPort(relayed), peerBurst())
+	c.expectSilence()
 }

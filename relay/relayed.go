@@ -105,7 +105,9 @@ func (s *Server) bindRelay(ips []relayIP, even, reserve, dontFragment bool) (*re
 	if len(ips) == 0 {
 		return nil, nil, errNoPort
 	}
-	opts := netio.Options{RecvErr: true, DontFragment: dontFragment, RecvBuffer: s.cfg.SocketBuffer, SendBuffer: s.cfg.SocketBuffer}
+	// GRO: a peer's burst (a video frame, an echo of a window) is received
+	// as one message and spread apart in serveRelay.
+	opts := netio.Options{RecvErr: true, GRO: true, DontFragment: dontFragment, RecvBuffer: s.cfg.SocketBuffer, SendBuffer: s.cfg.SocketBuffer}
 	span := int(s.cfg.PortMax) - int(s.cfg.PortMin) + 1
 	ip := ips[int(s.relayNext.Add(1))%len(ips)]
 	for attempt := 0; attempt < bindAttempts; attempt++ {

@@ -62,7 +62,8 @@ func newWorker(s *Server, id int) (*worker, error) {
 	for i := 1; i < len(seed); i++ {
 		seed[i] = byte(rand.Uint32())
 	}
-	batch, err := netio.NewBatch(batchSize, maxDatagram, batchHeadroom)
+	// Room to spread the datagrams of a coalesced receive (serveRelay).
+	batch, err := netio.NewBatchTailroom(batchSize, maxDatagram, batchHeadroom, maxGROSegments*segmentGap)
 	if err != nil {
 		p.Close()
 		return nil, err

@@ -23,6 +23,8 @@ const (
 	// area, so a caller can pad a STUN attribute (DATA) holding a
 	// full-size payload to a multiple of 4 bytes in place (RFC 8489 §14).
 	PadRoom = 3
+	// MaxTailroom bounds the tailroom of a Batch.
+	MaxTailroom = 65535
 )
 
 // mmsghdr is struct mmsghdr from include/linux/socket.h: a msghdr followed by
@@ -72,6 +74,17 @@ type Batch struct {
 // bytes preceded by headroom bytes. n must be in [1, MaxBatch], size in
 // [1, MaxDatagram] and headroom in [0, MaxHeadroom].
 func NewBatch(n, size, headroom int) (*Batch, error) {
+	return NewBatchTailroom(n, size, headroom, PadRoom)
+}
+
+// NewBatchTailroom is NewBatch with tailroom spare bytes after each receive
+// area instead of PadRoom (at least PadRoom, at most MaxTailroom): room to
+// spread out datagrams that UDP GRO coalesced, so each gets headroom of its
+// own. Buffer(i) includes the tailroom.
+func NewBatchTailroom(n, size, headroom, tailroom int) (*Batch, error) {
+	if tailroom < PadRoom || tailroom > MaxTailroom {
+		return nil, fmt.Errorf("netio: NewBatchTailroom tailroom must be between %d and %d bytes, got %d", PadRoom, MaxTailroom, tailroom)
+	}
 	if n < 1 || n > MaxBatch {
 		return nil, fmt.Errorf("netio: NewBatch n must be between 1 and %d messages, got %d", MaxBatch, n)
 	}
@@ -81,7 +94,7 @@ func NewBatch(n, size, headroom int) (*Batch, error) {
 	if headroom < 0 || headroom > MaxHeadroom {
 		return nil, fmt.Errorf("netio: NewBatch headroom must be between 0 and %d bytes, got %d", MaxHeadroom, headroom)
 	}
-	stride := headroom + size + PadRoom
+	stride := headroom + size + tailroom
 	backing := make([]byte, n*stride)
 	b := &Batch{
 		hdrs:     make([]mmsghdr, n),
@@ -114,7 +127,8 @@ func (b *Batch) Size() int { return b.size }
 func (b *Batch) Headroom() int { return b.headroom }
 
 // Buffer returns message i's whole buffer: Headroom() bytes, the receive
-// area of Size() bytes and PadRoom bytes. It aliases the Batch's memory.
+// area of Size() bytes and the tailroom (PadRoom bytes unless the Batch was
+// made by NewBatchTailroom). It aliases the Batch's memory.
 func (b *Batch) Buffer(i int) []byte { return b.msgs[i].buf }
 
 // Data returns message i's data: after RecvBatch, the received datagram
