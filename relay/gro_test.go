@@ -125,43 +125,40 @@ func peerBurst() [][]byte {
 // UDP client, as padded ChannelData to a stream client.
 func TestCoalescedPeerDataReachesTheClient(t *testing.T) {
 	ts := newTestServer(t)
-	t.Run("udp/channel", func(t *testing.T) {
-		c := newRawClient(t, ts.udp, "udp4")
-		relayed := c.allocate()
-		peer := newUDPPeer(t, "udp4")
-		c.permit(peer.addr())
-		c.bind(0x4001, peer.addr())
-		burst := peerBurst()
-		sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
-		for i, want := range burst {
-			raw := c.recvRaw(2 * time.Second)
-			if raw == nil {
-				t.Fatalf("client received %d of %d messages", i, len(burst))
+	for _, bound := range []bool{true, false} {
+		t.Run(fmt.Sprintf("udp/channel=%v", bound), func(t *testing.T) {
+			c := newRawClient(t, ts.udp, "udp4")
+			relayed := c.allocate()
+			peer := newUDPPeer(t, "udp4")
+			c.permit(peer.addr())
+			if bound {
+				c.bind(0x4001, peer.addr())
 			}
-			ch, got := parseChannelDataUDP(t, raw)
-			if ch != 0x4001 || string(got) != string(want) {
-				t.Fatalf("message %d: channel %#x, %d bytes %q, want %d bytes %q", i, ch, len(got), got[:min(len(got), 16)], len(want), want[:16])
+			burst := peerBurst()
+			sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+			for i, want := range burst {
+				raw := c.recvRaw(2 * time.Second)
+				if raw == nil {
+					t.Fatalf("client received %d of %d messages", i, len(burst))
+				}
+				var got []byte
+				if bound {
+					var ch uint16
+					if ch, got = parseChannelDataUDP(t, raw); ch != 0x4001 {
+						t.Fatalf("message %d on channel %#x, want 0x4001", i, ch)
+					}
+				} else {
+					var from netip.AddrPort
+					if from, got = parseDataIndication(t, raw); from != peer.addr() {
+						t.Fatalf("indication %d from %v, want %v", i, from, peer.addr())
+					}
+				}
+				if string(got) != string(want) {
+					t.Fatalf("message %d: %d bytes, want %d bytes %q", i, len(got), len(want), want[:16])
+				}
 			}
-		}
-	})
-	t.Run("udp/indication", func(t *testing.T) {
-		c := newRawClient(t, ts.udp, "udp4")
-		relayed := c.allocate()
-		peer := newUDPPeer(t, "udp4")
-		c.permit(peer.addr())
-		burst := peerBurst()
-		sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
-		for i, want := range burst {
-			raw := c.recvRaw(2 * time.Second)
-			if raw == nil {
-				t.Fatalf("client received %d of %d messages", i, len(burst))
-			}
-			from, got := parseDataIndication(t, raw)
-			if from != peer.addr() || string(got) != string(want) {
-				t.Fatalf("indication %d: %d bytes from %v, want %d bytes from %v", i, len(got), from, len(want), peer.addr())
-			}
-		}
-	})
+		})
+	}
 	for _, transport := range streamTransports {
 		t.Run(transport+"/channel", func(t *testing.T) {
 			c := dialStream(t, ts, transport)

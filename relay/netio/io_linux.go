@@ -143,24 +143,33 @@ func (s *Socket) SendTo(p []byte, to netip.AddrPort, scratch *Scratch) error {
 		return ErrClosed
 	}
 	defer s.release()
+	switch errno := s.sendCall(unix.SYS_SENDTO,
+		uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&scratch.sa[0])), uintptr(salen)); errno {
+	case 0:
+		return nil
+	case unix.EAGAIN:
+		return ErrWouldBlock
+	default:
+		return errno
+	}
+}
+
+// sendCall makes a non-blocking send system call on the socket (the
+// descriptor is the first argument), retrying on EINTR, and once more after
+// any other failure but EAGAIN: the failure may be an error left pending by
+// an earlier datagram's ICMP error, which the kernel reports (and clears)
+// before sending. The caller holds a reference (acquire).
+func (s *Socket) sendCall(trap, a2, a3, a4, a5, a6 uintptr) unix.Errno {
 	retried := false
 	for {
-		_, errno := nonblocking(unix.SYS_SENDTO, uintptr(s.fd),
-			uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
-			unix.MSG_DONTWAIT,
-			uintptr(unsafe.Pointer(&scratch.sa[0])), uintptr(salen))
-		switch errno {
-		case 0:
-			return nil
-		case unix.EINTR:
+		_, errno := nonblocking(trap, uintptr(s.fd), a2, a3, a4, a5, a6)
+		switch {
+		case errno == unix.EINTR:
 			continue
-		case unix.EAGAIN:
-			return ErrWouldBlock
+		case errno == 0, errno == unix.EAGAIN, retried:
+			return errno
 		}
-		if !retried {
-			retried = true
-			continue
-		}
-		return errno
+		retried = true
 	}
 }

@@ -98,27 +98,17 @@ func (s *Socket) sendSegmentsMsg(h *unix.Msghdr) error {
 		return ErrClosed
 	}
 	defer s.release()
-	retried := false
-	for {
-		_, errno := nonblocking(unix.SYS_SENDMSG, uintptr(s.fd),
-			uintptr(unsafe.Pointer(h)), unix.MSG_DONTWAIT, 0, 0, 0)
-		switch errno {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return ErrWouldBlock
-		case unix.EIO, unix.ENOPROTOOPT, unix.EOPNOTSUPP:
-			s.noSegments.Store(true)
-			return ErrSegmentsRefused
-		case unix.EINVAL, unix.EMSGSIZE:
-			return ErrSegmentsRefused
-		}
-		if !retried {
-			retried = true
-			continue
-		}
+	switch errno := s.sendCall(unix.SYS_SENDMSG, uintptr(unsafe.Pointer(h)), unix.MSG_DONTWAIT, 0, 0, 0); errno {
+	case 0:
+		return nil
+	case unix.EAGAIN:
+		return ErrWouldBlock
+	case unix.EIO, unix.ENOPROTOOPT, unix.EOPNOTSUPP:
+		s.noSegments.Store(true)
+		return ErrSegmentsRefused
+	case unix.EINVAL, unix.EMSGSIZE:
+		return ErrSegmentsRefused
+	default:
 		return errno
 	}
 }
