@@ -92,6 +92,9 @@ type Config struct {
 	// codepoint 0x8032 that coturn 4.x clients send
 	// (TURNSTILE_LEGACY_DUAL_ALLOCATION).
 	LegacyDualAllocation bool
+	// UDPOffload lets the kernel batch datagrams: UDP GSO on sends, UDP GRO
+	// on receives (TURNSTILE_UDP_OFFLOAD).
+	UDPOffload bool
 
 	// LogLevel is the lowest severity logged (TURNSTILE_LOG_LEVEL).
 	LogLevel logging.Level

@@ -74,6 +74,9 @@
 //	TURNSTILE_LEGACY_DUAL_ALLOCATION false         true also reads ADDITIONAL-ADDRESS-FAMILY at 0x8032, the
 //	                                               codepoint of the draft before RFC 8656 (which assigned 0x8000),
 //	                                               as coturn 4.x clients (uclient -Z) send it.
+//	TURNSTILE_UDP_OFFLOAD         true             false stops the relay asking the kernel to batch datagrams
+//	                                               (UDP GSO on sends, UDP GRO on receives): a switch for a
+//	                                               kernel or NIC driver that mishandles them.
 //	TURNSTILE_LOG_LEVEL           info             trace, debug, info, warn or error.
 //	TURNSTILE_METRICS_LISTEN      127.0.0.1:9464   ip:port of /metrics, /healthz and /readyz; 0.0.0.0 and :: are
 //	                                               allowed here; empty disables the listener.

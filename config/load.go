@@ -119,6 +119,7 @@ func load(env map[string]string, dev bool) (*Config, error) {
 	c.TCPMaxFrame = p.integer(varTCPMaxFrame, raw.TCPMaxFrame, minTCPFrame, maxTCPFrame)
 	c.LegacyChannels = p.boolean(varLegacyChannels, raw.LegacyChannels)
 	c.LegacyDualAllocation = p.boolean(varLegacyDual, raw.LegacyDual)
+	c.UDPOffload = p.boolean(varUDPOffload, raw.UDPOffload)
 
 	c.LogLevel = p.logLevel(raw.LogLevel)
 	if raw.MetricsListen != "" {

@@ -29,6 +29,7 @@ const (
 	varTCPMaxFrame       = "TURNSTILE_TCP_MAX_FRAME"
 	varLegacyChannels    = "TURNSTILE_LEGACY_CHANNELS"
 	varLegacyDual        = "TURNSTILE_LEGACY_DUAL_ALLOCATION"
+	varUDPOffload        = "TURNSTILE_UDP_OFFLOAD"
 	varLogLevel          = "TURNSTILE_LOG_LEVEL"
 	varMetricsListen     = "TURNSTILE_METRICS_LISTEN"
 	varDrainTimeout      = "TURNSTILE_DRAIN_TIMEOUT"
@@ -69,6 +70,7 @@ type rawEnv struct {
 	TCPMaxFrame       string `env:"TURNSTILE_TCP_MAX_FRAME" envDefault:"65539"`
 	LegacyChannels    string `env:"TURNSTILE_LEGACY_CHANNELS" envDefault:"false"`
 	LegacyDual        string `env:"TURNSTILE_LEGACY_DUAL_ALLOCATION" envDefault:"false"`
+	UDPOffload        string `env:"TURNSTILE_UDP_OFFLOAD" envDefault:"true"`
 	LogLevel          string `env:"TURNSTILE_LOG_LEVEL" envDefault:"info"`
 	MetricsListen     string `env:"TURNSTILE_METRICS_LISTEN" envDefault:"127.0.0.1:9464"`
 	DrainTimeout      string `env:"TURNSTILE_DRAIN_TIMEOUT" envDefault:"30s"`

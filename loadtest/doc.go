@@ -20,6 +20,17 @@
 // (one per socket, batched with recvmmsg/sendmmsg on Linux), shared by all
 // allocations.
 //
+// On Linux the generator keeps its own cost low, since it shares the machine
+// with the server it measures: socket calls are raw non-blocking system
+// calls, and a session's window of equal probes, like an echo peer's run of
+// datagrams back to one relayed address, leaves in one UDP GSO send
+// (UDP_SEGMENT). The kernel cuts such a send into ordinary datagrams before
+// any socket sees them, except that a socket which set UDP_GRO on the same
+// host receives the run coalesced, as it would receive a burst of one flow
+// from a NIC's GRO on a real network; loopback has no NIC, so without GSO a
+// GRO-capable server would never see that on loopback. Servers without
+// UDP_GRO (coturn, pion/turn) get the same datagrams one by one.
+//
 // Given the server's pid, the result also carries the server's CPU time per
 // relayed packet and its resident memory per allocation (package procstat).
 //

@@ -188,3 +188,37 @@ func TestCoalescedPeerDataHonoursPermissions(t *testing.T) {
 	sendSegmented(t, stranger.conn, net.UDPAddrFromAddrPort(relayed), peerBurst())
 	c.expectSilence()
 }
+
+// TestBurstsWithoutUDPOffload: with NoUDPOffload the sockets do not ask
+// for GRO, the kernel hands over a client's burst and a peer's burst one
+// datagram at a time, and everything still arrives in order.
+func TestBurstsWithoutUDPOffload(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.NoUDPOffload = true })
+	c := newRawClient(t, ts.udp, "udp4")
+	relayed := c.allocate()
+	peer := newUDPPeer(t, "udp4")
+	c.permit(peer.addr())
+	c.bind(0x4002, peer.addr())
+	burst := peerBurst()
+	var frames [][]byte
+	for _, p := range burst {
+		frames = append(frames, channelData(0x4002, p))
+	}
+	sendSegmented(t, c.conn, net.UDPAddrFromAddrPort(ts.udp), frames)
+	for i, want := range burst {
+		got, _, ok := peer.recv(2 * time.Second)
+		if !ok || string(got) != string(want) {
+			t.Fatalf("peer datagram %d: %d bytes (ok %v), want %d", i, len(got), ok, len(want))
+		}
+	}
+	sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+	for i, want := range burst {
+		raw := c.recvRaw(2 * time.Second)
+		if raw == nil {
+			t.Fatalf("client received %d of %d messages", i, len(burst))
+		}
+		if _, got := parseChannelDataUDP(t, raw); string(got) != string(want) {
+			t.Fatalf("client message %d: %d bytes, want %d", i, len(got), len(want))
+		}
+	}
+}

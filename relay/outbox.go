@@ -27,14 +27,17 @@ import (
 // it (a stream client's handler has none), so what it sends to peers is
 // counted as relayed from UDP clients.
 type outbox struct {
-	c       *counters
-	packets [batchSize]outPacket
-	n       int
-	runs    [batchSize]outRun
-	nruns   int
-	segs    [netio.MaxSegments][]byte
-	seg     netio.SegmentScratch
-	single  netio.Scratch
+	c *counters
+	// segments allows segmented sends; without it every datagram is a run
+	// of its own (Config.NoUDPOffload).
+	segments bool
+	packets  [batchSize]outPacket
+	n        int
+	runs     [batchSize]outRun
+	nruns    int
+	segs     [netio.MaxSegments][]byte
+	seg      netio.SegmentScratch
+	single   netio.Scratch
 }
 
 // outPacket is one queued datagram, linked to the next one of its run.
@@ -56,7 +59,7 @@ type outRun struct {
 	toPeer      bool // count as relayed to a peer once sent
 }
 
-func newOutbox(c *counters) *outbox { return &outbox{c: c} }
+func newOutbox(c *counters) *outbox { return &outbox{c: c, segments: true} }
 
 // add queues data for to from sock. toPeer says the datagram is relayed
 // from a UDP client to a peer (counted when sent); messages to clients are
@@ -68,7 +71,7 @@ func (o *outbox) add(sock *netio.Socket, to netip.AddrPort, data []byte, toPeer 
 	i := o.n
 	o.n++
 	o.packets[i] = outPacket{data: data, next: -1}
-	if r := o.runFor(sock, to); r != nil && r.accepts(len(data)) {
+	if r := o.runFor(sock, to); o.segments && r != nil && r.accepts(len(data)) {
 		o.packets[r.last].next = i
 		r.last = i
 		r.count++

@@ -255,3 +255,26 @@ func TestOutboxZeroAllocs(t *testing.T) {
 		t.Fatalf("outbox: %v allocations per batch", allocs)
 	}
 }
+
+// TestOutboxWithoutSegments: with UDP offload off every datagram is sent
+// on its own, in order.
+func TestOutboxWithoutSegments(t *testing.T) {
+	rig := newOutboxRig(t, 1, 1)
+	var c counters
+	o := newOutbox(&c)
+	o.segments = false
+	to := rig.receivers[0].LocalAddr()
+	for i := range 5 {
+		o.add(rig.senders[0], to, []byte(fmt.Sprintf("datagram %d", i)), true)
+	}
+	if o.nruns != 5 {
+		t.Fatalf("%d runs for 5 datagrams without segmentation, want 5", o.nruns)
+	}
+	o.flush()
+	got := rig.drain(t, 0, 5)[rig.senders[0].LocalAddr()]
+	for i, g := range got {
+		if g != fmt.Sprintf("datagram %d", i) {
+			t.Fatalf("datagram %d is %q", i, g)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func (s *Server) bindRelay(ips []relayIP, even, reserve, dontFragment bool) (*re
 	}
 	// GRO: a peer's burst (a video frame, an echo of a window) is received
 	// as one message and spread apart in serveRelay.
-	opts := netio.Options{RecvErr: true, GRO: true, DontFragment: dontFragment, RecvBuffer: s.cfg.SocketBuffer, SendBuffer: s.cfg.SocketBuffer}
+	opts := netio.Options{RecvErr: true, GRO: !s.cfg.NoUDPOffload, DontFragment: dontFragment, RecvBuffer: s.cfg.SocketBuffer, SendBuffer: s.cfg.SocketBuffer}
 	span := int(s.cfg.PortMax) - int(s.cfg.PortMin) + 1
 	ip := ips[int(s.relayNext.Add(1))%len(ips)]
 	for attempt := 0; attempt < bindAttempts; attempt++ {

@@ -67,6 +67,10 @@ type Config struct {
 	// relay ignores that comprehension-optional attribute (RFC 8489 §14), so
 	// it is off unless the operator opts in.
 	LegacyDualAllocation bool
+	// NoUDPOffload stops the relay asking the kernel to batch datagrams:
+	// no UDP GSO on sends (each datagram its own send), no UDP GRO on the
+	// listener and relayed sockets. The zero value keeps both on.
+	NoUDPOffload bool
 
 	TCPMaxConnections int           // concurrent TCP+TLS connections; further accepts are closed
 	TCPIdleTimeout    time.Duration // a connection without a frame for this long is closed

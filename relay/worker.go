@@ -78,6 +78,7 @@ func newWorker(s *Server, id int) (*worker, error) {
 	}
 	w.h = newHandler(s, &w.c)
 	w.out = newOutbox(&w.c)
+	w.out.segments = !s.cfg.NoUDPOffload
 	w.h.sender.out = w.out
 	return w, nil
 }

@@ -74,6 +74,7 @@ func Relay(cfg *config.Config, log *slog.Logger) (relay.Config, *auth.Credential
 		TCPIdleTimeout:       cfg.TCPIdleTimeout,
 		TCPMaxFrame:          cfg.TCPMaxFrame,
 		LegacyChannels:       cfg.LegacyChannels,
+		NoUDPOffload:         !cfg.UDPOffload,
 		LegacyDualAllocation: cfg.LegacyDualAllocation,
 		Logger:               log,
 	}, creds, nil

@@ -23,6 +23,7 @@ func TestRelayCarriesTheSettings(t *testing.T) {
 		"TURNSTILE_LEGACY_CHANNELS=true",
 		"TURNSTILE_LEGACY_DUAL_ALLOCATION=true",
 		"TURNSTILE_ALTERNATE_SERVERS=127.0.0.2:3478",
+		"TURNSTILE_UDP_OFFLOAD=false",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestRelayCarriesTheSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rc.Realm != "wiring.test" || rc.Allocation.MaxLifetime != 20*time.Minute || rc.Allocation.UserQuota != 3 ||
-		!rc.LegacyChannels || !rc.LegacyDualAllocation || len(rc.AlternateServers) != 1 ||
+		!rc.LegacyChannels || !rc.LegacyDualAllocation || len(rc.AlternateServers) != 1 || !rc.NoUDPOffload ||
 		rc.PortMin != cfg.PortRange.Min || rc.PortMax != cfg.PortRange.Max || rc.Nonces == nil || rc.Policy == nil {
 		t.Fatalf("settings lost: %+v", rc)
 	}

@@ -37,6 +37,7 @@ Lists are joined with commas; integers are printed without exponent.
   "tcpMaxConnections" "TCP_MAX_CONNECTIONS"
   "tcpIdleTimeout" "TCP_IDLE_TIMEOUT"
   "tcpMaxFrame" "TCP_MAX_FRAME"
+  "udpOffload" "UDP_OFFLOAD"
   "alternateServers" "ALTERNATE_SERVERS" }}
 {{- range $key := keys .Values.config | sortAlpha }}
 {{- $value := index $.Values.config $key }}
