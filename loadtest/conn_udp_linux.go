@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"net"
+	"sync"
 	"time"
 )
 
@@ -13,6 +14,10 @@ type udpConn struct {
 	wb     *mmsgBatch
 	seg    *segmenter // nil once the kernel refused a segmented send
 	frames [][]byte
+	// one sends writeFrame's single frames; writeFrame may be called from
+	// any goroutine, so it has its own headers and lock.
+	oneMu sync.Mutex
+	one   *mmsgBatch
 }
 
 func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, error) {
@@ -28,6 +33,7 @@ func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, e
 		rb:     newMmsgBatch(rc, readBatch, bufSize, false),
 		wb:     wb,
 		seg:    newSegmenter(wb),
+		one:    newMmsgBatch(rc, 1, 0, false),
 		frames: make([][]byte, 0, readBatch),
 	}, nil
 }
@@ -65,9 +71,14 @@ func (u *udpConn) writeFrames(frames [][]byte) error {
 	return nil
 }
 
+// writeFrame sends f with a raw sendmmsg, like writeFrames: net.UDPConn's
+// Write announces every send to the scheduler (entersyscall), which under
+// churn made the generator's sysmon thread a noticeable cost.
 func (u *udpConn) writeFrame(f []byte) error {
-	_, err := u.c.Write(f)
-	return err
+	u.oneMu.Lock()
+	defer u.oneMu.Unlock()
+	u.one.setSend(0, f)
+	return u.one.send(1)
 }
 
 func (u *udpConn) setReadDeadline(t time.Time) error { return u.c.SetReadDeadline(t) }

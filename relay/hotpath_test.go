@@ -132,10 +132,29 @@ func BenchmarkChannelDataToPeer(b *testing.B) {
 	}
 }
 
+// BenchmarkChannelDataToPeerBatched measures the client → peer path as the
+// worker runs it for a receive batch: 32 ChannelData datagrams of one
+// allocation queued in the outbox and sent as one segmented send (UDP GSO).
+func BenchmarkChannelDataToPeerBatched(b *testing.B) {
+	f := newHotPathFixture(b, 100)
+	drain(b, func(p []byte) error { _, _, err := f.peer.conn.ReadFromUDPAddrPort(p); return err })
+	var c counters
+	sd := sender{out: newOutbox(&c)}
+	b.ReportAllocs()
+	b.SetBytes(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batchSize {
+		for j := 0; j < batchSize; j++ {
+			f.srv.relayChannelData(f.ft, f.frame, mono.Now(), &sd, &c, transportUDP)
+		}
+		sd.out.flush()
+	}
+}
+
 // BenchmarkPeerToClient measures the peer → client path per datagram: a
 // batch of 32 datagrams received with one recvmmsg, framed in place as
-// ChannelData and sent with one sendmmsg. The peer's sends are part of the
-// loop but excluded from the timing.
+// ChannelData and sent to the client as one segmented send (UDP GSO). The
+// peer's sends are part of the loop but excluded from the timing.
 func BenchmarkPeerToClient(b *testing.B) {
 	f := newHotPathFixture(b, 100)
 	a := f.srv.table.Lookup(f.ft, mono.Now())

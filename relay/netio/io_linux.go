@@ -34,9 +34,9 @@ func (s *Socket) RecvBatch(b *Batch) (int, error) {
 	defer s.release()
 	b.prepareRecv()
 	for {
-		r, errno := nonblocking(unix.SYS_RECVMMSG, uintptr(s.fd),
-			uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)),
-			unix.MSG_DONTWAIT, 0, 0)
+		r, errno := rawCall(unix.SYS_RECVMMSG, uintptr(s.fd),
+			unsafe.Pointer(&b.hdrs[0]), uintptr(len(b.hdrs)),
+			unix.MSG_DONTWAIT, nil, 0)
 		switch errno {
 		case 0:
 			n := int(r)
@@ -91,9 +91,9 @@ func (s *Socket) SendBatch(b *Batch, n int) (int, error) {
 	sent := 0
 	retried := false
 	for sent < limit {
-		r, errno := nonblocking(unix.SYS_SENDMMSG, uintptr(s.fd),
-			uintptr(unsafe.Pointer(&b.hdrs[sent])), uintptr(limit-sent),
-			unix.MSG_DONTWAIT, 0, 0)
+		r, errno := rawCall(unix.SYS_SENDMMSG, uintptr(s.fd),
+			unsafe.Pointer(&b.hdrs[sent]), uintptr(limit-sent),
+			unix.MSG_DONTWAIT, nil, 0)
 		switch errno {
 		case 0:
 			if r == 0 || int(r) > limit-sent {
@@ -144,8 +144,8 @@ func (s *Socket) SendTo(p []byte, to netip.AddrPort, scratch *Scratch) error {
 	}
 	defer s.release()
 	switch errno := s.sendCall(unix.SYS_SENDTO,
-		uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&scratch.sa[0])), uintptr(salen)); errno {
+		unsafe.Pointer(unsafe.SliceData(p)), uintptr(len(p)),
+		unix.MSG_DONTWAIT, unsafe.Pointer(&scratch.sa[0]), uintptr(salen)); errno {
 	case 0:
 		return nil
 	case unix.EAGAIN:
@@ -160,10 +160,10 @@ func (s *Socket) SendTo(p []byte, to netip.AddrPort, scratch *Scratch) error {
 // any other failure but EAGAIN: the failure may be an error left pending by
 // an earlier datagram's ICMP error, which the kernel reports (and clears)
 // before sending. The caller holds a reference (acquire).
-func (s *Socket) sendCall(trap, a2, a3, a4, a5, a6 uintptr) unix.Errno {
+func (s *Socket) sendCall(trap uintptr, p2 unsafe.Pointer, a3, a4 uintptr, p5 unsafe.Pointer, a6 uintptr) unix.Errno {
 	retried := false
 	for {
-		_, errno := nonblocking(trap, uintptr(s.fd), a2, a3, a4, a5, a6)
+		_, errno := rawCall(trap, uintptr(s.fd), p2, a3, a4, p5, a6)
 		switch {
 		case errno == unix.EINTR:
 			continue

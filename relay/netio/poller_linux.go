@@ -185,7 +185,7 @@ func (p *Poller) Add(s *Socket, token uint64) error {
 	r.gen++
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLERR}
 	setEventKey(&ev, registrationKey(index, r.gen))
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+	if err := sysEpollCtl(p.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
 		p.free = append(p.free, index)
 		return os.NewSyscallError("epoll_ctl", err)
 	}
@@ -238,7 +238,7 @@ func (p *Poller) unregister(s *Socket) error {
 	}
 	r := &p.slots[s.member.index]
 	var err error
-	if e := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, s.fd, nil); e != nil {
+	if e := sysEpollCtl(p.epfd, unix.EPOLL_CTL_DEL, s.fd, nil); e != nil {
 		err = os.NewSyscallError("epoll_ctl", e)
 	}
 	r.sock, r.token, r.live = nil, 0, false
@@ -316,8 +316,8 @@ func (p *Poller) epollNow(raw []unix.EpollEvent) (int, error) {
 	for {
 		// epoll_pwait with a zero timeout and no signal mask: epoll_wait
 		// itself is missing on arm64.
-		k, errno := nonblocking(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd),
-			uintptr(unsafe.Pointer(&raw[0])), uintptr(len(raw)), 0, 0, 0)
+		k, errno := rawCall(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd),
+			unsafe.Pointer(&raw[0]), uintptr(len(raw)), 0, nil, 0)
 		if errno == unix.EINTR {
 			continue
 		}

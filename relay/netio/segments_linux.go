@@ -98,7 +98,7 @@ func (s *Socket) sendSegmentsMsg(h *unix.Msghdr) error {
 		return ErrClosed
 	}
 	defer s.release()
-	switch errno := s.sendCall(unix.SYS_SENDMSG, uintptr(unsafe.Pointer(h)), unix.MSG_DONTWAIT, 0, 0, 0); errno {
+	switch errno := s.sendCall(unix.SYS_SENDMSG, unsafe.Pointer(h), unix.MSG_DONTWAIT, 0, nil, 0); errno {
 	case 0:
 		return nil
 	case unix.EAGAIN:

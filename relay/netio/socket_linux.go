@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
@@ -96,27 +97,23 @@ func ListenUDP(addr netip.AddrPort, opts Options) (*Socket, error) {
 	if ip.Is4() {
 		family = unix.AF_INET
 	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := sysSocket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	if err := configure(fd, family, opts); err != nil {
-		unix.Close(fd)
+		sysClose(fd)
 		return nil, err
 	}
-	var sa unix.Sockaddr
-	if family == unix.AF_INET {
-		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
+	var sa sockaddrBytes
+	salen := encodeSockaddr(&sa, netip.AddrPortFrom(ip, addr.Port()), family)
+	if err := sysBind(fd, &sa, salen); err != nil {
+		sysClose(fd)
 		return nil, fmt.Errorf("netio: bind %v: %w", netip.AddrPortFrom(ip, addr.Port()), err)
 	}
 	local, err := localAddr(fd)
 	if err != nil {
-		unix.Close(fd)
+		sysClose(fd)
 		return nil, err
 	}
 	return &Socket{fd: fd, family: family, local: local}, nil
@@ -145,31 +142,30 @@ func configure(fd, family int, opts Options) error {
 		if !o.wanted {
 			continue
 		}
-		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
+		if err := sysSetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
 			return fmt.Errorf("netio: setsockopt %s=%d: %w", o.name, o.value, err)
 		}
 	}
 	if opts.GRO {
 		// Best effort: coalescing is an optimization, and a kernel that
 		// lacks it delivers the same datagrams one by one.
-		_ = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
+		_ = sysSetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
 	}
 	return nil
 }
 
 // localAddr reads the bound address with getsockname.
 func localAddr(fd int) (netip.AddrPort, error) {
-	sa, err := unix.Getsockname(fd)
+	var sa sockaddrBytes
+	salen, err := sysGetsockname(fd, &sa)
 	if err != nil {
 		return netip.AddrPort{}, os.NewSyscallError("getsockname", err)
 	}
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), nil
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), nil
+	local := decodeSockaddr(sa[:salen])
+	if !local.IsValid() {
+		return netip.AddrPort{}, fmt.Errorf("netio: getsockname returned family %d", binary.NativeEndian.Uint16(sa[:]))
 	}
-	return netip.AddrPort{}, fmt.Errorf("netio: getsockname returned %T", sa)
+	return local, nil
 }
 
 // LocalAddr returns the address the socket is bound to, with the port the
@@ -203,7 +199,7 @@ func (s *Socket) Close() error {
 	}
 	s.mu.Unlock()
 	if _, closeNow := s.ref.beginClose(); closeNow {
-		if err := unix.Close(s.fd); err != nil {
+		if err := sysClose(s.fd); err != nil {
 			return os.NewSyscallError("close", err)
 		}
 	}
@@ -216,7 +212,7 @@ func (s *Socket) acquire() bool { return s.ref.acquire() }
 // release ends a call and closes the descriptor if Close is waiting for it.
 func (s *Socket) release() {
 	if s.ref.release() {
-		unix.Close(s.fd)
+		sysClose(s.fd)
 	}
 }
 
@@ -233,7 +229,7 @@ func (s *Socket) SetDontFragment() error {
 	if s.family == unix.AF_INET6 {
 		level, opt, value, name = unix.IPPROTO_IPV6, unix.IPV6_DONTFRAG, 1, "IPV6_DONTFRAG"
 	}
-	if err := unix.SetsockoptInt(s.fd, level, opt, value); err != nil {
+	if err := sysSetsockoptInt(s.fd, level, opt, value); err != nil {
 		return fmt.Errorf("netio: setsockopt %s=%d: %w", name, value, err)
 	}
 	return nil
