@@ -30,7 +30,10 @@ func FuzzRequestHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(w.close)
+	// The worker registers relayed sockets in entries under its lock.
+	srv.workers[0].mu.Lock()
 	listener := srv.workers[0].entries[0].listener
+	srv.workers[0].mu.Unlock()
 	from := client.addr()
 
 	for _, seed := range fuzzSeeds(client, peer.addr()) {
