@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/relay/netio"
 )
 
 // udpConn is a connected UDP socket read with recvmmsg(2) and written with
@@ -51,7 +53,7 @@ func (u *udpConn) readFrames() ([][]byte, error) {
 }
 
 func (u *udpConn) writeFrames(frames [][]byte) error {
-	if u.seg != nil && len(frames) <= len(u.wb.iovs) && segmentable(frames) {
+	if u.seg != nil && len(frames) <= len(u.wb.iovs) && netio.Segmentable(frames) {
 		err := u.seg.send(frames)
 		if err == nil || !segmentsRefused(err) {
 			return err

@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/turnstile-relay/turnstile/relay/netio"
 )
 
 // echoServer echoes datagrams in batches: one recvmmsg(2) fills up to
@@ -121,7 +123,7 @@ func (e *echoServer) sendRuns(n int) (int, error) {
 // limits.
 func (e *echoServer) joins(i, j, size, total int) bool {
 	n := int(e.b.hdrs[j].Len)
-	return j-i < maxSegments && size > 0 && n > 0 && n <= size &&
-		int(e.b.hdrs[j-1].Len) == size && total+n <= 65507 &&
+	return j-i < netio.MaxSegments && size > 0 && n > 0 && n <= size &&
+		int(e.b.hdrs[j-1].Len) == size && total+n <= netio.MaxSegmentsBytes &&
 		e.b.names[j] == e.b.names[i]
 }

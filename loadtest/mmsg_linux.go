@@ -192,7 +192,8 @@ func newSegmenter(b *mmsgBatch) *segmenter {
 	return s
 }
 
-// send sends frames, which fit the batch's iovecs and satisfy segmentable.
+// send sends frames, which fit the batch's iovecs and satisfy
+// netio.Segmentable.
 func (s *segmenter) send(frames [][]byte) error {
 	for i, f := range frames {
 		s.b.setSend(i, f)
@@ -222,27 +223,6 @@ func (s *segmenter) sendmsg(fd uintptr) bool {
 		s.errno = errno
 		return true
 	}
-}
-
-// maxSegments is the most datagrams one segmented send carries (the
-// kernel's UDP_MAX_SEGMENTS before Linux 6.9).
-const maxSegments = 64
-
-// segmentable reports whether the kernel cuts frames back into exactly
-// these datagrams: at least two, all as long as the first but a shorter
-// last, and one IPv4 datagram's worth of bytes in all.
-func segmentable(frames [][]byte) bool {
-	if len(frames) < 2 || len(frames) > maxSegments || len(frames[0]) == 0 {
-		return false
-	}
-	size, total := len(frames[0]), 0
-	for i, f := range frames {
-		if len(f) == 0 || len(f) > size || (len(f) < size && i != len(frames)-1) {
-			return false
-		}
-		total += len(f)
-	}
-	return total <= 65507
 }
 
 // segmentsRefused reports errors after which a socket stops trying

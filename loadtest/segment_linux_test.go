@@ -9,40 +9,6 @@ import (
 	"time"
 )
 
-func TestSegmentable(t *testing.T) {
-	n := func(sizes ...int) [][]byte {
-		f := make([][]byte, len(sizes))
-		for i, s := range sizes {
-			f[i] = make([]byte, s)
-		}
-		return f
-	}
-	many := make([]int, maxSegments+1)
-	for i := range many {
-		many[i] = 10
-	}
-	tests := []struct {
-		frames [][]byte
-		want   bool
-	}{
-		{n(100, 100), true},
-		{n(100, 100, 100, 40), true},
-		{n(100), false},
-		{n(100, 40, 100), false},
-		{n(100, 101), false},
-		{n(0, 0), false},
-		{n(100, 0), false},
-		{n(many...), false},
-		{n(many[:maxSegments]...), true},
-		{n(40000, 40000), false},
-	}
-	for i, tc := range tests {
-		if got := segmentable(tc.frames); got != tc.want {
-			t.Errorf("case %d (%d frames): segmentable = %v, want %v", i, len(tc.frames), got, tc.want)
-		}
-	}
-}
-
 // TestSegmentedWriteArrivesAsDatagrams: writeFrames' segmented send
 // reaches a plain receiver as one datagram per frame, in order, and
 // allocates nothing.

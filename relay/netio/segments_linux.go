@@ -113,6 +113,15 @@ func (s *Socket) sendSegmentsMsg(h *unix.Msghdr) error {
 	}
 }
 
+// Segmentable reports whether SendSegments accepts segs: 2 to MaxSegments
+// non-empty datagrams, all as long as the first but a shorter last one, at
+// most MaxSegmentsBytes in all. Only such a run is cut by the kernel back
+// into exactly these datagrams.
+func Segmentable(segs [][]byte) bool {
+	_, ok := segmentSize(segs)
+	return ok
+}
+
 // segmentSize checks SendSegments' shape rules and returns the segment size.
 func segmentSize(segs [][]byte) (int, bool) {
 	if len(segs) < 2 || len(segs) > MaxSegments {

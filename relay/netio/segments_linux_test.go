@@ -180,3 +180,33 @@ func BenchmarkSendSegments(b *testing.B) {
 		})
 	}
 }
+
+func TestSegmentable(t *testing.T) {
+	sizes := func(n ...int) [][]byte {
+		f := make([][]byte, len(n))
+		for i, s := range n {
+			f[i] = make([]byte, s)
+		}
+		return f
+	}
+	tests := []struct {
+		segs [][]byte
+		want bool
+	}{
+		{sizes(100, 100), true},
+		{sizes(100, 100, 100, 40), true},
+		{segmentsOf(MaxSegments, 10, 10), true},
+		{sizes(100), false},
+		{sizes(100, 40, 100), false},
+		{sizes(100, 101), false},
+		{sizes(0, 0), false},
+		{sizes(100, 0), false},
+		{segmentsOf(MaxSegments+1, 10, 10), false},
+		{sizes(40000, 40000), false},
+	}
+	for i, tc := range tests {
+		if got := Segmentable(tc.segs); got != tc.want {
+			t.Errorf("case %d (%d datagrams): Segmentable = %v, want %v", i, len(tc.segs), got, tc.want)
+		}
+	}
+}
