@@ -1,12 +1,10 @@
 package stunmsg
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"hash/crc32"
 	"net/netip"
+	"sync"
 )
 
 // Builder writes one STUN message into a caller-owned buffer.
@@ -297,25 +295,23 @@ func (b *Builder) addCodeWord(t uint16, first byte, code int, reason string) {
 // AddIntegrity appends MESSAGE-INTEGRITY: HMAC-SHA1 with key over the message
 // so far, with the header Length covering the attribute (RFC 8489 §14.5).
 func (b *Builder) AddIntegrity(key []byte) {
-	b.addMAC(AttrMessageIntegrity, sha1.New, key, integritySize)
+	b.addMAC(AttrMessageIntegrity, &sha1MACs, key, integritySize)
 }
 
 // AddIntegritySHA256 appends a 32-byte MESSAGE-INTEGRITY-SHA256
 // (RFC 8489 §14.6), after MESSAGE-INTEGRITY if both are used.
 func (b *Builder) AddIntegritySHA256(key []byte) {
-	b.addMAC(AttrMessageIntegritySHA256, sha256.New, key, integritySHA256Size)
+	b.addMAC(AttrMessageIntegritySHA256, &sha256MACs, key, integritySHA256Size)
 }
 
-func (b *Builder) addMAC(t uint16, newHash func() hash.Hash, key []byte, size int) {
+func (b *Builder) addMAC(t uint16, pool *sync.Pool, key []byte, size int) {
 	at := b.n
 	dst := b.begin(t, size)
 	if dst == nil {
 		return
 	}
 	// begin already set Length to end after this attribute, as §14.5 asks.
-	var sum [sha256.Size]byte
-	mac := integrityMAC(sum[:0], newHash, key, b.buf[:at], b.n-HeaderSize)
-	copy(dst, mac)
+	integrityMAC(dst, pool, key, b.buf[:at], b.n-HeaderSize)
 }
 
 // AddFingerprint appends FINGERPRINT, CRC-32 of the message so far XOR
