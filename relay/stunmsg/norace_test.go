@@ -1,0 +1,5 @@
+//go:build !race
+
+package stunmsg
+
+const raceEnabled = false
