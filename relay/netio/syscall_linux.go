@@ -6,14 +6,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rawCall makes a system call that cannot block (every socket call here
-// passes MSG_DONTWAIT; epoll_wait is called with a zero timeout) without
-// telling the Go scheduler that the thread entered a system call. The
+// rawCall makes a socket call that cannot block (every one here passes
+// MSG_DONTWAIT) without telling the Go scheduler that the thread entered a
+// system call. The
 // scheduler's entersyscall/exitsyscall pair costs more than a short send,
 // and a thread seen inside a system call keeps the runtime's monitor thread
 // (sysmon) waking every 20 µs to consider handing its P to another thread:
 // measured as 5 % of the relay's CPU and a third of its context switches
-// under a closed-loop load. A call that could wait must use unix.Syscall6.
+// under a closed-loop load. A call that could wait must use unix.Syscall6,
+// and so does the poller's epoll_wait although it never waits (see
+// Poller.epollNow: hidden from the scheduler, it let packet loops stall).
 //
 // The pointer arguments stay unsafe.Pointer until the call expression of
 // the assembly function, where the compiler keeps their memory alive and
