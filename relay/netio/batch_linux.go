@@ -68,6 +68,11 @@ type Batch struct {
 	msgs     []message
 	size     int
 	headroom int
+	// stale counts the leading messages whose kernel structures a receive
+	// or a send changed since the last prepareRecv; the rest are still set
+	// up for a receive, so a batch that mostly receives one datagram (a
+	// relayed socket) resets one header, not all of them.
+	stale int
 }
 
 // NewBatch allocates a Batch of n messages, each with a receive area of size
@@ -104,6 +109,7 @@ func NewBatchTailroom(n, size, headroom, tailroom int) (*Batch, error) {
 		msgs:     make([]message, n),
 		size:     size,
 		headroom: headroom,
+		stale:    n,
 	}
 	for i := range b.msgs {
 		b.msgs[i].buf = backing[i*stride : (i+1)*stride : (i+1)*stride]
@@ -173,9 +179,11 @@ func (b *Batch) SetData(i, start, length int) error {
 func (b *Batch) SetAddr(i int, to netip.AddrPort) { b.msgs[i].addr = to }
 
 // prepareRecv points every message at its receive area and resets the
-// fields the kernel overwrites.
+// fields the kernel overwrites. recvmmsg writes back only the headers of the
+// messages it filled, and a send only those it sent, so only the stale ones
+// need it.
 func (b *Batch) prepareRecv() {
-	for i := range b.msgs {
+	for i := range b.stale {
 		m := &b.msgs[i]
 		iov := &b.iovs[i]
 		iov.Base = &m.buf[b.headroom]
@@ -187,10 +195,12 @@ func (b *Batch) prepareRecv() {
 		h.hdr.Flags = 0
 		h.n = 0
 	}
+	b.stale = 0
 }
 
 // finishRecv decodes the first n messages after recvmmsg returned n.
 func (b *Batch) finishRecv(n int) {
+	b.stale = n
 	for i := 0; i < n; i++ {
 		m := &b.msgs[i]
 		h := &b.hdrs[i]
@@ -232,6 +242,7 @@ func groSegment(c []byte) int {
 // destinations for a socket of the given family. It returns the index of
 // the first message whose destination cannot be encoded, or n.
 func (b *Batch) prepareSend(n, family int) int {
+	b.stale = max(b.stale, n)
 	for i := 0; i < n; i++ {
 		m := &b.msgs[i]
 		salen := encodeSockaddr(&b.names[i], m.addr, family)
