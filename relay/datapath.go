@@ -21,6 +21,9 @@ const maxBatchesPerEvent = 8
 func (w *worker) serveListener(sock *netio.Socket) {
 	local := sock.LocalAddr()
 	b := w.batch
+	// Client messages of the events before this one leave now rather than
+	// after this socket's up to maxBatchesPerEvent batches.
+	w.out.clients.flush()
 	for round := 0; round < maxBatchesPerEvent; round++ {
 		n, err := sock.RecvBatch(b)
 		if err != nil {

@@ -38,6 +38,9 @@ type outbox struct {
 	segs     [netio.MaxSegments][]byte
 	seg      netio.SegmentScratch
 	single   netio.Scratch
+	// clients takes the single datagrams to clients, which leave in one
+	// sendmmsg per listener socket at the end of the poll round.
+	clients clientQueue
 }
 
 // outPacket is one queued datagram, linked to the next one of its run.
@@ -59,7 +62,9 @@ type outRun struct {
 	toPeer      bool // count as relayed to a peer once sent
 }
 
-func newOutbox(c *counters) *outbox { return &outbox{c: c, segments: true} }
+func newOutbox(c *counters) *outbox {
+	return &outbox{c: c, segments: true, clients: clientQueue{c: c}}
+}
 
 // add queues data for to from sock. toPeer says the datagram is relayed
 // from a UDP client to a peer (counted when sent); messages to clients are
@@ -118,6 +123,13 @@ func (o *outbox) flush() {
 // send sends one run: a single datagram with sendto, several with one
 // segmented send, or one by one where the kernel refuses to segment them.
 func (o *outbox) send(r *outRun) {
+	if !r.toPeer {
+		if r.count == 1 && o.clients.add(r.sock, r.to, o.packets[r.first].data) {
+			return
+		}
+		// What waits for this socket leaves first: per-client order.
+		o.clients.flushSocket(r.sock)
+	}
 	if r.count == 1 {
 		o.sendOne(r, o.packets[r.first].data)
 		return

@@ -18,7 +18,7 @@ type outboxRig struct {
 	receivers []*netio.Socket
 }
 
-func newOutboxRig(t *testing.T, senders, receivers int) *outboxRig {
+func newOutboxRig(t testing.TB, senders, receivers int) *outboxRig {
 	t.Helper()
 	rig := &outboxRig{}
 	open := func() *netio.Socket {

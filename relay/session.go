@@ -18,11 +18,18 @@ type clientPath struct {
 }
 
 // send delivers one complete message (STUN or ChannelData) to the client.
-// For UDP it is sent at once from the listener socket; for streams it is
-// copied into the connection's write queue (padded as RFC 8656 §12.5 asks
-// for ChannelData). b is only read during the call.
+// For UDP it is sent from the listener socket, at the end of the poll round
+// on a worker (sd.out set) and at once elsewhere; for streams it is copied
+// into the connection's write queue (padded as RFC 8656 §12.5 asks for
+// ChannelData). b is only read during the call.
 func (p *clientPath) send(b []byte, sd *sender, c *counters) bool {
 	if p.udp != nil {
+		if sd.out != nil {
+			if sd.out.clients.add(p.udp, p.ft.Client, b) {
+				return true
+			}
+			sd.out.clients.flushSocket(p.udp)
+		}
 		if err := p.udp.SendTo(b, p.ft.Client, &sd.scratch); err != nil {
 			c.drop(DropSendFailed)
 			return false

@@ -116,6 +116,9 @@ func (w *worker) lookup(tok uint64) (pollEntry, bool) {
 
 // addListener polls a UDP listener socket in this worker.
 func (w *worker) addListener(sock *netio.Socket) error {
+	if err := w.out.clients.register(sock); err != nil {
+		return err
+	}
 	tok := w.add(pollEntry{listener: sock})
 	return w.poller.Add(sock, tok)
 }
@@ -183,5 +186,6 @@ func (w *worker) run() {
 				w.serveRelay(e.relay, ev.Error)
 			}
 		}
+		w.out.clients.flush()
 	}
 }
