@@ -3,8 +3,11 @@ package relay
 import (
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/relay/netio"
 )
 
@@ -164,8 +167,16 @@ func (w *worker) close() {
 	w.poller.Close()
 }
 
+// yieldInterval is how long a busy loop runs before it lets the scheduler
+// in. Its system calls are invisible to the scheduler (netio makes them raw),
+// so a loop that always finds work never reaches a scheduling point: the
+// garbage collector's mark workers and timers would wait for the runtime's
+// preemption, which sysmon stops doing once it went to sleep.
+const yieldInterval = 2 * time.Millisecond
+
 // run is the packet loop. It returns when the server closes.
 func (w *worker) run() {
+	yieldAt := mono.Now().Add(yieldInterval)
 	for !w.s.closing.Load() {
 		n, err := w.poller.Wait(w.events, -1)
 		if err != nil {
@@ -187,5 +198,9 @@ func (w *worker) run() {
 			}
 		}
 		w.out.clients.flush()
+		if now := mono.Now(); now.After(yieldAt) {
+			runtime.Gosched()
+			yieldAt = now.Add(yieldInterval)
+		}
 	}
 }

@@ -13,9 +13,9 @@ import (
 // and a thread seen inside a system call keeps the runtime's monitor thread
 // (sysmon) waking every 20 µs to consider handing its P to another thread:
 // measured as 5 % of the relay's CPU and a third of its context switches
-// under a closed-loop load. A call that could wait must use unix.Syscall6,
-// and so does the poller's epoll_wait although it never waits (see
-// Poller.epollNow: hidden from the scheduler, it let packet loops stall).
+// under a closed-loop load. A call that could wait must use unix.Syscall6.
+// The poller's non-blocking epoll_wait is raw too, which leaves a loop that
+// never parks to yield by itself (Poller.Wait).
 //
 // The pointer arguments stay unsafe.Pointer until the call expression of
 // the assembly function, where the compiler keeps their memory alive and
