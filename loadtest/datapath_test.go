@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"bytes"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -129,15 +128,7 @@ func TestUDPConnAndEchoPool(t *testing.T) {
 	if pool.addr(0) == pool.addr(1) || pool.addr(0) != pool.addr(2) {
 		t.Fatalf("echo addresses %v %v %v", pool.addr(0), pool.addr(1), pool.addr(2))
 	}
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(pool.addr(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := newUDPConn(c, 4, 4, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.close()
+	conn := dialTestConn(t, pool.addr(1), 4)
 
 	out := [][]byte{bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 300), {}}
 	if err := conn.writeFrames(out); err != nil {
@@ -204,12 +195,7 @@ func BenchmarkUDPEchoRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pool.close()
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(pool.addr(0)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	conn, _ := newUDPConn(c, 8, 8, 2048)
-	defer conn.close()
+	conn := dialTestConn(b, pool.addr(0), 8)
 	frames := [][]byte{make([]byte, 104), make([]byte, 104), make([]byte, 104), make([]byte, 104)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -56,3 +57,19 @@ func (s *testServer) baseConfig() Config {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// dialTestConn connects a UDP client conn to to, reading and writing up to
+// batch datagrams per system call; the test's cleanup closes it.
+func dialTestConn(t testing.TB, to netip.AddrPort, batch int) *udpConn {
+	t.Helper()
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(to))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := newUDPConn(c, batch, batch, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.close() })
+	return conn
+}

@@ -18,15 +18,7 @@ func TestSegmentedWriteArrivesAsDatagrams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	c, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := newUDPConn(c, 8, 8, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.close()
+	conn := dialTestConn(t, rx.LocalAddr().(*net.UDPAddr).AddrPort(), 8)
 	var frames [][]byte
 	for i := range 5 {
 		f := bytes.Repeat([]byte(fmt.Sprint(i)), 120)
@@ -76,16 +68,7 @@ func TestEchoSendsRunsBack(t *testing.T) {
 	defer pool.close()
 	var conns []*udpConn
 	for range 2 {
-		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(pool.addr(0)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := newUDPConn(c, 16, 16, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.close()
-		conns = append(conns, conn)
+		conns = append(conns, dialTestConn(t, pool.addr(0), 16))
 	}
 	burst := func(k int) [][]byte {
 		var f [][]byte
