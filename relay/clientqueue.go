@@ -109,7 +109,7 @@ func (q *clientQueue) send(sq *socketQueue) {
 	if err == nil {
 		return
 	}
-	if errors.Is(err, netio.ErrWouldBlock) || errors.Is(err, netio.ErrClosed) || sent >= n {
+	if errors.Is(err, netio.ErrWouldBlock) || errors.Is(err, netio.ErrClosed) {
 		q.c.drops[DropSendFailed].Add(uint64(n - sent))
 		return
 	}
