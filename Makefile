@@ -31,14 +31,14 @@ unit:
 
 # The concurrent cores and the shell under the race detector.
 race:
-	$(GO) test -count=1 -race -timeout 15m ./allocation/... ./auth/... ./relay/... ./turnclient/... ./metrics/...
+	$(GO) test -count=1 -race -timeout 15m ./allocation/... ./auth/... ./peerpolicy/... ./internal/... ./relay/... ./turnclient/... ./metrics/...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz-smoke.sh
 
 # Hot-path benchmarks, briefly, to show 0 allocs/op in the CI log.
 bench-go:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=20000x ./relay/... ./allocation/...
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=20000x ./relay/... ./internal/... ./allocation/...
 
 # turnstile, coturn and pion/turn side by side on loopback, the same loads
 # against each (issue 6), a table of ratios; results in bin/bench/<time>/.

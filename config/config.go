@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/logging"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
 
 // Config is the validated configuration of one turnstile process. Load builds

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
 
 func TestDevelopmentMode(t *testing.T) {

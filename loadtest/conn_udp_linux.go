@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // udpConn is a connected UDP socket read with recvmmsg(2) and written with

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // echoServer echoes datagrams in batches: one recvmmsg(2) fills up to

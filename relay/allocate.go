@@ -5,7 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // allocateParams is what an Allocate request asks for, after the attribute

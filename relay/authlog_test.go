@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/logging"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 )
 
 // syncBuffer is a bytes.Buffer safe for the relay's goroutines.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // Geometry of a clientQueue: how many datagrams one sendmmsg carries, and

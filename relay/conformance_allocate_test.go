@@ -8,7 +8,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // Conformance of Allocate (RFC 8656 §6, §7.2; rfc-notes 2.1, 2.2: T-20..T-35).

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // Conformance of the long-term credential mechanism (RFC 8489 §9.2.4;

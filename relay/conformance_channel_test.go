@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // Conformance of channels (RFC 8656 §12; rfc-notes 2.8: T-90..T-97).

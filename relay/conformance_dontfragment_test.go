@@ -3,7 +3,7 @@ package relay
 import (
 	"testing"
 
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"golang.org/x/sys/unix"
 )
 

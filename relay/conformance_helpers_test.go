@@ -12,8 +12,8 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
 
 // This file holds the shared pieces of the conformance tests

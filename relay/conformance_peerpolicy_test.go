@@ -8,8 +8,8 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
 
 // Conformance of the peer policy on every path that names a peer:

@@ -7,7 +7,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // Conformance of permissions and CreatePermission (RFC 8656 §9, §10;

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // Conformance over TCP and TLS (RFC 8656 §5, §12.5; RFC 8489 §6.2.2):

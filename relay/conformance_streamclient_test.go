@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // streamClient speaks STUN/TURN to the relay over one TCP or TLS connection

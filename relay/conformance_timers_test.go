@@ -7,7 +7,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // Conformance of the permission and channel timers (RFC 8656 §9, §12;

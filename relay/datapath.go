@@ -6,8 +6,8 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/netio"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/netio"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // maxBatchesPerEvent bounds how long one busy socket keeps the loop before

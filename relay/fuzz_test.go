@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // FuzzRequestHandler feeds arbitrary datagrams through the relay's UDP

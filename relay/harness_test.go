@@ -14,7 +14,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
 
 // testSecret is the TURN REST shared secret of test servers.

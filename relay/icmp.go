@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/netio"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/netio"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"golang.org/x/sys/unix"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // listenUDP binds every UDP listen address once per worker with SO_REUSEPORT,

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 	"github.com/turnstile-relay/turnstile/turnclient"
 )
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // outbox holds the datagrams that one receive batch of a worker produces

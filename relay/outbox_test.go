@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/netio"
 	"github.com/turnstile-relay/turnstile/internal/netnstest"
-	"github.com/turnstile-relay/turnstile/relay/netio"
 )
 
 // outboxRig is a few sending sockets and a few receiving ones on loopback.

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // createPermission handles CreatePermission (RFC 8656 §10.2). The request is

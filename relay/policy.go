@@ -8,7 +8,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
 
 // Policy answers the three questions the relay asks before it acts: who may

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // rawClient speaks STUN/TURN to the relay byte by byte over UDP, so tests can

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // refresh handles a Refresh request on an existing allocation (RFC 8656 §8.2).

@@ -7,8 +7,8 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
-	"github.com/turnstile-relay/turnstile/relay/txcache"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/txcache"
 )
 
 // maxResponse bounds every response the relay builds. RFC 8489 §6.1 asks to

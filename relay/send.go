@@ -2,7 +2,7 @@ package relay
 
 import (
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // handleIndication processes an indication from a client. Indications are

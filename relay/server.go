@@ -25,10 +25,10 @@ import (
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/gateway"
 	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/internal/netio"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/txcache"
 	"github.com/turnstile-relay/turnstile/logging"
-	"github.com/turnstile-relay/turnstile/relay/netio"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
-	"github.com/turnstile-relay/turnstile/relay/txcache"
 )
 
 // Config is everything the relay needs, already validated and typed (package

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // clientPath is how the relay reaches the client of a 5-tuple: a UDP

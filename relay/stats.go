@@ -9,8 +9,8 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/logging"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 )
 
 // Drop is the typed reason a datagram or frame was discarded. Every drop is a

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // Batch geometry. A relayed datagram is read at batchHeadroom so that a

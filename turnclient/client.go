@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // Transport is the client-to-relay transport (RFC 8656 §3.1).

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/relay"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
 )
 
 // TestRelaysBothWaysOverEveryTransport allocates over UDP, TCP and TLS,

@@ -3,7 +3,7 @@ package turnclient
 import (
 	"net/netip"
 
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // inboundKind is what decodeInbound made of a message from the relay.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 	"github.com/turnstile-relay/turnstile/relay"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
 )
 
 // These helpers run a real turnstile relay in the test process (relay.New

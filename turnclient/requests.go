@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // AllocateOptions are the optional parts of an Allocate request

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/relay/stunmsg"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
 // ErrTimeout is returned when a request got no acceptable response in time

@@ -13,8 +13,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 	"github.com/turnstile-relay/turnstile/relay"
-	"github.com/turnstile-relay/turnstile/relay/peerpolicy"
 )
 
 // testSecret is the TURN REST secret of the process tests (alphanumeric,

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/relay/netio"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // Example shows the shape of a relay loop goroutine: one Poller, one Batch,
