@@ -53,7 +53,7 @@ func (h *handler) allocate(req *request) []byte {
 		return h.errorResponse(486, key, false, req.from)
 	}
 
-	relays, familyErr6, code := h.s.bindRelays(&p)
+	relays, familyErr6, code := h.s.bindRelays(&p, req.now)
 	if code != 0 {
 		return h.errorResponse(code, key, false, req.from)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
@@ -164,12 +165,14 @@ func TestConformanceAuthRefusals(t *testing.T) {
 // 438 with a new NONCE, and the new nonce works (S-52, S-60, T-05).
 func TestConformanceAuthStaleNonce(t *testing.T) {
 	t.Parallel()
-	clock := &movableClock{}
-	srv := newTestServer(t, withWallClock(clock))
+	clock := monotest.New(time.Now())
+	srv := newTestServer(t, withClock(clock))
 	c := newRawClient(t, srv.udp, "udp4")
 	c.allocate()
 	old := append([]byte(nil), c.nonce...)
-	clock.advance(11 * time.Minute) // the relay's own nonces live 10 minutes
+	// The relay's own nonces live 10 minutes of wall-clock time; the
+	// allocation (monotonic) is not what this test is about.
+	clock.SetWall(clock.Wall().Add(11 * time.Minute))
 	m := c.authedTx(stunmsg.Refresh, newTxID(), nil)
 	fresh := requireChallenge(t, m, 438)
 	if string(fresh) == string(old) {

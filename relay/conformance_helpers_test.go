@@ -5,13 +5,13 @@ import (
 	"hash/crc32"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
@@ -65,16 +65,11 @@ func mustFilter(t testing.TB, cfg peerpolicy.Config) *peerpolicy.Filter {
 	return f
 }
 
-// movableClock is a wall clock a test can move forward (REST expiries,
-// nonces); safe for concurrent use.
-type movableClock struct{ offset atomic.Int64 }
-
-func (m *movableClock) now() time.Time { return time.Now().Add(time.Duration(m.offset.Load())) }
-
-func (m *movableClock) advance(d time.Duration) { m.offset.Add(int64(d)) }
-
-func withWallClock(m *movableClock) serverOption {
-	return func(c *Config) { c.WallClock = m.now }
+// withClock gives the relay a fake clock the test moves by hand: lifetimes,
+// nonces and REST expiries pass without sleeping, and the relay's expiry
+// timer runs inside clock.Advance.
+func withClock(clock *monotest.Clock) serverOption {
+	return func(c *Config) { c.Clock = clock }
 }
 
 // dropTotal sums one drop counter over every packet loop and the stream

@@ -35,7 +35,7 @@ func (w *worker) serveListener(sock *netio.Socket) {
 			}
 			return
 		}
-		now := mono.Now()
+		now := w.s.clock.Now()
 		for i := 0; i < n; i++ {
 			if b.Truncated(i) {
 				w.c.drop(DropTruncated)
@@ -142,7 +142,7 @@ func (w *worker) serveRelay(rs *relaySocket, hasError bool) {
 			}
 			return
 		}
-		now := mono.Now()
+		now := w.s.clock.Now()
 		for i := 0; i < n; i++ {
 			if b.Truncated(i) {
 				w.c.drop(DropTruncated)

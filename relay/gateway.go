@@ -55,7 +55,7 @@ func newGatewayShell(srv *Server, core *gateway.Gateway, resolver gateway.Resolv
 	g := &gatewayShell{srv: srv, core: core, cfg: core.Config(), resolver: resolver}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.dns.init(g)
-	g.sweeper.init()
+	g.sweeper.init(srv.clock)
 	return g
 }
 

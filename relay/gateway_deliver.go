@@ -21,9 +21,8 @@ import (
 // relay delivers it needs a live permission for peer's IP (§9); a DNS
 // answer that arrives after the permission for the sentinel expired is
 // dropped. payload is only read during the call.
-func (s *Server) gatewayDataToClient(sess *session, peer netip.AddrPort, payload []byte, sd *sender, c *counters) {
+func (s *Server) gatewayDataToClient(sess *session, peer netip.AddrPort, payload []byte, now mono.Time, sd *sender, c *counters) {
 	a := sess.alloc
-	now := mono.Now()
 	if !a.Permitted(peer.Addr(), now) {
 		c.drop(DropNoPermission)
 		return

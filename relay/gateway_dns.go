@@ -41,7 +41,7 @@ func (s *Server) gatewayQuery(sess *session, sentinel netip.AddrPort, msg []byte
 	c.gateway.count(v)
 	switch v.Action {
 	case gateway.ActionAnswer:
-		s.gatewayDataToClient(sess, sentinel, answer, sd, c)
+		s.gatewayDataToClient(sess, sentinel, answer, now, sd, c)
 	case gateway.ActionResolve:
 		if !s.gw.dns.join(sess, sentinel, q) {
 			c.gateway.countResolveBusy()
@@ -131,12 +131,13 @@ func (r *resolutions) resolve(domain string, res *resolution) {
 		if shell.ctx.Err() != nil {
 			continue // the relay is closing: its client sockets are going away
 		}
+		now := shell.srv.clock.Now()
 		gs.mu.Lock()
 		v, answer := gs.core.Resolved(w.q, v4, v6, out)
 		gs.mu.Unlock()
 		shell.c.gateway.count(v)
 		if v.Action == gateway.ActionAnswer {
-			shell.srv.gatewayDataToClient(w.sess, w.sentinel, answer, &sd, &shell.c)
+			shell.srv.gatewayDataToClient(w.sess, w.sentinel, answer, now, &sd, &shell.c)
 		}
 	}
 }

@@ -25,9 +25,13 @@ type gatewaySweeper struct {
 	mu    sync.Mutex
 	queue deadlineQueue
 	wake  chan struct{} // capacity 1: "the earliest deadline moved earlier"
+	clock mono.Clock
 }
 
-func (sw *gatewaySweeper) init() { sw.wake = make(chan struct{}, 1) }
+func (sw *gatewaySweeper) init(clock mono.Clock) {
+	sw.wake = make(chan struct{}, 1)
+	sw.clock = clock
+}
 
 // schedule asks for gs to be expired at at. Called with gs.mu held (lock
 // order: gatewaySession.mu, then gatewaySweeper.mu).
@@ -50,7 +54,7 @@ func (sw *gatewaySweeper) run(ctx context.Context) {
 	defer timer.Stop()
 	var due []deadlineEntry
 	for {
-		now := mono.Now()
+		now := sw.clock.Now()
 		due = sw.takeDue(now, due[:0])
 		for _, e := range due {
 			e.gs.expire(e.at, now)
@@ -58,7 +62,7 @@ func (sw *gatewaySweeper) run(ctx context.Context) {
 		clear(due) // let closed sessions be collected
 		wait := time.Hour
 		if next, ok := sw.next(); ok {
-			wait = max(next.Sub(mono.Now()), time.Millisecond)
+			wait = max(next.Sub(sw.clock.Now()), time.Millisecond)
 		}
 		timer.Reset(wait) // go ≥ 1.23: Reset discards a stale expiry
 		select {

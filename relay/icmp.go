@@ -29,7 +29,7 @@ func (w *worker) drainICMP(rs *relaySocket, sess *session) {
 		if err != nil || !ok {
 			return
 		}
-		w.forwardICMP(sess, &w.icmp, mono.Now())
+		w.forwardICMP(sess, &w.icmp, w.s.clock.Now())
 	}
 }
 

@@ -42,9 +42,9 @@ func (b *boundRelays) close() {
 // available; a bad reservation token is 508 too). familyErr6 is non-zero
 // when ADDITIONAL-ADDRESS-FAMILY asked for IPv6 and it could not be had: the
 // allocation proceeds with IPv4 and reports the code in ADDRESS-ERROR-CODE.
-func (s *Server) bindRelays(p *allocateParams) (b boundRelays, familyErr6 int, code int) {
+func (s *Server) bindRelays(p *allocateParams, now mono.Time) (b boundRelays, familyErr6 int, code int) {
 	if p.hasToken {
-		v, ok := s.reservations.Take(p.token, mono.Now())
+		v, ok := s.reservations.Take(p.token, now)
 		if !ok {
 			return b, 0, 508
 		}
@@ -65,7 +65,7 @@ func (s *Server) bindRelays(p *allocateParams) (b boundRelays, familyErr6 int, c
 		return b, 0, 0
 	}
 	if p.want4 {
-		rs, token, err := s.bindRelay(s.relays4, p.evenPort, p.reserveNext, p.dontFragment)
+		rs, token, err := s.bindRelay(s.relays4, p.evenPort, p.reserveNext, p.dontFragment, now)
 		if err != nil {
 			return b, 0, 508
 		}
@@ -79,7 +79,7 @@ func (s *Server) bindRelays(p *allocateParams) (b boundRelays, familyErr6 int, c
 			b.close()
 			return b, 0, 440
 		}
-		rs, token, err := s.bindRelay(s.relays6, p.evenPort, p.reserveNext, p.dontFragment)
+		rs, token, err := s.bindRelay(s.relays6, p.evenPort, p.reserveNext, p.dontFragment, now)
 		if err != nil {
 			if p.optional6 {
 				return b, 508, 0
@@ -101,7 +101,7 @@ var errNoPort = errors.New("no free relay port")
 // configured range (RFC 8656 §7.2 step "relayed transport address"; random
 // ports also blunt the loop attack of §21.1.7). even asks for an even port;
 // reserve additionally keeps port+1 bound under a fresh RESERVATION-TOKEN.
-func (s *Server) bindRelay(ips []relayIP, even, reserve, dontFragment bool) (*relaySocket, *[8]byte, error) {
+func (s *Server) bindRelay(ips []relayIP, even, reserve, dontFragment bool, now mono.Time) (*relaySocket, *[8]byte, error) {
 	if len(ips) == 0 {
 		return nil, nil, errNoPort
 	}
@@ -138,7 +138,7 @@ func (s *Server) bindRelay(ips []relayIP, even, reserve, dontFragment bool) (*re
 			return nil, nil, err
 		}
 		reserved := &relaySocket{sock: next, public: netip.AddrPortFrom(ip.public, uint16(port+1))}
-		token, err := s.reserve(reserved)
+		token, err := s.reserve(reserved, now)
 		if err != nil {
 			sock.Close()
 			next.Close()
@@ -151,12 +151,12 @@ func (s *Server) bindRelay(ips []relayIP, even, reserve, dontFragment bool) (*re
 
 // reserve holds rs under a fresh RESERVATION-TOKEN (RFC 8656 §7.2: 8 random
 // bytes). A token collision is astronomically unlikely; it is retried anyway.
-func (s *Server) reserve(rs *relaySocket) ([8]byte, error) {
+func (s *Server) reserve(rs *relaySocket, now mono.Time) ([8]byte, error) {
 	var token [8]byte
 	var err error
 	for range 4 {
 		crand.Read(token[:])
-		if err = s.reservations.Reserve(token, rs, mono.Now(), reservationTTL); err == nil {
+		if err = s.reservations.Reserve(token, rs, now, reservationTTL); err == nil {
 			return token, nil
 		}
 	}

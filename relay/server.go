@@ -95,9 +95,11 @@ type Config struct {
 
 	Logger *slog.Logger
 	Events func(Event) // lifecycle events; must not block
-	// WallClock returns wall-clock time for REST credential expiries and
-	// nonces; nil means time.Now. Tests inject their own.
-	WallClock func() time.Time
+	// Clock is the relay's only source of time: monotonic for lifetimes
+	// and deadlines, wall-clock for REST credential expiries and nonces,
+	// and the housekeeping timer. nil means mono.System; tests inject a
+	// fake (internal/mono/monotest) and move time by hand.
+	Clock mono.Clock
 }
 
 // DefaultListenerBuffer is the UDP listener socket buffer size when
@@ -155,6 +157,15 @@ type Server struct {
 	peerDenials    peerDenialCounters
 	streamCounters counters
 	gw             *gatewayShell // nil without Config.Gateway
+	clock          mono.Clock
+
+	// housekeepMu serialises expiry runs with Close; housekeepTimer is the
+	// one pending expiry run, re-armed by each run.
+	housekeepMu    sync.Mutex
+	housekeepTimer mono.Timer
+	// expiredScratch and reservedScratch are housekeep's reused buffers.
+	expiredScratch  []*allocation.Allocation
+	reservedScratch []any
 }
 
 // New validates cfg and prepares a server; nothing is bound until Start.
@@ -192,6 +203,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = mono.System
+	}
 	cfg.Allocation.LegacyChannels = cfg.LegacyChannels
 	table, err := allocation.NewTable(cfg.Allocation)
 	if err != nil {
@@ -209,6 +223,7 @@ func New(cfg Config) (*Server, error) {
 		conns:         make(map[*streamConn]struct{}),
 		channels:      stunmsg.StrictChannels,
 		done:          make(chan struct{}),
+		clock:         cfg.Clock,
 	}
 	if cfg.LegacyChannels {
 		s.channels = stunmsg.LegacyChannels
@@ -247,12 +262,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // wallClock returns wall-clock time (REST expiries, nonces).
-func (s *Server) wallClock() time.Time {
-	if s.cfg.WallClock != nil {
-		return s.cfg.WallClock()
-	}
-	return time.Now()
-}
+func (s *Server) wallClock() time.Time { return s.clock.Wall() }
 
 // Table exposes the allocation table for metrics and embedders (read-only use).
 func (s *Server) Table() *allocation.Table { return s.table }
@@ -303,8 +313,9 @@ func (s *Server) Start() error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); w.run() }()
 	}
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.housekeeping() }()
+	s.housekeepMu.Lock()
+	s.housekeepTimer = s.clock.AfterFunc(time.Second, s.housekeep)
+	s.housekeepMu.Unlock()
 	s.gw.start() // gateway NAT expiry (nil-safe: no gateway, nothing)
 	return nil
 }
@@ -328,8 +339,13 @@ func (s *Server) Close() error {
 		w.wake()
 	}
 	s.wg.Wait()
+	s.housekeepMu.Lock() // waits for an expiry run in progress; none starts after
+	if s.housekeepTimer != nil {
+		s.housekeepTimer.Stop()
+	}
+	s.housekeepMu.Unlock()
 	s.gw.stop() // resolutions in flight and the gateway sweeper (nil-safe)
-	now := mono.Now()
+	now := s.clock.Now()
 	// Expiring at the end of time hands over every allocation still live.
 	for _, a := range s.table.Expire(mono.Time(math.MaxInt64), nil) {
 		s.deleteAllocation(a, now, EventClosed)
@@ -343,37 +359,37 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// housekeeping expires allocations, permissions, channels and reservations
-// with one timer armed to the earliest deadline (at most a second away), not
-// a timer per object.
-func (s *Server) housekeeping() {
-	timer := time.NewTimer(time.Second)
-	defer timer.Stop()
-	var expired []*allocation.Allocation
-	var reserved []any
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-timer.C:
-		}
-		now := mono.Now()
-		expired = s.table.Expire(now, expired[:0])
-		for _, a := range expired {
-			s.deleteAllocation(a, now, EventExpired)
-		}
-		clear(expired)
-		reserved = s.reservations.Expire(now, reserved[:0])
-		for _, v := range reserved {
-			v.(*relaySocket).close()
-		}
-		clear(reserved)
-		wait := time.Second
-		if next, ok := s.table.NextDeadline(); ok {
-			if d := next.Sub(mono.Now()); d < wait {
-				wait = max(d, time.Millisecond)
-			}
-		}
-		timer.Reset(wait)
+// housekeep expires allocations, permissions, channels and reservations,
+// then re-arms its timer to the earliest deadline (at most a second away):
+// one timer for the relay, not one per object.
+func (s *Server) housekeep() {
+	s.housekeepMu.Lock()
+	defer s.housekeepMu.Unlock()
+	if s.closing.Load() {
+		return
 	}
+	now := s.clock.Now()
+	s.expireDue(now)
+	wait := time.Second
+	if next, ok := s.table.NextDeadline(); ok {
+		if d := next.Sub(now); d < wait {
+			wait = max(d, time.Millisecond)
+		}
+	}
+	s.housekeepTimer = s.clock.AfterFunc(wait, s.housekeep)
+}
+
+// expireDue ends what is due at now. Only housekeep calls it, so the scratch
+// slices are the server's own.
+func (s *Server) expireDue(now mono.Time) {
+	s.expiredScratch = s.table.Expire(now, s.expiredScratch[:0])
+	for _, a := range s.expiredScratch {
+		s.deleteAllocation(a, now, EventExpired)
+	}
+	clear(s.expiredScratch)
+	s.reservedScratch = s.reservations.Expire(now, s.reservedScratch[:0])
+	for _, v := range s.reservedScratch {
+		v.(*relaySocket).close()
+	}
+	clear(s.reservedScratch)
 }

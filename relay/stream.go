@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
@@ -183,7 +182,7 @@ func (c *streamConn) readLoop() {
 		sess := c.sess
 		c.mu.Unlock()
 		if sess != nil {
-			s.deleteAllocation(sess.alloc, mono.Now(), EventDeleted)
+			s.deleteAllocation(sess.alloc, s.clock.Now(), EventDeleted)
 		}
 		s.streamMu.Lock()
 		delete(s.conns, c)
@@ -217,7 +216,7 @@ func (c *streamConn) readLoop() {
 		if _, err := io.ReadFull(r, frame[4:]); err != nil {
 			return
 		}
-		now := mono.Now()
+		now := s.clock.Now()
 		if s.channels.Classify(frame) == stunmsg.KindChannelData {
 			s.relayChannelData(c.ft, frame, now, &h.sender, &s.streamCounters, tr)
 		} else {

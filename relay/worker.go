@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
@@ -176,7 +175,7 @@ const yieldInterval = 2 * time.Millisecond
 
 // run is the packet loop. It returns when the server closes.
 func (w *worker) run() {
-	yieldAt := mono.Now().Add(yieldInterval)
+	yieldAt := w.s.clock.Now().Add(yieldInterval)
 	for !w.s.closing.Load() {
 		n, err := w.poller.Wait(w.events, -1)
 		if err != nil {
@@ -198,7 +197,7 @@ func (w *worker) run() {
 			}
 		}
 		w.out.clients.flush()
-		if now := mono.Now(); now.After(yieldAt) {
+		if now := w.s.clock.Now(); now.After(yieldAt) {
 			runtime.Gosched()
 			yieldAt = now.Add(yieldInterval)
 		}

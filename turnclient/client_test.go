@@ -179,7 +179,7 @@ func TestStaleNonceIsRenewed(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := c.nonce
-	tr.now.Add(int64(2 * time.Minute))
+	tr.clock.SetWall(tr.clock.Wall().Add(2 * time.Minute))
 	if _, err := c.Refresh(600*time.Second, 0); err != nil {
 		t.Fatalf("refresh after the nonce expired: %v", err)
 	}

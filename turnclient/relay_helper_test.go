@@ -6,10 +6,10 @@ import (
 	"crypto/x509"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
 	"github.com/turnstile-relay/turnstile/internal/testcert"
 
 	"github.com/turnstile-relay/turnstile/allocation"
@@ -31,9 +31,9 @@ type testRelay struct {
 	srv           *relay.Server
 	udp, tcp, tls netip.AddrPort
 	roots         *x509.CertPool
-	// now is the relay's wall clock as Unix nanoseconds (advanced by
-	// tests of nonce expiry).
-	now atomic.Int64
+	// clock is the relay's clock (its wall clock is stepped by tests of
+	// nonce expiry).
+	clock *monotest.Clock
 }
 
 func startRelay(t testing.TB, change ...func(*relay.Config)) *testRelay {
@@ -49,8 +49,7 @@ func startRelay(t testing.TB, change ...func(*relay.Config)) *testRelay {
 		t.Fatal(err)
 	}
 	cert, roots := testcert.New(t)
-	tr := &testRelay{roots: roots}
-	tr.now.Store(time.Now().UnixNano())
+	tr := &testRelay{roots: roots, clock: monotest.New(time.Now())}
 	cfg := relay.Config{
 		UDPListen:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 		TCPListen:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
@@ -63,7 +62,7 @@ func startRelay(t testing.TB, change ...func(*relay.Config)) *testRelay {
 		Allocation: allocation.Defaults,
 		Policy:     &relay.DefaultPolicy{Credentials: creds, Peers: peers},
 		Workers:    2,
-		WallClock:  func() time.Time { return time.Unix(0, tr.now.Load()) },
+		Clock:      tr.clock,
 	}
 	for _, f := range change {
 		f(&cfg)
@@ -86,7 +85,7 @@ func startRelay(t testing.TB, change ...func(*relay.Config)) *testRelay {
 // dialRelay connects a client with fresh REST credentials over transport.
 func (tr *testRelay) dialRelay(t testing.TB, transport Transport, change ...func(*Config)) *Client {
 	t.Helper()
-	user, pass := auth.MintREST(helperSecret, "client", time.Hour, time.Unix(0, tr.now.Load()))
+	user, pass := auth.MintREST(helperSecret, "client", time.Hour, tr.clock.Wall())
 	cfg := Config{Transport: transport, Username: user, Password: pass, RTO: 100 * time.Millisecond, Timeout: 5 * time.Second}
 	switch transport {
 	case UDP:
