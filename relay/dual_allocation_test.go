@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/turnclient"
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
 // TestDualAllocationRelaysEachFamily: a dual allocation (ADDITIONAL-ADDRESS-

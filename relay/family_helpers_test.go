@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/turnclient"
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
 // Helpers shared by the address-family, dual-allocation, ICMP and

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
-	"github.com/turnstile-relay/turnstile/turnclient"
 )
 
 // TestRelayAcrossFamilies: the relayed address's family follows

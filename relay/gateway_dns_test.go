@@ -9,7 +9,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/turnstile-relay/turnstile/gateway"
-	"github.com/turnstile-relay/turnstile/turnclient"
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
 // The resources of the tests that run on the host's loopback. Their real

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 
-	"github.com/turnstile-relay/turnstile/turnclient"
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
 // netnsResources are the resources of the end-to-end scenarios. voip's

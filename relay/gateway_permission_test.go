@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/turnstile-relay/turnstile/turnclient"
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
 // TestGatewayPermissions: CreatePermission and ChannelBind on gateway

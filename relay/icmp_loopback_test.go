@@ -3,7 +3,7 @@ package relay
 import (
 	"testing"
 
-	"github.com/turnstile-relay/turnstile/turnclient"
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
 // TestICMPPortUnreachableOnLoopback sends through the relay to a closed

@@ -7,7 +7,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/turnclient"
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
 // TestICMPPermissionIsCheckedOnTheQuotedDestination feeds crafted ICMP

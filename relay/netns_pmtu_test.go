@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
-	"github.com/turnstile-relay/turnstile/turnclient"
 )
 
 // The path-MTU test runs the relay behind a real router with a narrow link,
