@@ -25,6 +25,7 @@ deps:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
 
 unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS)
