@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 FUZZTIME ?= 5s
 
-.PHONY: all build run test deps vet unit race fuzz bench-go deploy-check bench clean
+.PHONY: all build run test deps vet deps-check unit race fuzz bench-go deploy-check bench clean
 
 all: build
 
@@ -16,7 +16,7 @@ run:
 	$(GO) run ./cmd/turnstile
 
 # Everything CI runs. Installs missing tools first (Debian packages).
-test: deps vet unit race fuzz bench-go deploy-check
+test: deps vet deps-check unit race fuzz bench-go deploy-check
 	@echo "make test: all steps passed"
 
 deps:
@@ -26,6 +26,12 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) mod tidy -diff
+
+# The daemon links neither pion (the reference server of the interop tests and
+# the benchmark) nor gonum (the load generator's charts).
+deps-check: build
+	@if $(GO) version -m bin/turnstile | grep -E '^[[:space:]]+(dep|=>)[[:space:]]+(github\.com/pion/|gonum\.org/)'; then \
+		echo "deps-check: bin/turnstile links the modules above"; exit 1; fi
 
 unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS)

@@ -14,8 +14,7 @@
 //
 // The package also provides what the rest of the relay needs to log safely:
 // Secret (a string that never prints), Untrusted (a length-capped field for
-// client-supplied text), Sampler (rate limits for per-packet events) and
-// NewPionFactory (pion libraries log through the same logger).
+// client-supplied text) and Sampler (rate limits for per-packet events).
 package logging
 
 import (
