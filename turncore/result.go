@@ -1,0 +1,129 @@
+package turncore
+
+import (
+	"net/netip"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+)
+
+// Step says what the core waits for after a call.
+type Step uint8
+
+const (
+	// StepDone: the message is handled; send Response (if any) and carry
+	// out Actions.
+	StepDone Step = iota
+	// StepOpen: bind the socket Result.Open describes and call Opened.
+	StepOpen
+	// StepCommit: every relayed socket is bound; call Commit with the
+	// shell's state for the new allocation.
+	StepCommit
+)
+
+// OpenSocket asks the shell for one relayed socket.
+type OpenSocket struct {
+	// Local is the address to bind; Public the one advertised for it.
+	Local, Public netip.AddrPort
+	// DontFragment: the socket must forbid fragmentation (RFC 8656 §7.2
+	// step 4).
+	DontFragment bool
+	// Reserved, when set, is a socket the shell bound earlier and the core
+	// held under a RESERVATION-TOKEN: bind nothing, only set DF on it.
+	Reserved any
+}
+
+// OpenStatus is the shell's report on an OpenSocket.
+type OpenStatus uint8
+
+const (
+	Opened     OpenStatus = iota // bound; the handle names the socket
+	PortTaken                    // the port is in use (EADDRINUSE): the core tries another
+	OpenFailed                   // any other error: the Allocate fails with 508
+)
+
+// Relay is one relayed transport address of a new allocation: the shell's
+// socket and the advertised address.
+type Relay struct {
+	Handle any
+	Public netip.AddrPort
+}
+
+// ActionKind names what the shell must do.
+type ActionKind uint8
+
+const (
+	// ActCloseSocket: close Action.Handle (a socket no allocation uses).
+	ActCloseSocket ActionKind = iota
+	// ActCloseFamily: close the relayed socket of Action.Family of
+	// Action.Alloc; the allocation lives on with the other family (RFC
+	// 8656 §8.1).
+	ActCloseFamily
+	// ActCreated: Action.Alloc was created (after the shell's Commit).
+	ActCreated
+	// ActRefreshed: Action.Alloc got a new lifetime.
+	ActRefreshed
+	// ActDeleted: Action.Alloc left the table (Refresh to 0, or expiry
+	// when Action.Expired): close its sockets and release its state.
+	ActDeleted
+	// ActToPeer: send Action.Data from Action.Alloc's relayed address of
+	// Action.Peer's family to Action.Peer, after offering it to the
+	// extension's outbound translation and, unclaimed, to
+	// Core.PermitSend (RFC 8656 §11.2).
+	ActToPeer
+	// ActDrop: count Action.Drop.
+	ActDrop
+)
+
+// Action is one thing for the shell to do. Data aliases the message the
+// core was given; every field is only valid until the next call on the
+// Processor.
+type Action struct {
+	Kind    ActionKind
+	Alloc   *allocation.Allocation
+	Handle  any
+	Family  allocation.Family
+	Peer    netip.AddrPort
+	Data    []byte
+	Drop    Drop
+	Expired bool
+}
+
+// Outcome describes a request for counters and logs.
+type Outcome struct {
+	// Counted: Method and Code name a request answered with Code (0 for
+	// success) that the request counters record.
+	Counted bool
+	Method  stunmsg.Method
+	Code    int
+	// AuthFailed: Auth is the failed authentication, for its counter and
+	// the rate-limited log line.
+	AuthFailed bool
+	Auth       auth.Decision
+	// PeerDenied is the policy's refusal of a peer of CreatePermission or
+	// ChannelBind, for its counter.
+	PeerDenied error
+	// Retransmit: the response came from the transaction cache.
+	Retransmit bool
+	// BuildError is set when a response did not fit its buffer (a bug,
+	// answered with silence).
+	BuildError error
+}
+
+// Result is the core's answer to one call on a Processor. Response and
+// Actions alias the Processor's buffers and stay valid until its next call.
+// Every step may carry actions (a socket to close while the search for a
+// port goes on); the shell carries them out before it takes the step.
+type Result struct {
+	Step     Step
+	Response []byte
+	Actions  []Action
+	Outcome  Outcome
+	// Open is the socket to bind (StepOpen).
+	Open OpenSocket
+	// Relay4 and Relay6 are the bound relayed sockets (StepCommit).
+	Relay4, Relay6 Relay
+	// Created is the new allocation when Commit created one.
+	Created *allocation.Allocation
+}
