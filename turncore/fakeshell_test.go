@@ -127,6 +127,8 @@ type fakeShell struct {
 	fail    bool                            // every bind fails (not EADDRINUSE)
 	out     []string
 	tokens  uint64
+	// retransmit: the last request was answered from the cache.
+	retransmit bool
 }
 
 func newFakeShell(set coreSettings) (*fakeShell, error) {
@@ -215,7 +217,10 @@ func (sh *fakeShell) flush() []string {
 // Allocate's socket steps, and returns the response.
 func (sh *fakeShell) request(client string, ft allocation.FiveTuple, raw []byte) []byte {
 	r := sh.proc.Handle(ft, raw, sh.now(), sh.clock.Wall())
-	for r.Step != StepDone {
+	for steps := 0; r.Step != StepDone; steps++ {
+		if steps > 3*BindAttempts {
+			panic("an Allocate that never ends")
+		}
 		sh.execute(r.Actions)
 		switch r.Step {
 		case StepOpen:
@@ -244,6 +249,7 @@ func (sh *fakeShell) request(client string, ft allocation.FiveTuple, raw []byte)
 			}
 		}
 	}
+	sh.retransmit = r.Outcome.Retransmit
 	if r.Outcome.Retransmit {
 		sh.printf("retransmission answered from the cache")
 	}

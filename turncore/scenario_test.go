@@ -84,28 +84,40 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-// lineDiff shows every differing line of the two texts with its number,
-// aligned by line (the scripts keep their commands, so only outputs move).
+// lineDiff is a unified-style diff of the expected and the produced
+// script ("-" expected, "+" produced), with line numbers of the expected
+// file, from a longest common subsequence of lines (scripts are short).
 func lineDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	// lcs[i][j] is the LCS length of w[i:] and g[j:].
+	lcs := make([][]int, len(w)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(g)+1)
+	}
+	for i := len(w) - 1; i >= 0; i-- {
+		for j := len(g) - 1; j >= 0; j-- {
+			if w[i] == g[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
 	var b strings.Builder
 	shown := 0
-	for i := range max(len(wl), len(gl)) {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
+	for i, j := 0, 0; (i < len(w) || j < len(g)) && shown < 40; {
+		switch {
+		case i < len(w) && j < len(g) && w[i] == g[j]:
+			i, j = i+1, j+1
+		case j < len(g) && (i == len(w) || lcs[i][j+1] >= lcs[i+1][j]):
+			fmt.Fprintf(&b, "line %d: + %s\n", i+1, g[j])
+			j++
+			shown++
+		default:
+			fmt.Fprintf(&b, "line %d: - %s\n", i+1, w[i])
+			i++
+			shown++
 		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w == g {
-			continue
-		}
-		if shown++; shown > 20 {
-			b.WriteString("...\n")
-			break
-		}
-		fmt.Fprintf(&b, "line %d:\n  - %s\n  + %s\n", i+1, w, g)
 	}
 	return b.String()
 }
