@@ -98,7 +98,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	emitCounters(ch, c.requests, nested(st.Requests))
 	emitCounters(ch, c.authFailures, withZeros(st.AuthFailures, authReasonLabels()))
 	emitCounters(ch, c.peerDenied, withZeros(st.PeerDenials, peerDenialLabels()))
-	emitCounters(ch, c.gatewayVerdicts, nested(st.GatewayVerdicts))
+	emitCounters(ch, c.gatewayVerdicts, nested(st.ExtensionCounts))
 	emitCounters(ch, c.icmpForwarded, nested(st.ICMPForwardedByType))
 	ch <- prometheus.MustNewConstMetric(c.retransmissions, prometheus.CounterValue, float64(st.Retransmits))
 

@@ -32,7 +32,7 @@
 //	turnstile_channels                      gauge      family               live channel bindings, by peer family
 //	turnstile_tcp_connections               gauge                           open TCP and TLS client connections
 //	turnstile_draining                      gauge                           1 while draining (new allocations refused), else 0
-//	turnstile_gateway_verdicts_total        counter    action, reason       gateway decisions (relay.Stats.GatewayVerdicts), e.g. send/translated,
+//	turnstile_gateway_verdicts_total        counter    action, reason       gateway decisions (relay.Stats.ExtensionCounts), e.g. send/translated,
 //	                                                                        refuse/filter_denied, drop/expired_flow; no series without gateway
 //	turnstile_allocations_created_total     counter                         allocations created
 //	turnstile_allocations_ended_total       counter    reason               allocations ended; reason deleted|expired|closed

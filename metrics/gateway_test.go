@@ -4,10 +4,10 @@ import (
 	"testing"
 )
 
-// TestGatewayVerdicts: the relay's gateway verdict counts are exported as
+// TestExtensionCounts: the relay's gateway verdict counts are exported as
 // turnstile_gateway_verdicts_total{action,reason}; a relay without gateway
 // exports no series of the family.
-func TestGatewayVerdicts(t *testing.T) {
+func TestExtensionCounts(t *testing.T) {
 	src := &fakeSource{}
 	st := sampleStats()
 	src.set(st, false)
@@ -15,7 +15,7 @@ func TestGatewayVerdicts(t *testing.T) {
 	if fams := gather(t, m.Gatherer()); len(fams["turnstile_gateway_verdicts_total"].GetMetric()) != 0 {
 		t.Fatalf("series without gateway: %v", fams["turnstile_gateway_verdicts_total"])
 	}
-	st.GatewayVerdicts = map[string]map[string]uint64{
+	st.ExtensionCounts = map[string]map[string]uint64{
 		"send":   {"translated": 40, "direct": 2},
 		"refuse": {"filter_denied": 3, "no_records": 1},
 		"drop":   {"resolve_busy": 5},

@@ -52,24 +52,33 @@ func (h *handler) allocate(req *request) []byte {
 	if err := h.s.table.CheckQuota(req.user, req.now); err != nil {
 		return h.errorResponse(486, key, false, req.from)
 	}
+	// The extension's state for the allocation's user (req.user becomes
+	// Allocation.User), or its refusal; nil on a relay without extension.
+	var ext AllocationExtension
+	if x := h.s.cfg.Extension; x != nil {
+		var err error
+		if ext, err = x.Admit(req.user, ft, req.now); err != nil {
+			return h.errorResponse(refusalCode(err, 403), key, false, req.from)
+		}
+	}
+	sess := &session{client: *req.from, dontFragment: p.dontFragment, ext: ext, srv: h.s}
 
 	relays, familyErr6, code := h.s.bindRelays(&p, req.now)
 	if code != 0 {
+		sess.closeExtension(req.now)
 		return h.errorResponse(code, key, false, req.from)
 	}
 	lifetimeSeconds, present, ok := h.lifetimeAttr()
 	if !ok {
 		relays.close()
+		sess.closeExtension(req.now)
 		return h.errorResponse(400, key, false, req.from)
 	}
 	lifetime := h.s.cfg.Allocation.Lifetime(lifetimeSeconds, present)
 
-	sess := &session{client: *req.from, relay4: relays.v4, relay6: relays.v6, dontFragment: p.dontFragment}
+	sess.relay4, sess.relay6 = relays.v4, relays.v6
 	sess.icmpBudget.Store(icmpBurst)
 	sess.icmpRefill.Store(int64(req.now))
-	// Gateway state for the allocation's user (req.user becomes
-	// Allocation.User); nil on a relay without gateway.
-	sess.gw = h.s.gw.newSession(req.user)
 	spec := allocation.Spec{
 		FiveTuple: ft,
 		Username:  req.username,
@@ -89,7 +98,7 @@ func (h *handler) allocate(req *request) []byte {
 	a, err := h.s.table.Create(spec, req.now)
 	if err != nil {
 		relays.close()
-		sess.gw.close()
+		sess.closeExtension(req.now)
 		switch {
 		case errors.Is(err, allocation.ErrExists):
 			return h.errorResponse(437, key, false, req.from)
@@ -102,7 +111,7 @@ func (h *handler) allocate(req *request) []byte {
 	if err := h.s.attachRelays(sess); err != nil {
 		h.s.table.Delete(a, req.now)
 		relays.close()
-		sess.gw.close()
+		sess.closeExtension(req.now)
 		h.s.log.Error("cannot poll relayed socket", "error", err.Error())
 		return h.errorResponse(508, key, false, req.from)
 	}

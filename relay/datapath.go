@@ -104,9 +104,9 @@ func (s *Server) relayChannelData(ft allocation.FiveTuple, data []byte, now mono
 		return
 	}
 	sess := a.Ext.(*session)
-	// Gateway hook: a proxy IP, the DNS sentinel or a CIDR resource is
-	// translated, refused with ICMP or answered by the gateway.
-	if sess.gw != nil && s.gatewayOutbound(sess, peer, payload, now, sd, c, t) {
+	// Extension hook: the extension may send the payload elsewhere, or
+	// answer or drop it (extension.go).
+	if sess.ext != nil && s.extOutbound(sess, peer, payload, now, sd, c, t) {
 		return
 	}
 	rs := sess.relayFor(peer.Addr())
@@ -205,11 +205,13 @@ func (w *worker) toClientCoalesced(sess *session, a *allocation.Allocation, buf 
 // client in place (a header in the headroom before it, padding after it)
 // and queues or sends it. It drops what must not reach the client.
 func (w *worker) toClient(sess *session, a *allocation.Allocation, buf []byte, off, size int, peer netip.AddrPort, now mono.Time) {
-	// Gateway hook: a reply on a gateway flow is delivered from its proxy
-	// IP:port, and the permission and channel below are the proxy's.
-	if sess.gw != nil {
-		var ok bool
-		if peer, ok = w.s.gatewayInbound(sess, peer, now, &w.c); !ok {
+	// Extension hook: the extension may show the datagram from another
+	// peer address, whose permission and channel then apply, or drop it.
+	if sess.ext != nil {
+		switch v := sess.ext.Inbound(peer, now, w.c.lane); v.Action {
+		case InboundDeliver:
+			peer = v.As
+		case InboundDrop:
 			return
 		}
 	}

@@ -73,10 +73,13 @@ func (w *worker) forwardICMP(sess *session, e *netio.ErrQueueEntry, now mono.Tim
 		return
 	}
 	peer := peerAddr(e.Destination)
-	// Gateway hook: an error about a gateway flow is judged by the flow it
-	// quotes and shown from the flow's proxy IP:port.
-	if sess.gw != nil {
-		if peer, ok = w.s.gatewayInboundICMP(sess, peer, e.Type, e.Code, data, now, &w.c); !ok {
+	// Extension hook: the extension judges the error by the datagram it
+	// quotes and may show it from another peer address, or drop it.
+	if sess.ext != nil {
+		switch v := sess.ext.InboundICMP(peer, ICMP{Type: e.Type, Code: e.Code, Data: data}, now, w.c.lane); v.Action {
+		case InboundDeliver:
+			peer = v.As
+		case InboundDrop:
 			return
 		}
 	}

@@ -32,9 +32,9 @@ func (h *handler) createPermission(req *request, a *allocation.Allocation) []byt
 		}
 	}
 	for _, ip := range h.peers {
-		// permitPeer: the gateway decides on its own addresses, the
-		// Policy on every other (gateway_hooks.go).
-		if err := h.s.permitPeer(a, netip.AddrPortFrom(ip, 0), false, h.c); err != nil {
+		// permitPeer: the extension decides on its own addresses, the
+		// Policy on every other (extension.go).
+		if err := h.s.permitPeer(a, netip.AddrPortFrom(ip, 0), false, req.now); err != nil {
 			h.s.countPeerDenied(err)
 			return h.errorResponse(refusalCode(err, 403), key, false, req.from)
 		}
@@ -70,7 +70,7 @@ func (h *handler) channelBind(req *request, a *allocation.Allocation) []byte {
 	if !familyMatches(a, peer.Addr()) {
 		return h.errorResponse(443, key, false, req.from)
 	}
-	if err := h.s.permitPeer(a, peer, true, h.c); err != nil { // gateway, then Policy
+	if err := h.s.permitPeer(a, peer, true, req.now); err != nil { // extension, then Policy
 		h.s.countPeerDenied(err)
 		return h.errorResponse(refusalCode(err, 403), key, false, req.from)
 	}

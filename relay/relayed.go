@@ -199,7 +199,7 @@ func (s *Server) deleteAllocation(a *allocation.Allocation, now mono.Time, kind 
 	sess.closeOnce.Do(func() {
 		sess.relay4.close()
 		sess.relay6.close()
-		sess.gw.close() // the allocation's gateway state (nil-safe)
+		sess.closeExtension(now)
 		if sess.client.stream != nil {
 			sess.client.stream.detach(sess)
 		}

@@ -60,8 +60,8 @@ func (h *handler) send(from *clientPath, now mono.Time) {
 		h.c.drop(DropNoPermission)
 		return
 	}
-	// Gateway hook: gateway addresses bypass the default peer policy.
-	if sess.gw != nil && h.s.gatewayOutbound(sess, peer, data, now, &h.sender, h.c, from.transport()) {
+	// Extension hook: what the extension claims bypasses the Policy.
+	if sess.ext != nil && h.s.extOutbound(sess, peer, data, now, &h.sender, h.c, from.transport()) {
 		return
 	}
 	if err := h.s.policy.PermitPeer(a, peer, true); err != nil {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/gateway"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/netio"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
@@ -85,13 +84,10 @@ type Config struct {
 	// caps it at net.core.rmem_max / wmem_max.
 	ListenerBuffer int
 
-	// Gateway, when set, puts the gateway module on the peer path (DNS
-	// sentinel, proxy IPs, NAT, filters, ICMP; gateway/doc.go). nil is a
-	// plain relay: none of the gateway code runs.
-	Gateway *gateway.Gateway
-	// GatewayResolver resolves resource domains for the DNS sentinel; nil
-	// with Gateway set means the system resolver (NewDNSResolver).
-	GatewayResolver gateway.Resolver
+	// Extension, when set, joins the peer path (extension.go; the gateway
+	// module plugs in through gateway/relayext). nil is a plain relay:
+	// the data path pays a nil check and none of it runs.
+	Extension Extension
 
 	Logger *slog.Logger
 	Events func(Event) // lifecycle events; must not block
@@ -156,8 +152,10 @@ type Server struct {
 	authFailures   authCounters
 	peerDenials    peerDenialCounters
 	streamCounters counters
-	gw             *gatewayShell // nil without Config.Gateway
-	clock          mono.Clock
+	// extCounters count what the extension's Client deliveries do; they
+	// come from any goroutine.
+	extCounters counters
+	clock       mono.Clock
 
 	// housekeepMu serialises expiry runs with Close; housekeepTimer is the
 	// one pending expiry run, re-armed by each run.
@@ -255,9 +253,6 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.hasRelayFamily4, s.hasRelayFamily6 = len(s.relays4) > 0, len(s.relays6) > 0
-	if cfg.Gateway != nil {
-		s.gw = newGatewayShell(s, cfg.Gateway, cfg.GatewayResolver)
-	}
 	return s, nil
 }
 
@@ -309,6 +304,11 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
+	if s.cfg.Extension != nil {
+		// Lane 0 is the stream connections' and handlers' outside the
+		// loops; worker i has lane i+1 (newWorker).
+		s.cfg.Extension.Start(len(s.workers) + 1)
+	}
 	for _, w := range s.workers {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); w.run() }()
@@ -316,7 +316,6 @@ func (s *Server) Start() error {
 	s.housekeepMu.Lock()
 	s.housekeepTimer = s.clock.AfterFunc(time.Second, s.housekeep)
 	s.housekeepMu.Unlock()
-	s.gw.start() // gateway NAT expiry (nil-safe: no gateway, nothing)
 	return nil
 }
 
@@ -344,7 +343,9 @@ func (s *Server) Close() error {
 		s.housekeepTimer.Stop()
 	}
 	s.housekeepMu.Unlock()
-	s.gw.stop() // resolutions in flight and the gateway sweeper (nil-safe)
+	if s.cfg.Extension != nil {
+		s.cfg.Extension.Close() // its goroutines (resolutions in flight)
+	}
 	now := s.clock.Now()
 	// Expiring at the end of time hands over every allocation still live.
 	for _, a := range s.table.Expire(mono.Time(math.MaxInt64), nil) {
@@ -360,8 +361,9 @@ func (s *Server) Close() error {
 }
 
 // housekeep expires allocations, permissions, channels and reservations,
-// then re-arms its timer to the earliest deadline (at most a second away):
-// one timer for the relay, not one per object.
+// lets the extension sweep, then re-arms its timer to the earliest
+// deadline of either (at most a second away): one timer for the relay, not
+// one per object.
 func (s *Server) housekeep() {
 	s.housekeepMu.Lock()
 	defer s.housekeepMu.Unlock()
@@ -371,9 +373,17 @@ func (s *Server) housekeep() {
 	now := s.clock.Now()
 	s.expireDue(now)
 	wait := time.Second
-	if next, ok := s.table.NextDeadline(); ok {
+	earlier := func(next mono.Time) {
 		if d := next.Sub(now); d < wait {
 			wait = max(d, time.Millisecond)
+		}
+	}
+	if next, ok := s.table.NextDeadline(); ok {
+		earlier(next)
+	}
+	if x := s.cfg.Extension; x != nil {
+		if next, ok := x.Sweep(now); ok {
+			earlier(next)
 		}
 	}
 	s.housekeepTimer = s.clock.AfterFunc(wait, s.housekeep)

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
@@ -79,9 +80,18 @@ type session struct {
 	icmpBudget atomic.Int64
 	icmpRefill atomic.Int64
 	closeOnce  sync.Once
-	// gw is the allocation's gateway state; nil on a relay without
-	// gateway (Config.Gateway), which the data path checks first.
-	gw *gatewaySession
+	// ext is the allocation's extension state; nil on a relay without
+	// Config.Extension, which the data path checks first.
+	ext AllocationExtension
+	// srv is the relay, for the Client deliveries of the extension.
+	srv *Server
+}
+
+// closeExtension ends the allocation's extension state, if any.
+func (s *session) closeExtension(now mono.Time) {
+	if s.ext != nil {
+		s.ext.Closed(now)
+	}
 }
 
 // relayFor returns the live relayed socket that sends to peer's family, or

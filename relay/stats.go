@@ -90,8 +90,10 @@ type counters struct {
 	packets [2][numTransports]atomic.Uint64
 	bytes   [2][numTransports]atomic.Uint64
 	icmp    [2][numICMPKinds]atomic.Uint64 // forwarded, by family (ipv4, ipv6) and kind
-	gateway gatewayCounters                // verdicts of the gateway hooks (gateway_stats.go)
-	_       [64]byte                       // keep the next group's counters off this cache line
+	// lane is the group's lane for the extension's data-path hooks
+	// (Extension.Start): 0 outside the packet loops, i+1 for worker i.
+	lane int
+	_    [64]byte // keep the next group's counters off this cache line
 }
 
 func (c *counters) drop(d Drop) { c.drops[d].Add(1) }
@@ -147,11 +149,10 @@ type Stats struct {
 	TCPConnections int64
 	// Allocations are the table's gauges.
 	Allocations allocation.Stats
-	// GatewayVerdicts counts the gateway's decisions by action ("send",
-	// "refuse", ...) and reason ("translated", "filter_denied", ...; see
-	// gateway.Action and gateway.Reason), non-zero entries only; empty on
-	// a relay without gateway.
-	GatewayVerdicts map[string]map[string]uint64
+	// ExtensionCounts are the counters of Config.Extension by two labels
+	// (Extension.AddCounts; the gateway's verdicts by action and reason),
+	// non-zero entries only; empty on a relay without extension.
+	ExtensionCounts map[string]map[string]uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use; it
@@ -168,7 +169,10 @@ func (s *Server) Stats() Stats {
 		TCPConnections: s.connCount.Load(),
 		Allocations:    s.table.Stats(),
 	}
-	st.GatewayVerdicts = make(map[string]map[string]uint64)
+	st.ExtensionCounts = make(map[string]map[string]uint64)
+	if x := s.cfg.Extension; x != nil {
+		x.AddCounts(st.ExtensionCounts)
+	}
 	st.ICMPForwardedByType = make(map[string]map[string]uint64, 2)
 	for _, family := range []string{"ipv4", "ipv6"} {
 		st.ICMPForwardedByType[family] = make(map[string]uint64, numICMPKinds)
@@ -176,12 +180,9 @@ func (s *Server) Stats() Stats {
 			st.ICMPForwardedByType[family][kind] = 0
 		}
 	}
-	groups := []*counters{&s.streamCounters}
+	groups := []*counters{&s.streamCounters, &s.extCounters}
 	for _, w := range s.workers {
 		groups = append(groups, &w.c)
-	}
-	if s.gw != nil {
-		groups = append(groups, &s.gw.c)
 	}
 	for _, d := range Drops() {
 		st.Drops[d.String()] = 0
@@ -211,7 +212,6 @@ func (s *Server) Stats() Stats {
 				st.ICMPForwarded += n
 			}
 		}
-		c.gateway.addTo(st.GatewayVerdicts)
 	}
 	for i, m := range countedMethods {
 		byCode := make(map[string]uint64, numResults)

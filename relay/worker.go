@@ -78,6 +78,7 @@ func newWorker(s *Server, id int) (*worker, error) {
 		batch:  batch,
 		rng:    rand.NewChaCha8(seed),
 	}
+	w.c.lane = id + 1 // Extension lanes (Server.Start)
 	w.h = newHandler(s, &w.c)
 	w.out = newOutbox(&w.c)
 	w.out.segments = !s.cfg.NoUDPOffload

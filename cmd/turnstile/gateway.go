@@ -14,7 +14,7 @@ import (
 	envlib "github.com/caarlos0/env/v11"
 
 	"github.com/turnstile-relay/turnstile/gateway"
-	"github.com/turnstile-relay/turnstile/relay"
+	"github.com/turnstile-relay/turnstile/gateway/relayext"
 )
 
 // The gateway's settings (README "Gateway"). The daemon reads them itself,
@@ -39,7 +39,7 @@ const maxResourcesFile = 4 << 20
 // consults, the resolver it uses, and the file SIGHUP re-reads.
 type gatewaySetup struct {
 	core     *gateway.Gateway
-	resolver *relay.DNSResolver
+	resolver *relayext.DNSResolver
 	file     string
 	server   netip.AddrPort // TURNSTILE_GATEWAY_RESOLVER; invalid for the system resolver
 }
@@ -89,7 +89,7 @@ func loadGateway(environ []string) (*gatewaySetup, error) {
 			return nil, fmt.Errorf("%s: %w", varGatewayResolver, err)
 		}
 	}
-	g.resolver = relay.NewDNSResolver(g.server)
+	g.resolver = relayext.NewDNSResolver(g.server)
 	data, err := readResourcesFile(file)
 	if err == nil {
 		err = core.Reload(data)

@@ -86,7 +86,7 @@ func start(cfg *config.Config, gw *gatewaySetup, log *slog.Logger) (*daemon, err
 	}
 	d.creds = creds
 	if gw != nil {
-		rc.Gateway, rc.GatewayResolver = gw.core, gw.resolver
+		rc.Extension = wiring.Gateway(gw.core, gw.resolver)
 	}
 	if len(cfg.TLSListen) > 0 {
 		d.certs, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile)

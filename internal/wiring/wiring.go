@@ -3,8 +3,9 @@
 // way the daemon runs them. It exists so the daemon and the profiling
 // harness build the relay the same way and cannot drift apart.
 //
-// TLS certificates, the gateway and event hooks are left to the caller:
-// they carry process state (reloads, metrics) that belongs to the caller.
+// TLS certificates, the gateway's resources and event hooks are left to the
+// caller: they carry process state (reloads, metrics) that belongs to the
+// caller; Gateway puts a gateway the caller built on the relay.
 package wiring
 
 import (
@@ -14,6 +15,8 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/config"
+	"github.com/turnstile-relay/turnstile/gateway"
+	"github.com/turnstile-relay/turnstile/gateway/relayext"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
 	"github.com/turnstile-relay/turnstile/relay"
 )
@@ -78,4 +81,11 @@ func Relay(cfg *config.Config, log *slog.Logger) (relay.Config, *auth.Credential
 		LegacyDualAllocation: cfg.LegacyDualAllocation,
 		Logger:               log,
 	}, creds, nil
+}
+
+// Gateway returns the relay extension (relay.Config.Extension) that puts
+// core on the relay's peer path; resolver answers the DNS sentinel's
+// resolutions (nil: the system's resolver configuration).
+func Gateway(core *gateway.Gateway, resolver gateway.Resolver) relay.Extension {
+	return relayext.New(core, resolver)
 }

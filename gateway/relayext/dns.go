@@ -1,4 +1,4 @@
-package relay
+package relayext
 
 import (
 	"context"
@@ -7,11 +7,12 @@ import (
 
 	"github.com/turnstile-relay/turnstile/gateway"
 	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/relay"
 )
 
 // Limits of the DNS sentinel's asynchronous resolutions. A resolution may
-// take up to gateway.ResolveTimeout (10 s); the packet loops never wait for
-// one. Queries beyond these limits are dropped (counted as verdict
+// take up to gateway.ResolveTimeout (10 s); the relay's packet loops never
+// wait for one. Queries beyond these limits are dropped (counted as verdict
 // drop/resolve_busy): DNS clients retry, and a flood must not grow the
 // relay's memory or goroutines.
 const (
@@ -29,22 +30,22 @@ const (
 	dnsAnswerSize = 512
 )
 
-// gatewayQuery hands a datagram the client sent to the DNS sentinel to the
-// core (gateway.Session.Query) and answers it at once, or starts (or joins)
-// the resolution of its domain. msg is only read during the call.
-func (s *Server) gatewayQuery(sess *session, sentinel netip.AddrPort, msg []byte, now mono.Time, sd *sender, c *counters) {
-	gs := sess.gw
+// query hands a datagram the client sent to the DNS sentinel to the core
+// (gateway.Session.Query) and answers it at once, or starts (or joins) the
+// resolution of its domain. msg is only read during the call.
+func (s *session) query(client relay.Client, sentinel netip.AddrPort, msg []byte, now mono.Time, lane int) {
 	out := make([]byte, 0, dnsAnswerSize)
-	gs.mu.Lock()
-	v, q, answer := gs.core.Query(msg, now, out)
-	gs.mu.Unlock()
-	c.gateway.count(v)
+	s.mu.Lock()
+	v, q, answer := s.core.Query(msg, now, out)
+	s.mu.Unlock()
+	c := s.x.lane(lane)
+	c.count(v)
 	switch v.Action {
 	case gateway.ActionAnswer:
-		s.gatewayDataToClient(sess, sentinel, answer, now, sd, c)
+		client.DeliverData(sentinel, answer)
 	case gateway.ActionResolve:
-		if !s.gw.dns.join(sess, sentinel, q) {
-			c.gateway.countResolveBusy()
+		if !s.x.dns.join(s, client, sentinel, q) {
+			c.countResolveBusy()
 		}
 	}
 }
@@ -53,7 +54,7 @@ func (s *Server) gatewayQuery(sess *session, sentinel netip.AddrPort, msg []byte
 // goroutine per domain in flight, coalescing concurrent queries for the
 // same domain (from any allocation) onto one resolution.
 type resolutions struct {
-	shell    *gatewayShell
+	x        *Extension
 	mu       sync.Mutex
 	inflight map[string]*resolution // by normalized domain
 	waiting  int                    // queries in all inflight resolutions
@@ -64,41 +65,42 @@ type resolution struct {
 	waiters []waitingQuery
 }
 
-// waitingQuery is a query to answer when its domain's resolution ends.
+// waitingQuery is a query to answer when its domain's resolution ends,
+// through the relay's Client of the allocation that asked.
 type waitingQuery struct {
 	sess     *session
+	client   relay.Client
 	sentinel netip.AddrPort
 	q        gateway.Query
 }
 
-func (r *resolutions) init(shell *gatewayShell) {
-	r.shell = shell
+func (r *resolutions) init(x *Extension) {
+	r.x = x
 	r.inflight = make(map[string]*resolution)
 }
 
 // join queues q for the resolution of its domain, starting one if none is
 // in flight. It reports false, queueing nothing, when a limit is reached
 // or the relay is closing.
-func (r *resolutions) join(sess *session, sentinel netip.AddrPort, q gateway.Query) bool {
-	gs := sess.gw
-	if gs.pending.Add(1) > maxPendingPerSession {
-		gs.pending.Add(-1)
+func (r *resolutions) join(s *session, client relay.Client, sentinel netip.AddrPort, q gateway.Query) bool {
+	if s.pending.Add(1) > maxPendingPerSession {
+		s.pending.Add(-1)
 		return false
 	}
-	w := waitingQuery{sess: sess, sentinel: sentinel, q: q}
+	w := waitingQuery{sess: s, client: client, sentinel: sentinel, q: q}
 	domain := q.Domain()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res, ok := r.inflight[domain]
 	switch {
-	case r.waiting >= maxWaitingQueries, !ok && len(r.inflight) >= maxResolutions, r.shell.ctx.Err() != nil:
-		gs.pending.Add(-1)
+	case r.waiting >= maxWaitingQueries, !ok && len(r.inflight) >= maxResolutions, r.x.ctx.Err() != nil:
+		s.pending.Add(-1)
 		return false
 	case !ok:
 		res = &resolution{}
 		r.inflight[domain] = res
-		r.shell.wg.Add(1)
-		go func() { defer r.shell.wg.Done(); r.resolve(domain, res) }()
+		r.x.wg.Add(1)
+		go func() { defer r.x.wg.Done(); r.resolve(domain, res) }()
 	}
 	res.waiters = append(res.waiters, w)
 	r.waiting++
@@ -110,9 +112,9 @@ func (r *resolutions) join(sess *session, sentinel netip.AddrPort, q gateway.Que
 // Queries arriving while it runs join it, so each is answered with results
 // at least as fresh as the query.
 func (r *resolutions) resolve(domain string, res *resolution) {
-	shell := r.shell
-	ctx, cancel := context.WithTimeout(shell.ctx, gateway.ResolveTimeout)
-	v4, v6, err := shell.resolver.Resolve(ctx, domain)
+	x := r.x
+	ctx, cancel := context.WithTimeout(x.ctx, gateway.ResolveTimeout)
+	v4, v6, err := x.resolver.Resolve(ctx, domain)
 	cancel()
 	if err != nil {
 		v4, v6 = nil, nil
@@ -123,21 +125,18 @@ func (r *resolutions) resolve(domain string, res *resolution) {
 	r.waiting -= len(waiters)
 	r.mu.Unlock()
 
-	var sd sender
 	out := make([]byte, 0, dnsAnswerSize)
 	for _, w := range waiters {
-		gs := w.sess.gw
-		gs.pending.Add(-1)
-		if shell.ctx.Err() != nil {
+		w.sess.pending.Add(-1)
+		if x.ctx.Err() != nil {
 			continue // the relay is closing: its client sockets are going away
 		}
-		now := shell.srv.clock.Now()
-		gs.mu.Lock()
-		v, answer := gs.core.Resolved(w.q, v4, v6, out)
-		gs.mu.Unlock()
-		shell.c.gateway.count(v)
+		w.sess.mu.Lock()
+		v, answer := w.sess.core.Resolved(w.q, v4, v6, out)
+		w.sess.mu.Unlock()
+		x.shared().count(v)
 		if v.Action == gateway.ActionAnswer {
-			shell.srv.gatewayDataToClient(w.sess, w.sentinel, answer, now, &sd, &shell.c)
+			w.client.DeliverData(w.sentinel, answer)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package relay
+package relayext
 
 import (
 	"encoding/binary"
@@ -7,9 +7,9 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
+	"github.com/turnstile-relay/turnstile/relay"
 )
 
 // fuzzResources has no CIDR resource and its names resolve to nothing, so
@@ -22,7 +22,7 @@ const fuzzResources = `{"resources": [
 ]}`
 
 // FuzzGatewayPeerPath feeds arbitrary datagrams through the gateway hooks of
-// a live allocation: client datagrams to the sentinel (the DNS query
+// a live allocation of a relay: client datagrams to the sentinel (the DNS query
 // parser and the resolution path), to proxy IPs and to any address, peer
 // datagrams and ICMP errors from any address. The first byte picks the
 // hook and the destination, the next two the port, the rest is the
@@ -45,13 +45,13 @@ func FuzzGatewayPeerPath(f *testing.F) {
 	if err := c.CreatePermission(proxies...); err != nil {
 		f.Fatal(err)
 	}
-	ft := allocation.FiveTuple{Client: c.LocalAddr(), Server: srv.udp, Transport: allocation.TransportUDP}
-	a := srv.table.Lookup(ft, mono.Now())
-	sess := a.Ext.(*session)
+	sess := srv.x.last(f)
 	targets := append([]netip.Addr{sentinel4.Addr(), sentinel6.Addr(), netip.MustParseAddr("10.9.0.5"), netip.MustParseAddr("::ffff:100.100.111.1")}, proxies...)
 
-	var sd sender
-	var cs counters
+	// The hooks are driven directly, as the relay calls them, with a
+	// client that only counts: the relay's own paths around them are
+	// fuzzed in package relay.
+	var client discardClient
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 3 {
 			return
@@ -62,22 +62,21 @@ func FuzzGatewayPeerPath(f *testing.F) {
 		now := mono.Now()
 		switch hook {
 		case 0:
-			srv.gatewayOutbound(sess, peerAddr(addr), payload, now, &sd, &cs, transportUDP)
+			sess.Outbound(&client, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), payload, now, 1)
 		case 1:
-			srv.gatewayInbound(sess, addr, now, &cs)
+			sess.Inbound(addr, now, 1)
 		case 2:
 			var typ, code uint8
 			if len(payload) >= 2 {
 				typ, code = payload[0], payload[1]
 			}
-			srv.gatewayInboundICMP(sess, addr, typ, code, 0, now, &cs)
+			sess.InboundICMP(addr, relay.ICMP{Type: typ, Code: code}, now, 1)
 		default:
-			srv.permitPeer(a, addr, true, &cs)
+			sess.Permit(addr, true, now)
 		}
-		gs := sess.gw
-		gs.mu.Lock()
-		_, flows := gs.core.NextDeadline()
-		gs.mu.Unlock()
+		sess.mu.Lock()
+		_, flows := sess.core.NextDeadline()
+		sess.mu.Unlock()
 		if flows {
 			t.Fatalf("input %x opened a NAT flow", data)
 		}

@@ -1,4 +1,4 @@
-package relay
+package relayext
 
 import (
 	"net/netip"
@@ -110,7 +110,7 @@ func TestGatewaySentinelAnswers(t *testing.T) {
 	}
 	for action, reason := range map[string]string{"dns": "sentinel", "resolve": "dns_resolve", "answer": "dns_answered", "drop": "dns_malformed"} {
 		if verdicts(srv, action, reason) == 0 {
-			t.Errorf("verdict %s/%s not counted: %v", action, reason, srv.Stats().GatewayVerdicts)
+			t.Errorf("verdict %s/%s not counted: %v", action, reason, srv.Stats().ExtensionCounts)
 		}
 	}
 }
@@ -132,7 +132,7 @@ func TestGatewaySentinelPerUser(t *testing.T) {
 	}
 	requireProxies(t, askSentinel(t, c, sentinel4, 0, 2, "cam.media.test.internal.", dnsmessage.TypeA), proxyRange4)
 	if verdicts(srv, "answer", "dns_refused") == 0 {
-		t.Errorf("REFUSED not counted: %v", srv.Stats().GatewayVerdicts)
+		t.Errorf("REFUSED not counted: %v", srv.Stats().ExtensionCounts)
 	}
 }
 
@@ -230,9 +230,9 @@ func TestGatewayCloseEndsResolutions(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("Close waited for a resolution in flight")
 	}
-	srv.gw.dns.mu.Lock()
-	left := len(srv.gw.dns.inflight)
-	srv.gw.dns.mu.Unlock()
+	srv.x.dns.mu.Lock()
+	left := len(srv.x.dns.inflight)
+	srv.x.dns.mu.Unlock()
 	if left != 0 {
 		t.Fatalf("%d resolutions still registered after Close", left)
 	}

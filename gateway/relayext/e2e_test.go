@@ -1,12 +1,10 @@
-package relay
+package relayext
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
-	"golang.org/x/sys/unix"
 
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
@@ -31,7 +29,7 @@ func gatewayScenarios(t *testing.T) {
 	res.set("sip.test.internal", gwHostA.String(), gwHostA6.String())
 	res.set("media.test.internal", gwHostA.String())
 	res.set("v4only.test.internal", gwHostA.String())
-	srv := newTestServer(t, withRelayAddrs(gwRelay4.String(), gwRelay6.String()), withGateway(t, netnsResources, res))
+	srv := newTestServer(t, withRelayAddrs(gwRelay4, gwRelay6), withGateway(t, netnsResources, res))
 	for _, h := range []struct {
 		at  netip.AddrPort
 		tag string
@@ -153,45 +151,13 @@ func icmpScenario(t *testing.T, srv *testServer) {
 		t.Fatal(err)
 	}
 	wantData(t, c, live, 0, "A:open")
-	injectFragNeeded(t, gwHostB, 1200, relayed4, netip.AddrPortFrom(gwHostA, 5060))
+	injectICMPv4(t, gwHostB, 3, 4, 1200, relayed4, netip.AddrPortFrom(gwHostA, 5060))
 	wantICMP(t, c, turnclient.ICMPEvent{Peer: live, Family: v4, Type: 3, Code: 4, MTU: 1200})
 
 	before := verdicts(srv, "drop", "no_flow")
-	injectICMPv4(t, gwHostB, 3, 3, relayed4, netip.AddrPortFrom(gwHostA, 5999))
+	injectICMPv4(t, gwHostB, 3, 3, 0, relayed4, netip.AddrPortFrom(gwHostA, 5999))
 	waitUntil(t, "the error quoting no flow to be judged", func() bool { return verdicts(srv, "drop", "no_flow") > before })
 	expectNoTurnEvent(t, c, "an ICMP error quoting no flow")
-}
-
-// injectFragNeeded sends an ICMPv4 fragmentation-needed error (type 3
-// code 4, next-hop MTU mtu, RFC 1191 §4) from the local address from to
-// relayed's address, quoting a UDP datagram relayed → quotedDst. See
-// icmp_inject_test.go for why a crafted error takes the real path.
-func injectFragNeeded(t testing.TB, from netip.Addr, mtu uint16, relayed, quotedDst netip.AddrPort) {
-	t.Helper()
-	fd := rawSocket(t, unix.AF_INET, unix.IPPROTO_ICMP)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: from.As4()}); err != nil {
-		t.Fatalf("binding the raw socket to %s: %v", from, err)
-	}
-	pkt := make([]byte, 8+20+8)
-	pkt[0], pkt[1] = 3, 4
-	binary.BigEndian.PutUint16(pkt[6:], mtu)
-	quoted := pkt[8:]
-	quoted[0] = 0x45
-	binary.BigEndian.PutUint16(quoted[2:], 1400) // the datagram that did not fit
-	binary.BigEndian.PutUint16(quoted[6:], 0x4000)
-	quoted[8], quoted[9] = 64, unix.IPPROTO_UDP
-	src, dst := relayed.Addr().As4(), quotedDst.Addr().As4()
-	copy(quoted[12:16], src[:])
-	copy(quoted[16:20], dst[:])
-	binary.BigEndian.PutUint16(quoted[10:], internetChecksum(quoted[:20]))
-	udp := quoted[20:]
-	binary.BigEndian.PutUint16(udp[0:], relayed.Port())
-	binary.BigEndian.PutUint16(udp[2:], quotedDst.Port())
-	binary.BigEndian.PutUint16(udp[4:], 1400-20)
-	binary.BigEndian.PutUint16(pkt[2:], internetChecksum(pkt))
-	if err := unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: relayed.Addr().As4()}); err != nil {
-		t.Fatalf("sending the ICMPv4 error: %v", err)
-	}
 }
 
 // dnsChangeScenario: after the name moves to a new IP, the live flow

@@ -1,4 +1,4 @@
-package relay
+package relayext
 
 import (
 	"net/netip"
@@ -58,7 +58,7 @@ func TestGatewayPermissions(t *testing.T) {
 	}
 	for _, v := range [][2]string{{"allow", "sentinel"}, {"allow", "proxy"}, {"allow", "direct"}, {"forbid", "unknown_proxy"}, {"forbid", "no_access"}} {
 		if verdicts(srv, v[0], v[1]) == 0 {
-			t.Errorf("verdict %s/%s not counted: %v", v[0], v[1], srv.Stats().GatewayVerdicts)
+			t.Errorf("verdict %s/%s not counted: %v", v[0], v[1], srv.Stats().ExtensionCounts)
 		}
 	}
 	if n := srv.Stats().PeerDenials["gateway_no_access"]; n == 0 {
@@ -119,7 +119,7 @@ func TestGatewayRefusesWithICMP(t *testing.T) {
 	}
 	for _, v := range [][2]string{{"refuse", "filter_denied"}, {"refuse", "no_records"}} {
 		if verdicts(srv, v[0], v[1]) == 0 {
-			t.Errorf("verdict %s/%s not counted: %v", v[0], v[1], srv.Stats().GatewayVerdicts)
+			t.Errorf("verdict %s/%s not counted: %v", v[0], v[1], srv.Stats().ExtensionCounts)
 		}
 	}
 }
@@ -131,7 +131,7 @@ func TestGatewayRefusesWithICMP(t *testing.T) {
 func TestGatewayRefusalsAreRateLimited(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withGateway(t, loopbackResources, loopbackResolver()))
-	burst := srv.cfg.Gateway.Config().ICMPBurst
+	burst := srv.core.Config().ICMPBurst
 	c := dialUser(t, srv, turnclient.UDP, "alice")
 	if _, err := c.Allocate(turnclient.AllocateOptions{}); err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestGatewayRefusalsAreRateLimited(t *testing.T) {
 	})
 	refused := verdicts(srv, "refuse", "filter_denied")
 	// The bucket refills at ICMPRate per second while the burst is sent.
-	refill := uint64(time.Since(start).Seconds()*float64(srv.cfg.Gateway.Config().ICMPRate)) + 1
+	refill := uint64(time.Since(start).Seconds()*float64(srv.core.Config().ICMPRate)) + 1
 	if refused < uint64(burst) || refused > uint64(burst)+refill {
 		t.Fatalf("%d of %d datagrams refused with ICMP, want the burst of %d (plus refill)", refused, sent, burst)
 	}

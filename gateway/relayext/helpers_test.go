@@ -1,4 +1,4 @@
-package relay
+package relayext
 
 import (
 	"context"
@@ -100,28 +100,11 @@ func (r *fakeResolver) Resolve(ctx context.Context, domain string) (v4, v6 []net
 	return rec[0], rec[1], nil
 }
 
-// withGateway puts a gateway with the resources file text and resolver on
-// the relay.
-func withGateway(t testing.TB, resources string, resolver gateway.Resolver) serverOption {
-	t.Helper()
-	gw, err := gateway.New(gateway.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Reload([]byte(resources)); err != nil {
-		t.Fatal(err)
-	}
-	return func(c *Config) {
-		c.Gateway = gw
-		c.GatewayResolver = resolver
-	}
-}
-
 // dialUser connects a turnclient with REST credentials of user to srv's
 // listener for transport.
 func dialUser(t testing.TB, srv *testServer, transport turnclient.Transport, user string) *turnclient.Client {
 	t.Helper()
-	name, pass := restCredentials(user)
+	name, pass := restCredentials(user, time.Now())
 	cfg := turnclient.Config{
 		Transport: transport, Username: name, Password: pass,
 		RTO: 100 * time.Millisecond, Timeout: 5 * time.Second, Server: srv.udp,
@@ -243,5 +226,5 @@ func wantData(t testing.TB, c *turnclient.Client, peer netip.AddrPort, channel u
 
 // verdicts reads one gateway verdict counter.
 func verdicts(srv *testServer, action, reason string) uint64 {
-	return srv.Stats().GatewayVerdicts[action][reason]
+	return srv.Stats().ExtensionCounts[action][reason]
 }
