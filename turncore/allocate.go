@@ -47,18 +47,22 @@ func (p *Processor) allocate(req *request) []byte {
 	if err := p.c.cfg.Policy.AdmitAllocation(req.user, ft); err != nil {
 		return p.errorResponse(RefusalCode(err, 403), key, false, req)
 	}
-	if h := p.c.cfg.Hooks; h != nil {
-		if err := h.AdmitAllocation(req.user, ft, req.now); err != nil {
-			return p.errorResponse(RefusalCode(err, 403), key, false, req)
-		}
-	}
 	// Step 10 (quotas) before binding sockets, so a user over quota gets
 	// 486 rather than whatever port exhaustion would say; the table checks
 	// again atomically when it inserts.
 	if err := p.c.cfg.Table.CheckQuota(req.user, req.now); err != nil {
 		return p.errorResponse(486, key, false, req)
 	}
-	p.pending = pendingAllocate{active: true, params: params, req: *req}
+	// The extension's state for the allocation's user (req.user becomes
+	// Allocation.User), or its refusal.
+	var hook PeerHook
+	if h := p.c.cfg.Hooks; h != nil {
+		var err error
+		if hook, err = h.Admit(req.user, ft, req.now); err != nil {
+			return p.errorResponse(RefusalCode(err, 403), key, false, req)
+		}
+	}
+	p.pending = pendingAllocate{active: true, params: params, req: *req, hook: hook}
 	return p.startBinding()
 }
 
@@ -69,17 +73,19 @@ func (p *Processor) relaysBound() []byte {
 	req := &pa.req
 	if pa.code != 0 {
 		pa.active = false
+		p.releaseHook()
 		return p.errorResponse(pa.code, &req.key, false, req)
 	}
 	seconds, present, ok := p.lifetimeAttr()
 	if !ok {
 		pa.active = false
 		p.closeBound()
+		p.releaseHook()
 		return p.errorResponse(400, &req.key, false, req)
 	}
 	pa.lifetime = p.c.cfg.Table.Config().Lifetime(seconds, present)
 	p.res.Step = StepCommit
-	p.res.Relay4, p.res.Relay6 = pa.v4, pa.v6
+	p.res.Relay4, p.res.Relay6, p.res.Hook = pa.v4, pa.v6, pa.hook
 	return nil
 }
 
@@ -101,6 +107,7 @@ func (p *Processor) Commit(ext Stateful) Result {
 	st.dontFragment = pa.params.dontFragment
 	st.setLive(allocation.FamilyIPv4, pa.v4.Handle != nil)
 	st.setLive(allocation.FamilyIPv6, pa.v6.Handle != nil)
+	st.hook = pa.hook
 	spec := allocation.Spec{
 		FiveTuple: req.ft,
 		Username:  req.username,
@@ -116,6 +123,7 @@ func (p *Processor) Commit(ext Stateful) Result {
 	a, err := p.c.cfg.Table.Create(spec, req.now)
 	if err != nil {
 		p.closeBound()
+		p.releaseHook()
 		var resp []byte
 		switch {
 		case errors.Is(err, allocation.ErrExists):
@@ -160,12 +168,21 @@ func (p *Processor) Unwind(a *allocation.Allocation) Result {
 	req := &p.pending.req
 	p.c.cfg.Table.Delete(a, req.now)
 	p.closeBound()
+	p.releaseHook()
 	resp := p.errorResponse(508, &req.key, false, req)
 	if p.cached {
 		// Commit cached the success; a retransmission must get the 508.
 		p.c.cfg.TxCache.Put(p.cacheKey, resp, req.now)
 	}
 	return p.done(resp)
+}
+
+// releaseHook hands the extension's state of a failed Allocate back to the
+// shell to end.
+func (p *Processor) releaseHook() {
+	if h := p.pending.hook; h != nil {
+		p.act(Action{Kind: ActRelease, Hook: h})
+	}
 }
 
 // clearActions empties the action list between the steps of an Allocate.

@@ -27,6 +27,7 @@ type pendingAllocate struct {
 	active bool
 	params allocateParams
 	req    request
+	hook   PeerHook // the extension's state for the new allocation
 
 	family   allocation.Family // the family being bound
 	ip       RelayIP

@@ -131,6 +131,7 @@ func (c *Core) nextAlternate(client netip.Addr) (netip.AddrPort, bool) {
 type State struct {
 	live4, live6 atomic.Bool
 	dontFragment bool
+	hook         PeerHook // the extension's state; nil without one
 }
 
 // TURNState returns s; through embedding it makes the shell's value a
@@ -145,6 +146,10 @@ func (s *State) HasRelay(f allocation.Family) bool {
 	}
 	return s.live6.Load()
 }
+
+// Hook returns the extension's state of the allocation (Hooks.Admit), nil
+// without one.
+func (s *State) Hook() PeerHook { return s.hook }
 
 // DontFragment reports whether the allocation's sockets set DF (RFC 8656
 // §7.2 step 4).

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,22 +111,27 @@ type fakeHooks struct {
 	claimed  netip.Addr
 	allow    bool
 	badUser  string
-	asked    int
 	lastNow  mono.Time
 	lastUser string
 }
 
-func (h *fakeHooks) AdmitAllocation(user string, _ allocation.FiveTuple, now mono.Time) error {
-	h.lastNow = now
-	if user == h.badUser {
-		return &Refusal{Code: 486, Reason: "extension"}
-	}
-	return nil
+// fakePeerHook is fakeHooks' state of one allocation.
+type fakePeerHook struct {
+	h    *fakeHooks
+	user string
 }
 
-func (h *fakeHooks) PermitPeer(user string, _ allocation.FiveTuple, peer netip.AddrPort, _ bool, now mono.Time) (bool, error) {
-	h.asked++
-	h.lastNow, h.lastUser = now, user
+func (h *fakeHooks) Admit(user string, _ allocation.FiveTuple, now mono.Time) (PeerHook, error) {
+	h.lastNow = now
+	if user == h.badUser {
+		return nil, &Refusal{Code: 486, Reason: "extension"}
+	}
+	return &fakePeerHook{h: h, user: user}, nil
+}
+
+func (ph *fakePeerHook) PermitPeer(peer netip.AddrPort, _ bool, now mono.Time) (bool, error) {
+	h := ph.h
+	h.lastNow, h.lastUser = now, ph.user
 	if peer.Addr() != h.claimed {
 		return false, nil
 	}
@@ -136,7 +142,8 @@ func (h *fakeHooks) PermitPeer(user string, _ allocation.FiveTuple, peer netip.A
 }
 
 // The extension decides on the peers it claims, before (and instead of)
-// the policy, and may refuse an Allocate with its own code.
+// the policy, and may refuse an Allocate with its own code; the state of
+// an Allocate that fails later is handed back.
 func TestHooksDecideBeforeThePolicy(t *testing.T) {
 	hooks := &fakeHooks{claimed: netip.MustParseAddr("100.64.0.1"), allow: true, badUser: "bob"}
 	set := defaultSettings()
@@ -146,12 +153,18 @@ func TestHooksDecideBeforeThePolicy(t *testing.T) {
 	sc := newTestScenario(t, set)
 	sc.do("client alice 192.0.2.10:5000")
 	sc.do("client bob 192.0.2.20:5000")
-	if got := lastLine(sc.do("allocate alice")); got[:16] != "allocate success" {
+	sc.do("client carol 192.0.2.30:5000")
+	if got := lastLine(sc.do("allocate alice")); !strings.HasPrefix(got, "allocate success") {
 		t.Fatalf("allocate alice: %s", got)
 	}
 	if got := lastLine(sc.do("allocate bob")); got != "allocate error 486 MI" {
 		t.Fatalf("allocate bob: %s, want the extension's 486", got)
 	}
+	sc.do("bindfail on")
+	if got := sc.do("allocate carol"); !slices.Contains(got, "release carol") {
+		t.Fatalf("allocate carol with failing binds: %q, want its extension state released", got)
+	}
+	sc.do("bindfail off")
 	if got := lastLine(sc.do("permit alice 100.64.0.1")); got != "create_permission success MI" {
 		t.Fatalf("claimed peer: %s", got)
 	}
@@ -274,3 +287,5 @@ func TestDropsWithoutAnswer(t *testing.T) {
 		}
 	}
 }
+
+func (ph *fakePeerHook) userName() string { return ph.user }

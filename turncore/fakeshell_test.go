@@ -326,6 +326,8 @@ func (sh *fakeShell) execute(actions []Action) {
 			sh.toPeer(a.Alloc.Ext.(*fakeSession), a.Peer, a.Data)
 		case ActDrop:
 			sh.printf("drop %s", a.Drop)
+		case ActRelease:
+			sh.printf("release %s", a.Hook.(interface{ userName() string }).userName())
 		}
 	}
 }

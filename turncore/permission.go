@@ -88,8 +88,8 @@ func (p *Processor) channelBind(req *request, a *allocation.Allocation) []byte {
 // ChannelBind (RFC 8656 §10.2, §12.2): the extension decides on the
 // addresses it claims, the Policy on every other.
 func (p *Processor) permitPeer(a *allocation.Allocation, peer netip.AddrPort, hasPort bool, req *request) error {
-	if h := p.c.cfg.Hooks; h != nil {
-		if decided, err := h.PermitPeer(a.User, a.FiveTuple, peer, hasPort, req.now); decided {
+	if h := stateOf(a).hook; h != nil {
+		if decided, err := h.PermitPeer(peer, hasPort, req.now); decided {
 			return err
 		}
 	}

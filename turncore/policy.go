@@ -39,18 +39,27 @@ type Policy interface {
 }
 
 // Hooks are an extension's decisions on the core's paths (the gateway is
-// the first): it sees plain values only, never the core's state.
-// Implementations must be safe for concurrent use and must not block.
+// the first). They see plain values only, do no I/O and take the time as
+// an argument. Implementations must be safe for concurrent use and must
+// not block.
 type Hooks interface {
-	// AdmitAllocation is asked after Policy.AdmitAllocation admitted user
-	// on ft; an error refuses the Allocate (a *Refusal chooses the code,
-	// 403 otherwise).
-	AdmitAllocation(user string, ft allocation.FiveTuple, now mono.Time) error
+	// Admit is asked after Policy.AdmitAllocation and the quota check of an
+	// Allocate (RFC 8656 §7.2) and returns the extension's state for the
+	// new allocation of user on ft (nil for none). An error refuses the
+	// Allocate: a *Refusal chooses the code, 403 otherwise. A state whose
+	// Allocate fails later comes back in an ActRelease action.
+	Admit(user string, ft allocation.FiveTuple, now mono.Time) (PeerHook, error)
+}
+
+// PeerHook is an extension's state of one allocation, as far as the core
+// asks it.
+type PeerHook interface {
 	// PermitPeer is asked first about every peer of a CreatePermission
-	// (hasPort false) or ChannelBind of user's allocation on ft. decided
-	// false leaves the peer to Policy.PermitPeer; decided true with a nil
-	// error allows it without the Policy, with an error refuses it.
-	PermitPeer(user string, ft allocation.FiveTuple, peer netip.AddrPort, hasPort bool, now mono.Time) (decided bool, err error)
+	// (hasPort false, RFC 8656 §9) or ChannelBind (§12.2). decided false
+	// leaves the peer to Policy.PermitPeer; decided true with a nil error
+	// allows it without the Policy, with an error refuses it (a *Refusal
+	// chooses the code, 403 otherwise).
+	PermitPeer(peer netip.AddrPort, hasPort bool, now mono.Time) (decided bool, err error)
 }
 
 // Refusal is a policy answer with the STUN error code to send.

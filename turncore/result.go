@@ -74,6 +74,9 @@ const (
 	ActToPeer
 	// ActDrop: count Action.Drop.
 	ActDrop
+	// ActRelease: end Action.Hook, the extension's state of an Allocate
+	// that failed after Hooks.Admit.
+	ActRelease
 )
 
 // Action is one thing for the shell to do. Data aliases the message the
@@ -88,6 +91,7 @@ type Action struct {
 	Data    []byte
 	Drop    Drop
 	Expired bool
+	Hook    PeerHook
 }
 
 // Outcome describes a request for counters and logs.
@@ -122,8 +126,10 @@ type Result struct {
 	Outcome  Outcome
 	// Open is the socket to bind (StepOpen).
 	Open OpenSocket
-	// Relay4 and Relay6 are the bound relayed sockets (StepCommit).
+	// Relay4 and Relay6 are the bound relayed sockets (StepCommit), Hook
+	// the extension's state for the allocation (nil without one).
 	Relay4, Relay6 Relay
+	Hook           PeerHook
 	// Created is the new allocation when Commit created one.
 	Created *allocation.Allocation
 }
