@@ -229,7 +229,7 @@ func TestExtensionDecidesPeersAndAllocations(t *testing.T) {
 	c := newRawClient(t, srv.udp, "udp4")
 	c.allocate()
 	private := netip.MustParseAddrPort("10.1.2.3:5000") // denied by the test Policy
-	refused := newUDPPeer(t, "udp4").addr()              // allowed by it
+	refused := newUDPPeer(t, "udp4").addr()             // allowed by it
 	x.mu.Lock()
 	x.permits[private.Addr()] = PeerVerdict{Decision: PermitAllow}
 	x.permits[refused.Addr()] = PeerVerdict{Decision: PermitForbid, Reason: "stub_refused"}
