@@ -97,7 +97,7 @@ func TestConformanceDontFragmentReservedPort(t *testing.T) {
 	}
 	requireCode(t, m, 0)
 	sess := sessionOf(t, srv, second)
-	if !sess.dontFragment {
+	if !sess.DontFragment() {
 		t.Fatal("the allocation does not record DONT-FRAGMENT")
 	}
 	if !dfState(t, sess.relay4) {

@@ -77,44 +77,27 @@ func (w *worker) dispatch(sock *netio.Socket, local, from netip.AddrPort, data [
 	}
 }
 
-// relayChannelData is the client → peer hot path (RFC 8656 §12.6): find the
-// 5-tuple's allocation and the channel's peer, and send the payload from the
+// relayChannelData is the client → peer hot path (RFC 8656 §12.6): the core
+// finds the 5-tuple's allocation and the channel's peer, and the payload leaves from the
 // relayed address. It allocates nothing and takes no global lock.
 func (s *Server) relayChannelData(ft allocation.FiveTuple, data []byte, now mono.Time, sd *sender, c *counters, t transportIndex) {
-	ch, payload, ok := s.channels.ParseChannelData(data)
+	to, drop, ok := s.core.ChannelDataToPeer(ft, data, now)
 	if !ok {
-		c.drop(DropChannelDataMalformed)
+		c.drop(drop)
 		return
 	}
-	a := s.table.Lookup(ft, now)
-	if a == nil {
-		c.drop(DropNoAllocation)
+	sess := to.Alloc.Ext.(*session)
+	// Extension hook: a datagram for an address the extension claims is
+	// translated, refused with ICMP or answered by it.
+	if sess.ext != nil && s.extOutbound(sess, to.Peer, to.Payload, now, sd, c, t) {
 		return
 	}
-	peer, ok := a.ChannelPeer(ch, now)
-	if !ok {
-		c.drop(DropChannelUnbound)
-		return
-	}
-	// The binding installed a permission, but the two expire separately
-	// (RFC 8656 §9, §12: 300 s and 600 s); data only flows to a peer with a
-	// live permission, in this direction as in the other (§9, §21.2).
-	if !a.Permitted(peer.Addr(), now) {
-		c.drop(DropNoPermission)
-		return
-	}
-	sess := a.Ext.(*session)
-	// Extension hook: the extension may send the payload elsewhere, or
-	// answer or drop it (extension.go).
-	if sess.ext != nil && s.extOutbound(sess, peer, payload, now, sd, c, t) {
-		return
-	}
-	rs := sess.relayFor(peer.Addr())
+	rs := sess.relayFor(to.Peer.Addr())
 	if rs == nil {
 		c.drop(DropPeerFamily)
 		return
 	}
-	sd.toPeer(rs, payload, peer, c, t)
+	sd.toPeer(rs, to.Payload, to.Peer, c, t)
 }
 
 // serveRelay reads peer datagrams from a relayed socket and delivers them to
@@ -215,12 +198,15 @@ func (w *worker) toClient(sess *session, a *allocation.Allocation, buf []byte, o
 			return
 		}
 	}
-	if !a.Permitted(peer.Addr(), now) {
-		w.c.drop(DropNoPermission)
+	// The core's lookup: a permission for the peer's IP (RFC 8656 §9),
+	// then the channel bound to it, if any (§12.7).
+	ch, hasChannel, drop, ok := w.s.core.PeerToClient(a, peer, now)
+	if !ok {
+		w.c.drop(drop)
 		return
 	}
 	var start, end int
-	if ch, ok := a.PeerChannel(peer, now); ok {
+	if hasChannel {
 		start = off - stunmsg.ChannelDataHeaderSize
 		w.s.channels.PutChannelDataHeader(buf[start:], ch, size)
 		end = off + size

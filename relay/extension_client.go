@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 
-	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
@@ -37,21 +36,6 @@ func (s *Server) extOutbound(sess *session, peer netip.AddrPort, payload []byte,
 		c.relayed(ToPeer, t, len(payload))
 	}
 	return true
-}
-
-// permitPeer is the peer check of CreatePermission (hasPort false) and
-// ChannelBind (RFC 8656 §10.2, §12.2): the extension decides on the
-// addresses it claims, the Policy on every other.
-func (s *Server) permitPeer(a *allocation.Allocation, peer netip.AddrPort, hasPort bool, now mono.Time) error {
-	if x := a.Ext.(*session).ext; x != nil {
-		switch v := x.Permit(peer, hasPort, now); v.Decision {
-		case PermitAllow:
-			return nil
-		case PermitForbid:
-			return &Refusal{Code: 403, Reason: v.Reason}
-		}
-	}
-	return s.policy.PermitPeer(a, peer, hasPort)
 }
 
 // DeliverData implements Client (extension.go). The messages an extension

@@ -1,87 +1,59 @@
 package relay
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/peerpolicy"
+	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/turncore"
 )
 
 // Policy answers the three questions the relay asks before it acts: who may
-// allocate (Authenticate, AdmitAllocation) and which peers an allocation may
-// reach (PermitPeer). Embedders (the gateway is the first) supply their own.
-//
-// Implementations must be safe for concurrent use and must not block: they are
-// called on the packet loops. A returned *Refusal chooses the STUN error code;
-// any other error is answered with 401 from Authenticate and 403 otherwise.
-type Policy interface {
-	// Authenticate returns the candidate long-term keys of username in realm
-	// (RFC 8489 §9.2.2; several while shared secrets rotate) and the user
-	// name that quotas, logs and the gateway know the user by. now is
-	// wall-clock time: REST usernames carry UNIX expiries.
-	Authenticate(username, realm string, client netip.AddrPort, now time.Time) (auth.Keys, string, error)
-
-	// AdmitAllocation decides whether user may create a new allocation on ft
-	// (RFC 8656 §7.2: 486 for quotas, 403 for policy, 508 for capacity).
-	// Quotas configured in allocation.Config are enforced by the table itself,
-	// atomically with insertion; this hook is for everything else.
-	AdmitAllocation(user string, ft allocation.FiveTuple) error
-
-	// PermitPeer decides whether allocation a may exchange data with peer
-	// (RFC 8656 §10.2, §11.2, §12.2 allow a server to restrict peers). hasPort
-	// is false for CreatePermission, whose permissions are IP-only (§9).
-	PermitPeer(a *allocation.Allocation, peer netip.AddrPort, hasPort bool) error
-}
+// allocate and which peers an allocation may reach. It is turncore's
+// (turncore.Policy documents the contract); the alias keeps relay.Policy
+// working for embedders.
+type Policy = turncore.Policy
 
 // Refusal is a policy answer with the STUN error code to send.
-type Refusal struct {
-	Code   int    // STUN error code, e.g. 403 or 486
-	Reason string // short, bounded label for counters and logs; never user data
-}
+type Refusal = turncore.Refusal
 
-func (r *Refusal) Error() string { return fmt.Sprintf("refused with %d: %s", r.Code, r.Reason) }
+// DefaultPolicy is the policy built from configuration (see
+// turncore.DefaultPolicy).
+type DefaultPolicy = turncore.DefaultPolicy
 
-// refusalCode maps a policy error to the STUN error code it is answered with.
-func refusalCode(err error, fallback int) int {
-	var r *Refusal
-	if errors.As(err, &r) && r.Code >= 300 && r.Code <= 699 {
-		return r.Code
+// coreHooks lets the core ask Config.Extension for its decisions
+// (turncore.Hooks).
+type coreHooks struct{ x Extension }
+
+// Admit implements turncore.Hooks with Extension.Admit.
+func (h coreHooks) Admit(user string, ft allocation.FiveTuple, now mono.Time) (turncore.PeerHook, error) {
+	e, err := h.x.Admit(user, ft, now)
+	if err != nil || e == nil {
+		return nil, err
 	}
-	return fallback
+	return extState{e}, nil
 }
 
-// DefaultPolicy is the policy built from configuration: TURN REST and static
-// credentials, quotas left to the allocation table, and the deny-by-default
-// peer filter of package peerpolicy.
-type DefaultPolicy struct {
-	Credentials *auth.Credentials
-	Peers       *peerpolicy.Filter
-}
+// extState is an allocation's extension state as the core sees it
+// (turncore.PeerHook); the session keeps the same state for the data path.
+type extState struct{ AllocationExtension }
 
-// Authenticate implements Policy with auth.Credentials.
-func (p *DefaultPolicy) Authenticate(username, realm string, _ netip.AddrPort, now time.Time) (auth.Keys, string, error) {
-	return p.Credentials.Keys(username, realm, now)
-}
-
-// AdmitAllocation implements Policy; the default admits every authenticated
-// user and leaves quotas to the allocation table.
-func (p *DefaultPolicy) AdmitAllocation(string, allocation.FiveTuple) error { return nil }
-
-// PermitPeer implements Policy with the current peer filter.
-func (p *DefaultPolicy) PermitPeer(_ *allocation.Allocation, peer netip.AddrPort, hasPort bool) error {
-	f := p.Peers
-	var v peerpolicy.Verdict
-	if hasPort {
-		v = f.CheckAddrPort(peer)
-	} else {
-		v = f.CheckIP(peer.Addr())
+// PermitPeer implements turncore.PeerHook: the extension decides on the
+// addresses it claims (RFC 8656 §10.2, §12.2), the Policy on every other.
+func (e extState) PermitPeer(peer netip.AddrPort, hasPort bool, now mono.Time) (bool, error) {
+	switch v := e.Permit(peer, hasPort, now); v.Decision {
+	case PermitAllow:
+		return true, nil
+	case PermitForbid:
+		return true, &Refusal{Code: 403, Reason: v.Reason}
 	}
-	if v.Allowed() {
-		return nil
+	return false, nil
+}
+
+// extensionOf returns the extension state behind a core hook (nil for none).
+func extensionOf(h turncore.PeerHook) AllocationExtension {
+	if e, ok := h.(extState); ok {
+		return e.AllocationExtension
 	}
-	return &Refusal{Code: 403, Reason: v.String()}
+	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/internal/txcache"
 	"github.com/turnstile-relay/turnstile/logging"
+	"github.com/turnstile-relay/turnstile/turncore"
 )
 
 // Config is everything the relay needs, already validated and typed (package
@@ -117,17 +118,12 @@ const authLogLimit = 5
 // Server is a running relay. Create it with New, start it with Start, and
 // stop it with Shutdown (drain) or Close.
 type Server struct {
-	cfg          Config
-	log          *slog.Logger
-	policy       Policy
-	nonces       *auth.Nonces
-	table        *allocation.Table
-	reservations *allocation.Reservations
-	txcache      *txcache.Cache
-	channels     stunmsg.ChannelRange
-
-	relays4, relays6                 []relayIP
-	hasRelayFamily4, hasRelayFamily6 bool
+	cfg      Config
+	log      *slog.Logger
+	table    *allocation.Table
+	channels stunmsg.ChannelRange
+	// core decides (package turncore); the server carries out.
+	core *turncore.Core
 
 	workers   []*worker
 	udp       []netip.AddrPort // bound UDP listener addresses
@@ -136,17 +132,13 @@ type Server struct {
 	conns     map[*streamConn]struct{}
 	connCount atomic.Int64
 
-	draining   atomic.Bool
 	closing    atomic.Bool
 	done       chan struct{}
 	wg         sync.WaitGroup
-	relayNext  atomic.Uint32
 	workerNext atomic.Uint32
 	// listenerOwner maps each UDP listener socket to the worker polling
 	// it; filled before the workers start, read-only afterwards.
 	listenerOwner  map[*netio.Socket]*worker
-	alternateNext  atomic.Uint32
-	retransmits    atomic.Uint64
 	authLog        *logging.Sampler
 	requests       requestCounters
 	authFailures   authCounters
@@ -161,9 +153,8 @@ type Server struct {
 	// one pending expiry run, re-armed by each run.
 	housekeepMu    sync.Mutex
 	housekeepTimer mono.Timer
-	// expiredScratch and reservedScratch are housekeep's reused buffers.
-	expiredScratch  []*allocation.Allocation
-	reservedScratch []any
+	// expiredScratch is housekeep's reused buffer.
+	expiredScratch []turncore.Action
 }
 
 // New validates cfg and prepares a server; nothing is bound until Start.
@@ -213,11 +204,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:           cfg,
 		listenerOwner: map[*netio.Socket]*worker{},
 		log:           cfg.Logger,
-		policy:        cfg.Policy,
-		nonces:        cfg.Nonces,
 		table:         table,
-		reservations:  new(allocation.Reservations),
-		txcache:       txcache.New(txCacheEntries, 16, txcache.DefaultTTL),
 		conns:         make(map[*streamConn]struct{}),
 		channels:      stunmsg.StrictChannels,
 		done:          make(chan struct{}),
@@ -229,35 +216,52 @@ func New(cfg Config) (*Server, error) {
 	if s.authLog, err = logging.NewSampler(authLogLimit, time.Second); err != nil {
 		return nil, err
 	}
-	if s.nonces == nil {
+	nonces := cfg.Nonces
+	if nonces == nil {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		if s.nonces, err = auth.NewNonces(key, 10*time.Minute); err != nil {
+		if nonces, err = auth.NewNonces(key, 10*time.Minute); err != nil {
 			return nil, err
 		}
 	}
+	core := turncore.Config{
+		Realm:                cfg.Realm,
+		Software:             cfg.Software,
+		Table:                table,
+		Reservations:         new(allocation.Reservations),
+		Nonces:               nonces,
+		TxCache:              txcache.New(txCacheEntries, 16, txcache.DefaultTTL),
+		Policy:               cfg.Policy,
+		Channels:             s.channels,
+		PortMin:              cfg.PortMin,
+		PortMax:              cfg.PortMax,
+		AlternateServers:     cfg.AlternateServers,
+		LegacyDualAllocation: cfg.LegacyDualAllocation,
+	}
+	if cfg.Extension != nil {
+		core.Hooks = coreHooks{cfg.Extension}
+	}
 	for i, ip := range cfg.RelayIPs {
-		r := relayIP{local: ip.Unmap(), public: ip.Unmap()}
+		r := turncore.RelayIP{Local: ip.Unmap(), Public: ip.Unmap()}
 		if len(cfg.ExternalIPs) > 0 {
-			r.public = cfg.ExternalIPs[i].Unmap()
+			r.Public = cfg.ExternalIPs[i].Unmap()
 		}
-		if r.local.Is4() != r.public.Is4() {
-			return nil, fmt.Errorf("relay: relay IP %s and external IP %s differ in family", r.local, r.public)
+		if r.Local.Is4() != r.Public.Is4() {
+			return nil, fmt.Errorf("relay: relay IP %s and external IP %s differ in family", r.Local, r.Public)
 		}
-		if r.local.Is4() {
-			s.relays4 = append(s.relays4, r)
+		if r.Local.Is4() {
+			core.Relays4 = append(core.Relays4, r)
 		} else {
-			s.relays6 = append(s.relays6, r)
+			core.Relays6 = append(core.Relays6, r)
 		}
 	}
-	s.hasRelayFamily4, s.hasRelayFamily6 = len(s.relays4) > 0, len(s.relays6) > 0
+	if s.core, err = turncore.New(core); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	return s, nil
 }
-
-// wallClock returns wall-clock time (REST expiries, nonces).
-func (s *Server) wallClock() time.Time { return s.clock.Wall() }
 
 // Table exposes the allocation table for metrics and embedders (read-only use).
 func (s *Server) Table() *allocation.Table { return s.table }
@@ -276,11 +280,11 @@ func (s *Server) StreamAddrs() []netip.AddrPort {
 }
 
 // Draining reports whether the relay refuses new allocations.
-func (s *Server) Draining() bool { return s.draining.Load() }
+func (s *Server) Draining() bool { return s.core.Draining() }
 
 // Drain stops admitting allocations (403, or 300 with ALTERNATE-SERVER) while
 // existing ones keep relaying.
-func (s *Server) Drain() { s.draining.Store(true) }
+func (s *Server) Drain() { s.core.Drain() }
 
 // ActiveAllocations reports how many allocations are live.
 func (s *Server) ActiveAllocations() int { return s.table.Len() }
@@ -347,12 +351,10 @@ func (s *Server) Close() error {
 		s.cfg.Extension.Close() // its goroutines (resolutions in flight)
 	}
 	now := s.clock.Now()
-	// Expiring at the end of time hands over every allocation still live.
-	for _, a := range s.table.Expire(mono.Time(math.MaxInt64), nil) {
-		s.deleteAllocation(a, now, EventClosed)
-	}
-	for _, v := range s.reservations.Expire(mono.Time(math.MaxInt64), nil) {
-		v.(*relaySocket).close()
+	// Expiring at the end of time hands over every allocation and
+	// reservation still live.
+	for _, act := range s.core.Expire(mono.Time(math.MaxInt64), nil) {
+		s.endExpired(act, now, EventClosed)
 	}
 	for _, w := range s.workers {
 		w.close()
@@ -392,14 +394,20 @@ func (s *Server) housekeep() {
 // expireDue ends what is due at now. Only housekeep calls it, so the scratch
 // slices are the server's own.
 func (s *Server) expireDue(now mono.Time) {
-	s.expiredScratch = s.table.Expire(now, s.expiredScratch[:0])
-	for _, a := range s.expiredScratch {
-		s.deleteAllocation(a, now, EventExpired)
+	s.expiredScratch = s.core.Expire(now, s.expiredScratch[:0])
+	for _, act := range s.expiredScratch {
+		s.endExpired(act, now, EventExpired)
 	}
 	clear(s.expiredScratch)
-	s.reservedScratch = s.reservations.Expire(now, s.reservedScratch[:0])
-	for _, v := range s.reservedScratch {
-		v.(*relaySocket).close()
+}
+
+// endExpired carries out one of the core's expiry actions: an allocation
+// ends (published as kind), or a reserved socket nobody claimed closes.
+func (s *Server) endExpired(act turncore.Action, now mono.Time, kind EventKind) {
+	switch act.Kind {
+	case turncore.ActDeleted:
+		s.deleteAllocation(act.Alloc, now, kind)
+	case turncore.ActCloseSocket:
+		act.Handle.(*relaySocket).close()
 	}
-	clear(s.reservedScratch)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/netio"
+	"github.com/turnstile-relay/turnstile/turncore"
 )
 
 // clientPath is how the relay reaches the client of a 5-tuple: a UDP
@@ -70,11 +71,13 @@ func (sd *sender) toPeer(rs *relaySocket, payload []byte, peer netip.AddrPort, c
 // session is the shell's state of one allocation, hung on
 // allocation.Allocation.Ext: where its client is and its relayed sockets.
 type session struct {
-	alloc        *allocation.Allocation
-	client       clientPath
-	relay4       *relaySocket
-	relay6       *relaySocket
-	dontFragment bool
+	// State is the core's part: live relayed families, DF, the
+	// extension's state as the core asks it (turncore.State).
+	turncore.State
+	alloc  *allocation.Allocation
+	client clientPath
+	relay4 *relaySocket
+	relay6 *relaySocket
 	// icmpBudget and icmpRefill implement the per-allocation ICMP rate
 	// limit (a token bucket refilled lazily from the packet clock).
 	icmpBudget atomic.Int64

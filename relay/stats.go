@@ -11,52 +11,39 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/logging"
+	"github.com/turnstile-relay/turnstile/turncore"
 )
 
 // Drop is the typed reason a datagram or frame was discarded. Every drop is a
-// counter, never a log line per packet (the input is hostile and cheap to send).
-type Drop uint8
+// counter, never a log line per packet (the input is hostile and cheap to
+// send). The reasons are turncore's, which decides most of them; their
+// String values are metric label values: a fixed, bounded set.
+type Drop = turncore.Drop
 
-// Drop reasons. Their String values are metric label values: a fixed,
-// bounded set.
+// Drop reasons (see turncore.Drop).
 const (
-	DropNotTURN              Drop = iota // first byte is neither STUN nor ChannelData (RFC 7983 demux)
-	DropMalformedSTUN                    // failed RFC 8489 §6.3 basic checks
-	DropUnexpectedClass                  // a response, an unknown method, or a method/class the server does not accept
-	DropSourcePortZero                   // datagram from port 0
-	DropTruncated                        // larger than the receive buffer
-	DropChannelDataMalformed             // bad length or reserved channel number (RFC 8656 §12.6)
-	DropNoAllocation                     // ChannelData or indication on a 5-tuple without allocation (RFC 8656 §5)
-	DropChannelUnbound                   // ChannelData on a channel that is not bound (RFC 8656 §12.6)
-	DropSendMalformed                    // Send indication without valid XOR-PEER-ADDRESS or DATA (RFC 8656 §11.2)
-	DropSendUnknownAttr                  // indication with an unknown comprehension-required attribute (RFC 8489 §6.3.2)
-	DropSendDontFragment                 // DONT-FRAGMENT on an allocation whose sockets do not set DF (RFC 8656 §11.2)
-	DropNoPermission                     // no permission for the peer (RFC 8656 §9, §11.2, §11.3)
-	DropPeerDenied                       // the peer policy refused the peer (RFC 8656 §11.2)
-	DropPeerFamily                       // the allocation has no relayed address of the peer's family
-	DropSendFailed                       // the kernel refused or had no room to send (EAGAIN, ENOBUFS, ...)
-	DropStreamFrame                      // a TCP/TLS frame too large or not STUN/ChannelData (closes the connection)
-	DropStreamBackpressure               // a stream client reads too slowly; its write queue was full
-	DropICMPNoPermission                 // ICMP error quoting a peer without permission (RFC 8656 §11.5)
-	DropICMPIgnored                      // ICMP error of a type RFC 8656 §11.5 does not forward, or not from ICMP
-	DropICMPRateLimited                  // ICMP errors beyond the per-allocation rate
-	dropCount
+	DropNotTURN              = turncore.DropNotTURN
+	DropMalformedSTUN        = turncore.DropMalformedSTUN
+	DropUnexpectedClass      = turncore.DropUnexpectedClass
+	DropSourcePortZero       = turncore.DropSourcePortZero
+	DropTruncated            = turncore.DropTruncated
+	DropChannelDataMalformed = turncore.DropChannelDataMalformed
+	DropNoAllocation         = turncore.DropNoAllocation
+	DropChannelUnbound       = turncore.DropChannelUnbound
+	DropSendMalformed        = turncore.DropSendMalformed
+	DropSendUnknownAttr      = turncore.DropSendUnknownAttr
+	DropSendDontFragment     = turncore.DropSendDontFragment
+	DropNoPermission         = turncore.DropNoPermission
+	DropPeerDenied           = turncore.DropPeerDenied
+	DropPeerFamily           = turncore.DropPeerFamily
+	DropSendFailed           = turncore.DropSendFailed
+	DropStreamFrame          = turncore.DropStreamFrame
+	DropStreamBackpressure   = turncore.DropStreamBackpressure
+	DropICMPNoPermission     = turncore.DropICMPNoPermission
+	DropICMPIgnored          = turncore.DropICMPIgnored
+	DropICMPRateLimited      = turncore.DropICMPRateLimited
+	dropCount                = turncore.DropCount
 )
-
-var dropLabels = [dropCount]string{
-	"not_turn", "malformed_stun", "unexpected_class", "source_port_zero", "truncated",
-	"channeldata_malformed", "no_allocation", "channel_unbound", "send_malformed",
-	"send_unknown_attribute", "send_dont_fragment", "no_permission", "peer_denied",
-	"peer_family", "send_failed", "stream_frame", "stream_backpressure",
-	"icmp_no_permission", "icmp_ignored", "icmp_rate_limited",
-}
-
-func (d Drop) String() string {
-	if d < dropCount {
-		return dropLabels[d]
-	}
-	return "unknown"
-}
 
 // Drops lists every drop reason, for metric registration.
 func Drops() []Drop {
@@ -165,7 +152,7 @@ func (s *Server) Stats() Stats {
 		Requests:       make(map[string]map[string]uint64, len(countedMethods)),
 		AuthFailures:   make(map[string]uint64),
 		PeerDenials:    make(map[string]uint64),
-		Retransmits:    s.retransmits.Load(),
+		Retransmits:    s.core.Retransmits(),
 		TCPConnections: s.connCount.Load(),
 		Allocations:    s.table.Stats(),
 	}

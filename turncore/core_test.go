@@ -289,3 +289,16 @@ func TestDropsWithoutAnswer(t *testing.T) {
 }
 
 func (ph *fakePeerHook) userName() string { return ph.user }
+
+// NeedsWall picks out requests by their class bits (RFC 8489 §5).
+func TestNeedsWall(t *testing.T) {
+	for _, class := range []stunmsg.Class{stunmsg.Request, stunmsg.Indication, stunmsg.Success, stunmsg.Error} {
+		typ := stunmsg.MessageType(stunmsg.Allocate, class)
+		if got, want := NeedsWall([]byte{byte(typ >> 8), byte(typ)}), class == stunmsg.Request; got != want {
+			t.Errorf("%s: NeedsWall %v, want %v", class, got, want)
+		}
+	}
+	if NeedsWall([]byte{0}) {
+		t.Error("NeedsWall of one byte")
+	}
+}

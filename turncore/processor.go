@@ -87,6 +87,7 @@ func (p *Processor) Handle(ft allocation.FiveTuple, raw []byte, now mono.Time, w
 		// indication-only) are not processed.
 		return p.drop(DropUnexpectedClass)
 	}
+	p.res.Outcome.Method = m.Method
 
 	// A retransmission gets the answer the original got (RFC 8489 §6.3.1,
 	// RFC 8656 §5). Streams are reliable, so only datagram transports cache.
@@ -102,6 +103,15 @@ func (p *Processor) Handle(ft allocation.FiveTuple, raw []byte, now mono.Time, w
 	}
 	req := request{ft: ft, now: now, wall: wall}
 	return p.finishRequest(p.processRequest(&req), now)
+}
+
+// NeedsWall reports whether handling raw may need the wall-clock time: it
+// looks like a STUN request (credentials and nonces, RFC 8489 §9.2), so a
+// shell reads the clock for requests only, not for every indication.
+func NeedsWall(raw []byte) bool {
+	// The class bits of the message type (RFC 8489 §5): C1 is bit 8, C0
+	// bit 4; a request has both clear.
+	return len(raw) >= 2 && raw[0]&0x01 == 0 && raw[1]&0x10 == 0
 }
 
 // begin resets the per-call state.

@@ -96,10 +96,11 @@ type Action struct {
 
 // Outcome describes a request for counters and logs.
 type Outcome struct {
-	// Counted: Method and Code name a request answered with Code (0 for
-	// success) that the request counters record.
+	// Method is the request's method.
+	Method stunmsg.Method
+	// Counted: the request was answered with Code (0 for success), which
+	// the request counters record.
 	Counted bool
-	Method  stunmsg.Method
 	Code    int
 	// AuthFailed: Auth is the failed authentication, for its counter and
 	// the rate-limited log line.
