@@ -32,7 +32,8 @@ import (
 //	                         relay6=off, nonce-lifetime, software, drain,
 //	                         alternate=ADDR:PORT, deny-peers=CIDR,..., max-permissions,
 //	                         legacy-dual, admit-refuse=CODE, permit-deny)
-//	client NAME ADDR:PORT [user=U] [pass=P]   a client (user defaults to NAME)
+//	client NAME ADDR:PORT [user=U] [pass=P] [transport=tcp]   a client (user
+//	                         defaults to NAME, password to NAME-pw; UDP unless tcp)
 //	taken PORT...            the ports another program holds (binds get EADDRINUSE)
 //	bindfail on|off          every bind fails
 //	allocate NAME [lifetime=N] [even] [reserve] [token=HEX|token=last]
