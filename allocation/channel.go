@@ -7,9 +7,9 @@ import (
 )
 
 // Bind binds channel ch to the peer transport address, or refreshes that
-// binding, until now + Config.ChannelLifetime (RFC 8656 §12.2; T-91..T-94),
+// binding, until now + Config.ChannelLifetime (RFC 8656 §12.2),
 // and installs or refreshes the permission for the peer's IP until now +
-// Config.PermissionLifetime (T-93). A binding is never shortened.
+// Config.PermissionLifetime (§12.2, §9). A binding is never shortened.
 //
 // Errors, in RFC order, with nothing changed: ErrGone (437); ErrBadChannel
 // (ch outside 0x4000–0x4FFF, or 0x4000–0x7FFF with
@@ -74,7 +74,7 @@ func (a *Allocation) Bind(ch uint16, peer netip.AddrPort, now mono.Time) error {
 }
 
 // ChannelPeer returns the peer bound to channel ch at now, for ChannelData
-// from the client (RFC 8656 §12.6; T-96); nothing is bound once the
+// from the client (RFC 8656 §12.6); nothing is bound once the
 // allocation has expired. Reading never refreshes anything.
 // Data path: one read lock, no allocation, safe for concurrent use.
 func (a *Allocation) ChannelPeer(ch uint16, now mono.Time) (netip.AddrPort, bool) {
@@ -88,7 +88,7 @@ func (a *Allocation) ChannelPeer(ch uint16, now mono.Time) (netip.AddrPort, bool
 }
 
 // PeerChannel returns the channel bound to the peer transport address at
-// now, for data from a peer (RFC 8656 §11.3, §12.7; T-76, T-97): ChannelData
+// now, for data from a peer (RFC 8656 §11.3, §12.5, §12.7): ChannelData
 // with that number if ok, else a Data indication. Data path: one read lock,
 // no allocation, safe for concurrent use.
 func (a *Allocation) PeerChannel(peer netip.AddrPort, now mono.Time) (uint16, bool) {

@@ -115,7 +115,7 @@ func TestChannelExpiryAndReuseDelay(t *testing.T) {
 		t.Errorf("binding must live until 700 s")
 	}
 	if _, ok := a.ChannelPeer(0x4000, secs(700)); ok {
-		t.Errorf("binding must end at 700 s (data never refreshes, T-96)")
+		t.Errorf("binding must end at 700 s (data never refreshes, RFC 8656 §12.6)")
 	}
 	if _, ok := a.PeerChannel(p1, secs(700)); ok {
 		t.Errorf("PeerChannel must end with the binding")
@@ -176,7 +176,7 @@ func TestChannelSamePairAfterExpiry(t *testing.T) {
 }
 
 // ChannelBind installs or refreshes the permission for the peer IP
-// (T-93), subject to MaxPermissions.
+// (RFC 8656 §12.2), subject to MaxPermissions.
 func TestBindImpliesPermission(t *testing.T) {
 	tab := newTable(t, Config{MaxPermissions: 1})
 	s := specFor(tupleN(1), "u")

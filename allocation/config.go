@@ -167,7 +167,7 @@ func (c Config) Validate() error {
 }
 
 // Lifetime computes the lifetime to grant from a request's LIFETIME
-// attribute (RFC 8656 §7.2, §8.2; T-34, T-40): absent → DefaultLifetime;
+// attribute (RFC 8656 §7.2, §8.2): absent → DefaultLifetime;
 // present → min(requested, MaxLifetime), raised to DefaultLifetime if below
 // it. So with the defaults LIFETIME 0, 30 and 599 give 600 s, 1200 gives
 // 1200 s and 7200 gives 3600 s. A Refresh with LIFETIME 0 means "delete";

@@ -16,12 +16,12 @@
 //
 // Reclaiming memory and telling the shell is done by Table.Expire, which the
 // shell calls when the single timer it arms to Table.NextDeadline fires
-// (style: one deadline queue per shard, no timer per object). Each shard
-// keeps a min-heap with one entry per allocation whose key is never later
-// than the next event of that allocation (its own expiry, or the expiry of
-// one of its permissions or channels); when an entry comes due the shard
-// either retires the allocation or purges its expired permissions and
-// channels and re-keys the entry exactly.
+// (one deadline queue per shard, no timer per object: docs/architecture.md,
+// Threading). Each shard keeps a min-heap with one entry per allocation
+// whose key is never later than the next event of that allocation (its own
+// expiry, or the expiry of one of its permissions or channels); when an
+// entry comes due the shard either retires the allocation or purges its
+// expired permissions and channels and re-keys the entry exactly.
 //
 // # Concurrency
 //

@@ -39,7 +39,7 @@ func (t Transport) String() string {
 // FiveTuple identifies an allocation: the client's and the server's
 // transport addresses as the server sees them, and the transport between
 // them (RFC 8656 §2). Server must be the address the packet was sent to,
-// not a wildcard bind address (T-01).
+// not a wildcard bind address (RFC 8656 §2).
 //
 // Two FiveTuples name the same allocation when they are equal after
 // Canonical: IPv4-mapped IPv6 addresses compare equal to the IPv4 address

@@ -12,7 +12,7 @@ import (
 // are the IPv4 address they wrap. A permission is never shortened: with a
 // stale now an existing later deadline is kept.
 //
-// Permit is atomic (T-64): it validates every address and the capacity
+// Permit is atomic (RFC 8656 §10.2): it validates every address and the capacity
 // first and installs nothing on error. Errors, in RFC order: ErrGone
 // (allocation deleted or expired at now, 437), ErrInvalidAddress (no
 // address or an invalid one, 400), ErrFamilyMismatch (a family without a
@@ -46,9 +46,9 @@ func (a *Allocation) Permit(ips []netip.Addr, now mono.Time) error {
 }
 
 // Permitted reports whether a permission for ip (port ignored, IPv4-mapped
-// form equal to IPv4) is live at now (RFC 8656 §9, §11.3; T-52, T-53).
+// form equal to IPv4) is live at now (RFC 8656 §9, §11.2, §11.3).
 // Nothing is permitted once the allocation has expired, even before Expire
-// reclaims it. Checking never refreshes anything (T-51). It is the
+// reclaims it. Checking never refreshes anything (§11.2, §12.6). It is the
 // data-path check: one read lock, no allocation, safe for concurrent use.
 func (a *Allocation) Permitted(ip netip.Addr, now mono.Time) bool {
 	if !ip.IsValid() {

@@ -58,7 +58,7 @@ func TestPermitSemantics(t *testing.T) {
 		a.Permitted(netip.MustParseAddr("198.51.100.7"), secs(s))
 	}
 	if a.Permitted(netip.MustParseAddr("198.51.100.7"), secs(300)) {
-		t.Errorf("data must not refresh a permission (T-51)")
+		t.Errorf("data must not refresh a permission (RFC 8656 §11.2, §12.6)")
 	}
 	if err := a.Permit(addrs("2001:db8::7"), secs(200)); err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestPermitSemantics(t *testing.T) {
 	}
 }
 
-// Permit is all or nothing (T-64).
+// Permit is all or nothing (RFC 8656 §10.2).
 func TestPermitAtomic(t *testing.T) {
 	tab := newTable(t, Config{MaxPermissions: 3})
 	spec4 := specFor(tupleN(1), "u")

@@ -8,8 +8,7 @@ import (
 )
 
 // Reservations holds relayed ports reserved by an Allocate with EVEN-PORT
-// R=1 for a later Allocate with RESERVATION-TOKEN (RFC 8656 §7.2; T-31,
-// T-32). A reservation is server-wide: the later request may come on any
+// R=1 for a later Allocate with RESERVATION-TOKEN (RFC 8656 §7.2). A reservation is server-wide: the later request may come on any
 // 5-tuple. Tokens are 8 random bytes chosen by the shell (crypto/rand); the
 // value is opaque to the table (the shell's reserved socket).
 //

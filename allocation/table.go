@@ -48,7 +48,7 @@ func (t *Table) shardOf(k *tupleKey) *shard {
 }
 
 // Lookup returns the allocation on ft that is alive at now, or nil (RFC 8656
-// §5; T-02). ft need not be canonical. An allocation that expired at or
+// §5). ft need not be canonical. An allocation that expired at or
 // before now is not returned even if Expire has not reclaimed it yet.
 //
 // Data path: one shard read lock, no allocation, safe for concurrent use.
@@ -179,7 +179,7 @@ func (t *Table) Refresh(a *Allocation, lifetime time.Duration, now mono.Time) er
 }
 
 // Delete removes a from the table at once (Refresh with LIFETIME 0, RFC 8656
-// §8.2; T-40, T-41): later lookups of its 5-tuple find nothing, and a is
+// §8.2, §8.3): later lookups of its 5-tuple find nothing, and a is
 // Closed. On success the caller owns the clean-up of a.Ext. It fails with
 // ErrGone (437) if a is no longer in the table or expired at now; an expired
 // allocation is left for Expire, which hands it over.

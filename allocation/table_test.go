@@ -169,7 +169,7 @@ func TestDelete(t *testing.T) {
 	if err := tab.Delete(a, secs(10)); err != nil {
 		t.Fatalf("Delete = %v", err)
 	}
-	// T-41: gone at once; a retransmitted delete gets 437.
+	// RFC 8656 §8.3: gone at once; a retransmitted delete gets 437.
 	if tab.Lookup(ft, secs(10)) != nil || !a.Closed() {
 		t.Errorf("deleted allocation still visible")
 	}

@@ -31,7 +31,8 @@ func TestLongTermKey(t *testing.T) {
 	}{
 		// RFC 8489 §9.2.2 example, also reproduced by pion's NewLongTermIntegrity.
 		{"rfc8489 example", "user", "realm", "pass", "8493fbc53ba582fb4c044c456bdc40eb"},
-		// rfc-notes §3.4: TURN REST vector.
+		// TURN REST vector (draft-uberti-behave-turn-rest-00 §2.2), computed
+		// outside this package.
 		{"turn rest vector", "1735689600:alice", "example.org", "6AmlpAi3znmsNtZfJBPAOL2sUL0=", "1447cc7600cb650a7fc20b7a9b61103d"},
 		// Inputs over the 1 KiB stack buffer take the heap path: same result.
 		{"heap path", long, long, "pw", md5Hex(long + ":" + long + ":pw")},

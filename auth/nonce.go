@@ -14,7 +14,7 @@ import (
 // four-character base64 of the 24-bit STUN Security Features (§18.1). We offer
 // neither password algorithms nor username anonymity, so the features are all
 // zero: "AAAA". Because of that, RFC 8489 §9.2.4 step 3 (PASSWORD-ALGORITHMS
-// bid-down checks, rfc-notes S-57) never applies to our nonces.
+// bid-down checks, §9.2.1) never applies to our nonces.
 const NonceCookie = "obMatJos2AAAA"
 
 const (
@@ -72,7 +72,8 @@ func (s NonceStatus) String() string {
 	}
 }
 
-// Nonces mints and checks stateless nonces (rfc-notes S-52):
+// Nonces mints and checks stateless nonces, bound to the client's address
+// (RFC 8489 §9.2.4) and expiring within an hour at most (RFC 8656 §5):
 //
 //	NonceCookie ‖ base64url(expiry ‖ HMAC-SHA256(key, expiry ‖ IP ‖ port)[:16])
 //

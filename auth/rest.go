@@ -10,7 +10,7 @@ import (
 )
 
 // This file implements the TURN REST API credential format
-// (draft-uberti-behave-turn-rest-00 §2.2, see rfc-notes §3.4):
+// (draft-uberti-behave-turn-rest-00 §2.2; docs/protocol.md):
 //
 //	username = <expiry> [":" <user>]   expiry: UNIX seconds, ASCII digits
 //	password = base64std(HMAC-SHA1(shared secret, username))

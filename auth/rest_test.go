@@ -13,7 +13,8 @@ import (
 	"github.com/pion/turn/v3"
 )
 
-// restVector is rfc-notes §3.4's computed TURN REST example.
+// restVector is a TURN REST example (draft-uberti-behave-turn-rest-00 §2.2)
+// whose password and key were computed outside this package.
 var restVector = struct {
 	secret, username, password, realm, key string
 }{

@@ -62,21 +62,21 @@ type Decision struct {
 }
 
 // Verify runs the RFC 8489 §9.2.4 long-term credential checks on one request,
-// in the RFC's order (rfc-notes S-55 to S-60):
+// in the RFC's order:
 //
-//  1. no integrity attribute → 401, attach REALM and NONCE (S-55);
-//  2. USERNAME, REALM or NONCE missing → 400, attach nothing (S-56);
+//  1. no integrity attribute → 401, attach REALM and NONCE;
+//  2. USERNAME, REALM or NONCE missing → 400, attach nothing;
 //  3. REALM not ours → 401 with our REALM and a fresh NONCE. §9.2.4 lists no
 //     REALM comparison, but the key is derived from the realm, so a foreign
-//     realm can never verify; we answer as for an invalid username (S-58),
+//     realm can never verify; we answer as for an invalid username,
 //     which lets coturn and pion clients retry with the realm we send;
 //  4. lookup refuses the username (unknown, expired, too far in the future,
-//     malformed) → 401, attach REALM and NONCE (S-58);
-//  5. no candidate key satisfies checkMAC → 401, attach REALM and NONCE
-//     (S-59); candidates are tried in order, so rotated secrets all work;
-//  6. nonce not valid for this client → 438, attach REALM and a new NONCE
-//     (S-60). This comes after the MAC check, so only a client that holds
-//     the key learns that its nonce is stale. Forged nonces and nonces bound
+//     malformed) → 401, attach REALM and NONCE;
+//  5. no candidate key satisfies checkMAC → 401, attach REALM and NONCE;
+//     candidates are tried in order, so rotated secrets all work;
+//  6. nonce not valid for this client → 438, attach REALM and a new NONCE.
+//     This comes after the MAC check, so only a client that holds the key
+//     learns that its nonce is stale. Forged nonces and nonces bound
 //     to another address are "no longer valid" too and get the same 438:
 //     the client proved its key, and the fresh nonce lets it recover.
 //

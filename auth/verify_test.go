@@ -87,14 +87,14 @@ func TestVerify(t *testing.T) {
 		wantLookups int
 		wantMACs    int
 	}{
-		// S-55: no integrity → 401 challenge, whatever else is present.
+		// RFC 8489 §9.2.4, first check: no integrity → 401 challenge, whatever else is present.
 		{"no integrity, nothing else", Request{Client: f.client}, restKey, nil,
 			Decision{Code: 401, Reason: ReasonNoIntegrity, AttachNonce: true}, 0, 0},
 		{"no integrity, all attributes", with(full(f.restUser, f.validNonce), func(r *Request) { r.HasIntegrity = false }), restKey, nil,
 			Decision{Code: 401, Reason: ReasonNoIntegrity, AttachNonce: true}, 0, 0},
 		{"no integrity beats missing attributes", Request{Username: b("x")}, restKey, nil,
 			Decision{Code: 401, Reason: ReasonNoIntegrity, AttachNonce: true}, 0, 0},
-		// S-56: integrity without USERNAME, REALM or NONCE → 400, nothing attached.
+		// §9.2.4, second check: integrity without USERNAME, REALM or NONCE → 400, nothing attached.
 		{"missing username", with(full(f.restUser, f.validNonce), func(r *Request) { r.Username = nil }), restKey, nil,
 			Decision{Code: 400, Reason: ReasonMissingAttribute}, 0, 0},
 		{"missing realm", with(full(f.restUser, f.validNonce), func(r *Request) { r.Realm = nil }), restKey, nil,
@@ -119,7 +119,7 @@ func TestVerify(t *testing.T) {
 			Decision{Code: 401, Reason: ReasonWrongRealm, Username: f.restUser, AttachNonce: true}, 0, 0},
 		{"wrong realm beats stale nonce", with(full(f.restUser, f.staleNonce), func(r *Request) { r.Realm = b("EXAMPLE.ORG") }), restKey, nil,
 			Decision{Code: 401, Reason: ReasonWrongRealm, Username: f.restUser, AttachNonce: true}, 0, 0},
-		// S-58: username not valid → 401, MAC never computed.
+		// §9.2.4: username not valid → 401, MAC never computed.
 		{"unknown user", full("mallory", f.validNonce), restKey, nil,
 			Decision{Code: 401, Reason: ReasonUnknownUser, Username: "mallory", AttachNonce: true}, 1, 0},
 		{"expired rest user", full(f.expiredUser, f.validNonce), restKey, nil,
@@ -130,7 +130,7 @@ func TestVerify(t *testing.T) {
 			Decision{Code: 401, Reason: ReasonMalformedUsername, Username: "99999999999999999999999:x", AttachNonce: true}, 1, 0},
 		{"unknown user beats stale nonce", full("mallory", f.staleNonce), restKey, nil,
 			Decision{Code: 401, Reason: ReasonUnknownUser, Username: "mallory", AttachNonce: true}, 1, 0},
-		// S-59: integrity mismatch → 401 after every candidate was tried.
+		// §9.2.4: integrity mismatch → 401 after every candidate was tried.
 		{"bad integrity", full(f.restUser, f.validNonce), wrongKey, nil,
 			Decision{Code: 401, Reason: ReasonBadIntegrity, Username: f.restUser, AttachNonce: true}, 1, 2},
 		{"bad integrity beats stale nonce", full(f.restUser, f.staleNonce), wrongKey, nil,
@@ -139,7 +139,7 @@ func TestVerify(t *testing.T) {
 			Decision{Code: 401, Reason: ReasonBadIntegrity, Username: f.restUser, AttachNonce: true}, 1, 2},
 		{"static user, bad integrity", full("static", f.validNonce), wrongKey, nil,
 			Decision{Code: 401, Reason: ReasonBadIntegrity, Username: "static", AttachNonce: true}, 1, 1},
-		// S-60: nonce checked last → 438 with a fresh nonce.
+		// §9.2.4, last check: nonce checked last → 438 with a fresh nonce.
 		{"stale nonce", full(f.restUser, f.staleNonce), restKey, nil,
 			Decision{Code: 438, Reason: ReasonStaleNonce, Key: restKey, Username: f.restUser, User: "alice", AttachNonce: true}, 1, 1},
 		{"nonce for another port", full(f.restUser, f.otherPortNonce), restKey, nil,

@@ -245,7 +245,7 @@ func TestChurnCountsFailuresByCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := res.Churn
-	// pion answers a wrong MESSAGE-INTEGRITY with 400 (rfc-notes §2.11).
+	// pion answers a wrong MESSAGE-INTEGRITY with 400 (RFC 8489 §9.2.4 says 401).
 	if c.Cycles != 0 || c.Failed == 0 || c.Failures["allocate:400"] != c.Failed || len(c.Failures) != 1 {
 		t.Fatalf("churn %+v", *c)
 	}
@@ -351,8 +351,8 @@ func TestSetupFailuresAreCounted(t *testing.T) {
 		mod     func(*Config)
 		wantKey string
 	}{
-		// pion answers a wrong MESSAGE-INTEGRITY with 400, not 401
-		// (rfc-notes §2.11 item 3).
+		// pion answers a wrong MESSAGE-INTEGRITY with 400, not RFC 8489
+		// §9.2.4's 401.
 		{"wrong secret", func(c *Config) { c.Secret = "wrong" }, "allocate:400"},
 		{"unverified certificate", func(c *Config) { c.Transport, c.Server = TransportTLS, s.TLSAddr().String() }, "dial:transport"},
 		{"nothing listening", func(c *Config) { c.Server = "127.0.0.1:1"; c.RequestTimeout = 200 * time.Millisecond }, "allocate:"},

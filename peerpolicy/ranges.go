@@ -5,7 +5,7 @@ import "net/netip"
 // This file holds the built-in judgement of an address: which special-purpose
 // ranges (IANA IPv4 and IPv6 Special-Purpose Address Registries, RFC 6890 and
 // its updates) a relay on the public Internet must not reach as peers
-// (RFC 8656 §21.1.4, §21.2.2, §21.4; rfc-notes §2.10).
+// (RFC 8656 §21.1.4, §21.2.2, §21.4; docs/protocol.md lists them).
 //
 // The tables are ordered; the first rule whose prefix contains the address
 // decides. Each table ends with a catch-all rule, so every address matches.

@@ -11,8 +11,8 @@
 // time. They hold the buffers and kernel structures that the calls fill, so
 // that the hot path allocates nothing. Buffers inside a Batch are reused by
 // the next call that takes the Batch: a caller that needs a datagram beyond
-// that point copies it or hands the whole Batch over (style: "hand buffers
-// over; don't share them").
+// that point copies it or hands the whole Batch over: buffers are handed
+// over, never shared.
 //
 // # Concurrency
 //

@@ -1,6 +1,6 @@
 package stunmsg
 
-// Attribute types (rfc-notes 0.2). Types 0x0000–0x7FFF are
+// Attribute types (RFC 8489 §18.3, RFC 8656 §18). Types 0x0000–0x7FFF are
 // comprehension-required, 0x8000–0xFFFF comprehension-optional
 // (RFC 8489 §14). The set of types this relay understands, and thus does not
 // report as unknown, is decided by UnknownRequired.

@@ -216,7 +216,7 @@ func TestIntegritySHA256(t *testing.T) {
 	agreeWithPion(t, &m)
 
 	// A truncated (16-byte) MESSAGE-INTEGRITY-SHA256 is refused: TURN does
-	// not allow truncation (rfc-notes S-62).
+	// not allow truncation (RFC 8489 §14.6).
 	sum := naiveMAC(raw[:m.IntegritySHA256At], m.IntegritySHA256At, 16)
 	trunc := craftAfter(raw[:m.IntegritySHA256At], AttrMessageIntegritySHA256, sum[:16])
 	if err := m.Parse(trunc); err != nil {

@@ -1,6 +1,6 @@
 package stunmsg
 
-// Error codes this relay sends (rfc-notes 0.3), for AddErrorCode.
+// Error codes this relay sends (docs/protocol.md), for AddErrorCode.
 const (
 	CodeTryAlternate              = 300 // RFC 8489 §14.8
 	CodeBadRequest                = 400 // RFC 8489 §14.8

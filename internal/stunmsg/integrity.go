@@ -19,7 +19,7 @@ func (m *Message) CheckIntegrity(key []byte) bool {
 
 // CheckIntegritySHA256 is CheckIntegrity for MESSAGE-INTEGRITY-SHA256
 // (RFC 8489 §14.6) with HMAC-SHA256. Only the full 32-byte MAC is accepted:
-// TURN defines no truncation (rfc-notes S-62). key is the 32-byte SHA-256
+// TURN defines no truncation (§14.6). key is the 32-byte SHA-256
 // long-term key (RFC 8489 §9.2.2) or a short-term password.
 func (m *Message) CheckIntegritySHA256(key []byte) bool {
 	return m.checkMAC(&sha256MACs, key, m.IntegritySHA256At, integritySHA256Size)

@@ -158,7 +158,7 @@ func attrTypes(m *Message) []uint16 {
 	return ts
 }
 
-// TestIgnoredAfterIntegrity covers RFC 8489 §9 (S-09): after
+// TestIgnoredAfterIntegrity covers RFC 8489 §9: after
 // MESSAGE-INTEGRITY only MESSAGE-INTEGRITY-SHA256 and FINGERPRINT count;
 // after MESSAGE-INTEGRITY-SHA256 only FINGERPRINT.
 func TestIgnoredAfterIntegrity(t *testing.T) {
@@ -241,7 +241,8 @@ func TestGetAllCount(t *testing.T) {
 	}
 }
 
-// TestUnknownRequired covers RFC 8489 §6.3/§14.13 and rfc-notes S-21..S-24.
+// TestUnknownRequired covers RFC 8489 §6.3/§14.13 and the interop exceptions
+// docs/protocol.md lists.
 func TestUnknownRequired(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -79,7 +79,7 @@ func TestRFC5769Request(t *testing.T) {
 	if m.CheckIntegritySHA256([]byte(rfc5769ShortTermPassword)) {
 		t.Error("MESSAGE-INTEGRITY-SHA256 verifies although absent")
 	}
-	// PRIORITY is known-and-ignored so the ICE request is answerable (S-24).
+	// PRIORITY is known-and-ignored so the ICE request is answerable (docs/protocol.md).
 	if u := m.UnknownRequired(nil); len(u) != 0 {
 		t.Errorf("unknown required attributes: %#04x", u)
 	}

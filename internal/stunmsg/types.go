@@ -17,7 +17,7 @@ const maxMessageLength = 0xFFFC
 // Method is a 12-bit STUN method (RFC 8489 §5, RFC 8656 §17).
 type Method uint16
 
-// Methods this relay speaks (rfc-notes 0.1).
+// Methods this relay speaks (RFC 8489 §18.2, RFC 8656 §17).
 const (
 	Binding          Method = 0x001 // RFC 8489 §18.2
 	Allocate         Method = 0x003 // RFC 8656 §17, request only

@@ -17,9 +17,9 @@ package stunmsg
 // such as RFC 5769 §2.1 succeed). CHANGE-REQUEST (0x0003, RFC 5780) counts as
 // understood only when its value is four zero bytes: a request that asks for
 // nothing to change can be answered, which is coturn's interop exception
-// (rfc-notes S-24). ACCESS-TOKEN, PASSWORD-ALGORITHM, USERHASH and
-// CONNECTION-ID are not implemented and so are unknown (S-24). Whether an
-// understood attribute is allowed in a given method is the caller's concern
+// (docs/protocol.md). ACCESS-TOKEN, PASSWORD-ALGORITHM, USERHASH and
+// CONNECTION-ID are not implemented and so are unknown (RFC 8489 §6.3).
+// Whether an understood attribute is allowed in a given method is the caller's concern
 // (RFC 8489 §6.3: known but unexpected attributes are ignored).
 func (m *Message) UnknownRequired(dst []uint16) []uint16 {
 	start := len(dst)

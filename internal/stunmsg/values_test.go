@@ -13,7 +13,7 @@ import (
 var testTxID = [12]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 
 func TestMessageTypeTable(t *testing.T) {
-	// rfc-notes 0.1, computed there with pion's stun.NewType.
+	// Expected values computed with pion's stun.NewType (RFC 8489 §5 encoding).
 	tests := []struct {
 		method Method
 		class  Class

@@ -6,7 +6,8 @@
 //
 // It exists to measure turnstile against pion side by side (issue 6). pion's
 // server is an anchor for comparison, not a model: it is not RFC-strict
-// (see rfc-notes §2.11) and must never face untrusted traffic, which is why
+// (it answers a wrong MESSAGE-INTEGRITY with 400 instead of RFC 8489
+// §9.2.4's 401, for one) and must never face untrusted traffic, which is why
 // Start refuses non-loopback listen addresses.
 package pionserver
 

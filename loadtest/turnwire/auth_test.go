@@ -12,7 +12,8 @@ func TestRESTCredentials(t *testing.T) {
 		expiry             int64
 		wantUser, wantPass string
 	}{
-		// Vector computed independently in rfc-notes §3.4.
+		// TURN REST vector computed outside this package (the same one auth's
+		// tests use).
 		{"with user", "north-star-secret", "alice", 1735689600, "1735689600:alice", "6AmlpAi3znmsNtZfJBPAOL2sUL0="},
 		{"no user", "north-star-secret", "", 1735689600, "1735689600", ""},
 	}
