@@ -1,5 +1,5 @@
 // Package config turns the environment into a validated, typed Config for the
-// turnstile daemon (design.md, Operations). Load takes the environment as a
+// turnstile daemon (docs/configuration.md). Load takes the environment as a
 // slice of "NAME=value" strings, so tests never touch the process
 // environment.
 //

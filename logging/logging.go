@@ -1,5 +1,5 @@
 // Package logging writes the relay's logs: JSON lines built on log/slog
-// (design.md, Operations: Logs).
+// (docs/operations.md, Logs).
 //
 // Every line is one JSON object with
 //

@@ -1,5 +1,5 @@
 // Package metrics exports the relay's counters to Prometheus and serves
-// /metrics, /healthz and /readyz (design.md, Operations).
+// /metrics, /healthz and /readyz (docs/operations.md).
 //
 // Nothing here runs per packet. The relay keeps its counters as atomics
 // owned by each packet loop (relay.Stats); a custom collector reads one

@@ -1,6 +1,6 @@
 // Package peerpolicy is the relay's default answer to "may this allocation
-// reach this peer?" (design.md, Policy hooks; RFC 8656 §10.2, §11.2, §12.2
-// allow a server to restrict peers, §21 says which ones to restrict).
+// reach this peer?" (docs/architecture.md, Hooks; RFC 8656 §10.2, §11.2,
+// §12.2 allow a server to restrict peers, §21 says which ones to restrict).
 //
 // By default a Filter denies every address that is not global unicast, the
 // tunnel forms RFC 8656 §21.4 forbids, and the relay's own addresses outside

@@ -26,7 +26,8 @@ func allocTestMessage(t testing.TB) []byte {
 	return raw
 }
 
-// assertNoAllocs fails if f allocates (style.md item 13).
+// assertNoAllocs fails if f allocates: the codec is on the relay's hot path,
+// which allocates nothing (docs/architecture.md).
 func assertNoAllocs(t *testing.T, name string, f func()) {
 	t.Helper()
 	if n := testing.AllocsPerRun(200, f); n != 0 {
