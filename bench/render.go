@@ -56,7 +56,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
-// WriteMarkdown writes the same tables as Markdown, for README.
+// WriteMarkdown writes the same tables as Markdown, for docs/performance.md.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("## turnstile vs coturn vs pion/turn\n\n")

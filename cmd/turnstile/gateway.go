@@ -17,9 +17,9 @@ import (
 	"github.com/turnstile-relay/turnstile/gateway/relayext"
 )
 
-// The gateway's settings (README "Gateway"). The daemon reads them itself,
-// not package config: gateway.Config names its variables in `env` tags and
-// validates them (errors name the variable); the two below are the
+// The gateway's settings (docs/gateway.md, Settings). The daemon reads them
+// itself, not package config: gateway.Config names its variables in `env`
+// tags and validates them (errors name the variable); the two below are the
 // daemon's own.
 const (
 	// varGatewayResourcesFile turns the gateway on: the resources file,

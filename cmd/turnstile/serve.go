@@ -262,7 +262,7 @@ func printDevBanner(w io.Writer, cfg *config.Config, httpSrv *metrics.Server) {
   username: %s
   password: %s
   try it:   turnutils_uclient -y -s -u '%s' -w '%s' -p %d %s
-            (coturn's Debian package; -s uses Send indications, see README on channel numbers)
+            (coturn's Debian package; -s uses Send indications, see docs/protocol.md on channel numbers)
 `, udp, cfg.Realm, user, pass, user, pass, udp.Port(), udp.Addr())
 	if httpSrv != nil {
 		base := "http://" + httpSrv.Addr().String()

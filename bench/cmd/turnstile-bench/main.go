@@ -2,7 +2,7 @@
 // by side on loopback, drives the same loads against each (package bench,
 // issue 6) and prints a comparison table of ratios. It writes report.json
 // (every measurement with its full load-generator result) and report.md
-// (the tables, for README) into a new directory under -out, with each
+// (the tables, for docs/performance.md) into a new directory under -out, with each
 // server's log beside them.
 //
 //	turnstile-bench -turnstile bin/turnstile -pion bin/pion-turn-server
