@@ -22,10 +22,13 @@ test: deps vet deps-check unit race fuzz bench-go deploy-check
 deps:
 	bash scripts/deps.sh
 
+# gofmt, go vet, a tidy go.mod, and the package graph of docs/architecture.md
+# with its layering rules.
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) mod tidy -diff
+	$(GO) test -count=1 ./internal/archtest
 
 # The daemon links neither pion (the reference server of the interop tests and
 # the benchmark) nor gonum (the load generator's charts).
