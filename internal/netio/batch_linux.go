@@ -239,15 +239,18 @@ func groSegment(c []byte) int {
 }
 
 // prepareSend points the first n messages at their data and encodes their
-// destinations for a socket of the given family. It returns the index of
-// the first message whose destination cannot be encoded, or n.
-func (b *Batch) prepareSend(n, family int) int {
+// destinations for a socket of the given family; for a connected socket it
+// gives none, so each datagram goes to the socket's peer. It returns the
+// index of the first message whose destination cannot be encoded, or n.
+func (b *Batch) prepareSend(n, family int, connected bool) int {
 	b.stale = max(b.stale, n)
 	for i := 0; i < n; i++ {
 		m := &b.msgs[i]
-		salen := encodeSockaddr(&b.names[i], m.addr, family)
-		if salen == 0 {
-			return i
+		var salen uint32
+		if !connected {
+			if salen = encodeSockaddr(&b.names[i], m.addr, family); salen == 0 {
+				return i
+			}
 		}
 		iov := &b.iovs[i]
 		// buf is never empty (size >= 1), so &buf[start] is in range

@@ -30,9 +30,14 @@
 //
 // # Non-blocking contract
 //
-// Nothing in this package blocks except Poller.Wait. A receive with nothing
+// Nothing on a Socket blocks; only Poller.Wait does. A receive with nothing
 // queued and a send with a full socket buffer return ErrWouldBlock at once;
 // the caller counts a drop for a send and waits for readiness for a receive.
+//
+// A Conn is the exception by design: the same batch calls on a socket that
+// Go's net package owns, waiting in Go's poller (with the socket's
+// deadlines) instead of returning ErrWouldBlock, for a program whose
+// goroutines each wait on their own socket (the load generator).
 //
 // # ICMP errors (Linux IP_RECVERR)
 //

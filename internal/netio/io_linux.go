@@ -32,25 +32,36 @@ func (s *Socket) RecvBatch(b *Batch) (int, error) {
 		return 0, ErrClosed
 	}
 	defer s.release()
+	switch n, errno := recvBatchOn(uintptr(s.fd), b); errno {
+	case 0:
+		return n, nil
+	case unix.EAGAIN:
+		return 0, ErrWouldBlock
+	default:
+		return 0, recvError("recvmmsg", errno)
+	}
+}
+
+// recvBatchOn is one non-blocking recvmmsg into b on fd, retried on EINTR.
+// It returns EAGAIN when nothing is queued.
+func recvBatchOn(fd uintptr, b *Batch) (int, unix.Errno) {
 	b.prepareRecv()
 	for {
-		r, errno := rawCall(unix.SYS_RECVMMSG, uintptr(s.fd),
+		r, errno := rawCall(unix.SYS_RECVMMSG, fd,
 			unsafe.Pointer(&b.hdrs[0]), uintptr(len(b.hdrs)),
 			unix.MSG_DONTWAIT, nil, 0)
 		switch errno {
 		case 0:
 			n := int(r)
 			if n <= 0 || n > len(b.hdrs) {
-				return 0, ErrWouldBlock
+				return 0, unix.EAGAIN
 			}
 			b.finishRecv(n)
-			return n, nil
+			return n, 0
 		case unix.EINTR:
 			continue
-		case unix.EAGAIN:
-			return 0, ErrWouldBlock
 		}
-		return 0, recvError("recvmmsg", errno)
+		return 0, errno
 	}
 }
 
@@ -87,17 +98,34 @@ func (s *Socket) SendBatch(b *Batch, n int) (int, error) {
 		return 0, ErrClosed
 	}
 	defer s.release()
-	limit := b.prepareSend(n, s.family)
-	sent := 0
+	limit := b.prepareSend(n, s.family, false)
+	sent, errno := sendBatchOn(uintptr(s.fd), b, 0, limit)
+	switch {
+	case errno == unix.EAGAIN:
+		return sent, ErrWouldBlock
+	case errno != 0:
+		return sent, errno
+	case limit < n:
+		return limit, ErrAddressFamily
+	}
+	return n, nil
+}
+
+// sendBatchOn sends the prepared messages [sent, limit) of b on fd with
+// non-blocking sendmmsg calls and returns how many of the batch, counted
+// from the front, are sent: all of them, or fewer with the errno of the
+// first that failed (EAGAIN: the send buffer is full). A failed message is
+// retried once, as SendBatch explains.
+func sendBatchOn(fd uintptr, b *Batch, sent, limit int) (int, unix.Errno) {
 	retried := false
 	for sent < limit {
-		r, errno := rawCall(unix.SYS_SENDMMSG, uintptr(s.fd),
+		r, errno := rawCall(unix.SYS_SENDMMSG, fd,
 			unsafe.Pointer(&b.hdrs[sent]), uintptr(limit-sent),
 			unix.MSG_DONTWAIT, nil, 0)
 		switch errno {
 		case 0:
 			if r == 0 || int(r) > limit-sent {
-				return sent, ErrWouldBlock
+				return sent, unix.EAGAIN
 			}
 			sent += int(r)
 			retried = false
@@ -105,7 +133,7 @@ func (s *Socket) SendBatch(b *Batch, n int) (int, error) {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return sent, ErrWouldBlock
+			return sent, errno
 		}
 		if !retried {
 			retried = true
@@ -113,10 +141,7 @@ func (s *Socket) SendBatch(b *Batch, n int) (int, error) {
 		}
 		return sent, errno
 	}
-	if limit < n {
-		return limit, ErrAddressFamily
-	}
-	return n, nil
+	return sent, 0
 }
 
 // Scratch holds the sockaddr that SendTo encodes the destination into, so a
@@ -156,14 +181,20 @@ func (s *Socket) SendTo(p []byte, to netip.AddrPort, scratch *Scratch) error {
 }
 
 // sendCall makes a non-blocking send system call on the socket (the
-// descriptor is the first argument), retrying on EINTR, and once more after
-// any other failure but EAGAIN: the failure may be an error left pending by
-// an earlier datagram's ICMP error, which the kernel reports (and clears)
-// before sending. The caller holds a reference (acquire).
+// descriptor is the first argument) as sendCallOn does. The caller holds a
+// reference (acquire).
 func (s *Socket) sendCall(trap uintptr, p2 unsafe.Pointer, a3, a4 uintptr, p5 unsafe.Pointer, a6 uintptr) unix.Errno {
+	return sendCallOn(trap, uintptr(s.fd), p2, a3, a4, p5, a6)
+}
+
+// sendCallOn makes a non-blocking send system call on fd, retrying on
+// EINTR, and once more after any other failure but EAGAIN: the failure may
+// be an error left pending by an earlier datagram's ICMP error, which the
+// kernel reports (and clears) before sending.
+func sendCallOn(trap, fd uintptr, p2 unsafe.Pointer, a3, a4 uintptr, p5 unsafe.Pointer, a6 uintptr) unix.Errno {
 	retried := false
 	for {
-		_, errno := rawCall(trap, uintptr(s.fd), p2, a3, a4, p5, a6)
+		_, errno := rawCall(trap, fd, p2, a3, a4, p5, a6)
 		switch {
 		case errno == unix.EINTR:
 			continue

@@ -66,9 +66,23 @@ func (s *Socket) SendSegments(segs [][]byte, to netip.AddrPort, sc *SegmentScrat
 	if s.noSegments.Load() {
 		return ErrSegmentsRefused
 	}
-	salen := encodeSockaddr(&sc.sa, to, s.family)
-	if salen == 0 {
+	if !sc.prepare(segs, size, to, s.family, false) {
 		return ErrAddressFamily
+	}
+	err := s.sendSegmentsMsg(&sc.hdr)
+	sc.release(len(segs))
+	return err
+}
+
+// prepare builds the sendmsg header for segs of size bytes each (the last
+// may be shorter) to to, or to the peer of a connected socket. It reports
+// false when to cannot be sent from a socket of family.
+func (sc *SegmentScratch) prepare(segs [][]byte, size int, to netip.AddrPort, family int, connected bool) bool {
+	var salen uint32
+	if !connected {
+		if salen = encodeSockaddr(&sc.sa, to, family); salen == 0 {
+			return false
+		}
 	}
 	for i, seg := range segs {
 		sc.iovs[i].Base = unsafe.SliceData(seg)
@@ -85,12 +99,11 @@ func (s *Socket) SendSegments(segs [][]byte, to netip.AddrPort, sc *SegmentScrat
 	*h = unix.Msghdr{Name: &sc.sa[0], Namelen: salen, Iov: &sc.iovs[0], Control: &oob[0]}
 	h.SetIovlen(len(segs))
 	h.SetControllen(len(oob))
-
-	err := s.sendSegmentsMsg(h)
-	// Drop the references into the caller's buffers.
-	clear(sc.iovs[:len(segs)])
-	return err
+	return true
 }
+
+// release drops the references into the caller's n buffers.
+func (sc *SegmentScratch) release(n int) { clear(sc.iovs[:n]) }
 
 // sendSegmentsMsg runs sendmsg on a prepared header and maps its errors.
 func (s *Socket) sendSegmentsMsg(h *unix.Msghdr) error {
@@ -98,19 +111,32 @@ func (s *Socket) sendSegmentsMsg(h *unix.Msghdr) error {
 		return ErrClosed
 	}
 	defer s.release()
-	switch errno := s.sendCall(unix.SYS_SENDMSG, unsafe.Pointer(h), unix.MSG_DONTWAIT, 0, nil, 0); errno {
+	errno := s.sendCall(unix.SYS_SENDMSG, unsafe.Pointer(h), unix.MSG_DONTWAIT, 0, nil, 0)
+	if refusedForGood(errno) {
+		s.noSegments.Store(true)
+	}
+	return segmentsError(errno)
+}
+
+// segmentsError maps the errno of a segmented sendmsg to SendSegments'
+// errors.
+func segmentsError(errno unix.Errno) error {
+	switch errno {
 	case 0:
 		return nil
 	case unix.EAGAIN:
 		return ErrWouldBlock
-	case unix.EIO, unix.ENOPROTOOPT, unix.EOPNOTSUPP:
-		s.noSegments.Store(true)
-		return ErrSegmentsRefused
-	case unix.EINVAL, unix.EMSGSIZE:
+	case unix.EIO, unix.ENOPROTOOPT, unix.EOPNOTSUPP, unix.EINVAL, unix.EMSGSIZE:
 		return ErrSegmentsRefused
 	default:
 		return errno
 	}
+}
+
+// refusedForGood reports a refusal to segment that every later send from
+// the socket would meet too: no segmentation on its route or in the kernel.
+func refusedForGood(errno unix.Errno) bool {
+	return errno == unix.EIO || errno == unix.ENOPROTOOPT || errno == unix.EOPNOTSUPP
 }
 
 // Segmentable reports whether SendSegments accepts segs: 2 to MaxSegments
