@@ -3,8 +3,10 @@ package loadtest
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/turnstile-relay/turnstile/loadtest/turnwire"
@@ -34,6 +36,10 @@ type frameConn interface {
 	// then be padded, RFC 8656 §12.5).
 	stream() bool
 }
+
+// isConnRefused reports the asynchronous ICMP port-unreachable error a
+// connected UDP socket returns when nothing listens at the server address.
+func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 // maxControlFrame bounds STUN responses from the server on streams: the
 // largest message a server sends a client is an error response with REALM,

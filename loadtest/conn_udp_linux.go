@@ -1,7 +1,9 @@
 package loadtest
 
 import (
+	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -9,63 +11,81 @@ import (
 )
 
 // udpConn is a connected UDP socket read with recvmmsg(2) and written with
-// sendmmsg(2), without allocating per packet.
+// UDP segmentation or sendmmsg(2) through netio, without allocating per
+// packet. The socket is connected, so sends name no destination.
 type udpConn struct {
 	c      *net.UDPConn
-	rb     *mmsgBatch
-	wb     *mmsgBatch
-	seg    *segmenter // nil once the kernel refused a segmented send
+	r      *netio.Conn // the reading goroutine's
+	rb     *netio.Batch
 	frames [][]byte
+	w      *netio.Conn // the writing goroutine's (writeFrames)
+	wb     *netio.Batch
+	seg    netio.SegmentScratch
+	// segment is false once the kernel refused a segmented send.
+	segment bool
 	// one sends writeFrame's single frames; writeFrame may be called from
-	// any goroutine, so it has its own headers and lock.
-	oneMu sync.Mutex
-	one   *mmsgBatch
+	// any goroutine, so it has its own Conn and lock.
+	oneMu      sync.Mutex
+	one        *netio.Conn
+	oneScratch netio.Scratch
 }
 
+// newUDPConn takes over c, closing it on an error.
 func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
+	fail := func(err error) (*udpConn, error) {
 		c.Close()
 		return nil, err
 	}
-	readBatch, writeBatch = max(1, readBatch), max(1, writeBatch)
-	wb := newMmsgBatch(rc, writeBatch, 0, false)
-	return &udpConn{
-		c:      c,
-		rb:     newMmsgBatch(rc, readBatch, bufSize, false),
-		wb:     wb,
-		seg:    newSegmenter(wb),
-		one:    newMmsgBatch(rc, 1, 0, false),
-		frames: make([][]byte, 0, readBatch),
-	}, nil
+	readBatch = min(max(1, readBatch), netio.MaxBatch)
+	writeBatch = min(max(1, writeBatch), netio.MaxBatch)
+	u := &udpConn{c: c, frames: make([][]byte, 0, readBatch), segment: true}
+	var err error
+	if u.rb, err = netio.NewBatch(readBatch, bufSize, 0); err != nil {
+		return fail(err)
+	}
+	if u.wb, err = netio.NewBatch(writeBatch, bufSize, 0); err != nil {
+		return fail(err)
+	}
+	for _, conn := range []**netio.Conn{&u.r, &u.w, &u.one} {
+		if *conn, err = netio.NewConn(c); err != nil {
+			return fail(err)
+		}
+	}
+	return u, nil
 }
 
 func (u *udpConn) readFrames() ([][]byte, error) {
-	n, err := u.rb.recv()
+	n, err := u.r.RecvBatch(u.rb)
 	if err != nil {
 		return nil, err
 	}
 	u.frames = u.frames[:0]
-	for i := 0; i < n; i++ {
-		u.frames = append(u.frames, u.rb.bufs[i][:u.rb.hdrs[i].Len])
+	for i := range n {
+		u.frames = append(u.frames, u.rb.Data(i))
 	}
 	return u.frames, nil
 }
 
+// writeFrames sends a burst that the kernel can cut back into these frames
+// (a window of equal probes) as one segmented send, anything else in
+// batches of sendmmsg; the batch path copies the frames into its buffers.
 func (u *udpConn) writeFrames(frames [][]byte) error {
-	if u.seg != nil && len(frames) <= len(u.wb.iovs) && netio.Segmentable(frames) {
-		err := u.seg.send(frames)
-		if err == nil || !segmentsRefused(err) {
+	if u.segment && netio.Segmentable(frames) {
+		err := u.w.SendSegments(frames, netip.AddrPort{}, &u.seg)
+		if !errors.Is(err, netio.ErrSegmentsRefused) {
 			return err
 		}
-		u.seg = nil // send them one by one from now on
+		u.segment = false // send them one by one from now on
 	}
 	for len(frames) > 0 {
-		k := min(len(frames), len(u.wb.hdrs))
-		for i := 0; i < k; i++ {
-			u.wb.setSend(i, frames[i])
+		k := min(len(frames), u.wb.Len())
+		for i, f := range frames[:k] {
+			n := copy(u.wb.Buffer(i), f)
+			if err := u.wb.SetData(i, 0, n); err != nil || n < len(f) {
+				return netio.ErrBounds
+			}
 		}
-		if err := u.wb.send(k); err != nil {
+		if _, err := u.w.SendBatch(u.wb, k); err != nil {
 			return err
 		}
 		frames = frames[k:]
@@ -73,14 +93,13 @@ func (u *udpConn) writeFrames(frames [][]byte) error {
 	return nil
 }
 
-// writeFrame sends f with a raw sendmmsg, like writeFrames: net.UDPConn's
-// Write announces every send to the scheduler (entersyscall), which under
-// churn made the generator's sysmon thread a noticeable cost.
+// writeFrame sends f with a raw send system call, like writeFrames:
+// net.UDPConn's Write announces every send to the scheduler (entersyscall),
+// which under churn made the generator's sysmon thread a noticeable cost.
 func (u *udpConn) writeFrame(f []byte) error {
 	u.oneMu.Lock()
 	defer u.oneMu.Unlock()
-	u.one.setSend(0, f)
-	return u.one.send(1)
+	return u.one.SendTo(f, netip.AddrPort{}, &u.oneScratch)
 }
 
 func (u *udpConn) setReadDeadline(t time.Time) error { return u.c.SetReadDeadline(t) }

@@ -3,9 +3,7 @@
 package loadtest
 
 import (
-	"errors"
 	"net"
-	"syscall"
 	"time"
 )
 
@@ -47,5 +45,3 @@ func (u *udpConn) writeFrame(f []byte) error {
 func (u *udpConn) setReadDeadline(t time.Time) error { return u.c.SetReadDeadline(t) }
 func (u *udpConn) close() error                      { return u.c.Close() }
 func (u *udpConn) stream() bool                      { return false }
-
-func isConnRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

@@ -1,76 +1,71 @@
 package loadtest
 
 import (
+	"errors"
 	"net"
 	"sync/atomic"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // echoServer echoes datagrams in batches: one recvmmsg(2) fills up to
-// echoBatch buffers with their source addresses, one sendmmsg(2) sends them
-// back. Consecutive datagrams from one source that the kernel can cut
-// apart again (equal sizes, a shorter last) go back as one message with
-// UDP_SEGMENT, so a relay's burst costs the echo peer one trip down the
-// stack. No allocation per packet.
+// echoBatch buffers with their source addresses, and they go back in as
+// few sends as order allows. Consecutive datagrams from one source that
+// the kernel can cut apart again (equal sizes, a shorter last) go back as
+// one segmented send (UDP_SEGMENT), so a relay's burst costs the echo peer
+// one trip down the stack; the datagrams between such runs go back in one
+// sendmmsg(2). No allocation per packet.
 type echoServer struct {
-	b      *mmsgBatch
+	conn   *netio.Conn
+	in     *netio.Batch // received datagrams and their sources
 	echoed *atomic.Uint64
-	// out holds one header per run of datagrams going back to one source;
-	// ctrl a UDP_SEGMENT control message per header.
-	out     *mmsgBatch
-	ctrl    []byte
-	segment bool // false once the kernel refused a segmented send
+	// out holds copies of the single datagrams between runs, which must
+	// leave before the next run to keep each source's order.
+	out  *netio.Batch
+	segs [][]byte // the run being sent
+	sc   netio.SegmentScratch
+	// segment is false once the kernel refused a segmented send.
+	segment bool
 }
 
 func newEchoServer(c *net.UDPConn, maxDatagram int, echoed *atomic.Uint64) (*echoServer, error) {
-	rc, err := c.SyscallConn()
+	conn, err := netio.NewConn(c)
 	if err != nil {
 		return nil, err
 	}
-	e := &echoServer{
-		b:       newMmsgBatch(rc, echoBatch, maxDatagram, true),
-		out:     newMmsgBatch(rc, echoBatch, 0, false),
-		ctrl:    make([]byte, echoBatch*unix.CmsgSpace(2)),
+	in, err := netio.NewBatch(echoBatch, maxDatagram, 0)
+	if err != nil {
+		return nil, err
+	}
+	out, err := netio.NewBatch(echoBatch, maxDatagram, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &echoServer{
+		conn:    conn,
+		in:      in,
+		out:     out,
+		segs:    make([][]byte, 0, netio.MaxSegments),
 		echoed:  echoed,
 		segment: true,
-	}
-	space := unix.CmsgSpace(2)
-	for i := range echoBatch {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&e.ctrl[i*space]))
-		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-		h.SetLen(unix.CmsgLen(2))
-	}
-	return e, nil
+	}, nil
 }
 
 func (e *echoServer) serve() {
 	for {
-		n, err := e.b.recv()
+		n, err := e.conn.RecvBatch(e.in)
 		if err != nil {
 			if echoFatal(err) {
 				return
 			}
 			continue
 		}
-		for i := 0; i < n; i++ {
-			// Send back exactly what arrived, to where it came from (the
-			// name the kernel filled in).
-			e.b.iovs[i].SetLen(int(e.b.hdrs[i].Len))
-		}
+		// A received message holds the datagram and its source, which is
+		// what sending it back needs.
 		if e.segment {
-			var sent int
-			sent, err = e.sendRuns(n)
-			if err != nil && segmentsRefused(err) {
-				// Send what is left one by one, from now on always.
-				e.segment = false
-				err = e.b.sendFrom(sent, n)
-			}
+			err = e.sendRuns(n)
 		} else {
-			err = e.b.send(n)
+			_, err = e.conn.SendBatch(e.in, n)
 		}
 		if err != nil && echoFatal(err) {
 			return
@@ -79,41 +74,56 @@ func (e *echoServer) serve() {
 	}
 }
 
-// sendRuns sends the n received datagrams back as runs: consecutive
-// datagrams to one source with sizes the kernel cuts back exactly share one
-// header, its iovecs and a UDP_SEGMENT control message. It returns how
-// many datagrams were sent before an error.
-func (e *echoServer) sendRuns(n int) (int, error) {
-	space := unix.CmsgSpace(2)
-	runs := 0
+// sendRuns sends the n received datagrams back in order: each run of
+// datagrams to one source that joins (see joins) as one segmented send,
+// the single datagrams between runs together in one batch.
+func (e *echoServer) sendRuns(n int) error {
+	singles := 0
 	for i := 0; i < n; {
-		size := int(e.b.hdrs[i].Len)
+		size := len(e.in.Data(i))
 		j, total := i+1, size
-		for j < n && e.joins(i, j, size, total) {
-			total += int(e.b.hdrs[j].Len)
+		for j < n && e.segment && e.joins(i, j, size, total) {
+			total += len(e.in.Data(j))
 			j++
 		}
-		h := &e.out.hdrs[runs].Hdr
-		*h = e.b.hdrs[i].Hdr
-		h.SetIovlen(j - i)
-		if j-i > 1 {
-			c := e.ctrl[runs*space : (runs+1)*space]
-			*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(size)
-			h.Control = &c[0]
-			h.SetControllen(space)
-		} else {
-			h.Control = nil
-			h.SetControllen(0)
+		if j-i == 1 {
+			e.queueSingle(singles, i)
+			singles++
+			i = j
+			continue
 		}
-		runs++
+		if err := e.flushSingles(singles); err != nil {
+			return err
+		}
+		singles = 0
+		e.segs = e.segs[:0]
+		for k := i; k < j; k++ {
+			e.segs = append(e.segs, e.in.Data(k))
+		}
+		err := e.conn.SendSegments(e.segs, e.in.Addr(i), &e.sc)
+		if errors.Is(err, netio.ErrSegmentsRefused) {
+			e.segment = false // this run and all later ones one by one
+			continue
+		}
+		if err != nil {
+			return err
+		}
 		i = j
 	}
-	sentRuns, err := e.out.sendCount(runs)
-	sent := 0
-	for r := range sentRuns {
-		sent += int(e.out.hdrs[r].Hdr.Iovlen)
-	}
-	return sent, err
+	return e.flushSingles(singles)
+}
+
+// queueSingle copies received datagram i into slot k of the out batch.
+func (e *echoServer) queueSingle(k, i int) {
+	data := e.in.Data(i)
+	copy(e.out.Buffer(k), data)
+	_ = e.out.SetData(k, 0, len(data)) // the batches have equal buffers
+	e.out.SetAddr(k, e.in.Addr(i))
+}
+
+func (e *echoServer) flushSingles(k int) error {
+	_, err := e.conn.SendBatch(e.out, k)
+	return err
 }
 
 // joins reports whether datagram j may follow datagrams [i, j) in one
@@ -122,8 +132,8 @@ func (e *echoServer) sendRuns(n int) (int, error) {
 // no longer than size, after a full-size predecessor, within the kernel's
 // limits.
 func (e *echoServer) joins(i, j, size, total int) bool {
-	n := int(e.b.hdrs[j].Len)
+	n := len(e.in.Data(j))
 	return j-i < netio.MaxSegments && size > 0 && n > 0 && n <= size &&
-		int(e.b.hdrs[j-1].Len) == size && total+n <= netio.MaxSegmentsBytes &&
-		e.b.names[j] == e.b.names[i]
+		len(e.in.Data(j-1)) == size && total+n <= netio.MaxSegmentsBytes &&
+		e.in.Addr(j) == e.in.Addr(i)
 }

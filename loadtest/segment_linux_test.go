@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,7 +31,7 @@ func TestSegmentedWriteArrivesAsDatagrams(t *testing.T) {
 	if err := conn.writeFrames(frames); err != nil {
 		t.Fatal(err)
 	}
-	if conn.seg == nil {
+	if !conn.segment {
 		t.Fatal("the kernel refused a segmented send on loopback")
 	}
 	buf := make([]byte, 4096)
@@ -87,22 +88,66 @@ func TestEchoSendsRunsBack(t *testing.T) {
 		}
 	}
 	for k, conn := range conns {
-		want := append(burst(k), []byte{})
-		var got [][]byte
-		conn.setReadDeadline(time.Now().Add(2 * time.Second))
-		for len(got) < len(want) {
-			frames, err := conn.readFrames()
-			if err != nil {
-				t.Fatalf("source %d: after %d datagrams: %v", k, len(got), err)
-			}
-			for _, f := range frames {
-				got = append(got, append([]byte{}, f...))
+		expectEchoes(t, k, conn, append(burst(k), []byte{}))
+	}
+}
+
+// expectEchoes reads from conn, source k of a test, until the datagrams
+// want came back, and fails the test unless they came exactly and in order.
+func expectEchoes(t *testing.T, k int, conn *udpConn, want [][]byte) {
+	t.Helper()
+	var got [][]byte
+	conn.setReadDeadline(time.Now().Add(2 * time.Second))
+	for len(got) < len(want) {
+		frames, err := conn.readFrames()
+		if err != nil {
+			t.Fatalf("source %d: after %d datagrams: %v", k, len(got), err)
+		}
+		for _, f := range frames {
+			got = append(got, append([]byte{}, f...))
+		}
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("source %d datagram %d: %d bytes %q, want %d bytes %q", k, i, len(got[i]), got[i], len(want[i]), want[i])
+		}
+	}
+}
+
+// TestEchoKeepsOrderAroundRuns: datagrams queued before the echo peer
+// reads them (so one receive takes them all) come back to each source in
+// order when single datagrams stand before, between and after runs.
+func TestEchoKeepsOrderAroundRuns(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echoed atomic.Uint64
+	server, err := newEchoServer(c, 2048, &echoed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := []*udpConn{
+		dialTestConn(t, c.LocalAddr().(*net.UDPAddr).AddrPort(), 16),
+		dialTestConn(t, c.LocalAddr().(*net.UDPAddr).AddrPort(), 16),
+	}
+	sent := make([][][]byte, len(conns))
+	for round := range 2 {
+		for k, conn := range conns {
+			single := []byte(fmt.Sprintf("single %d from %d", round, k))
+			run := [][]byte{bytes.Repeat([]byte{byte(k)}, 300), bytes.Repeat([]byte{byte(round)}, 300)}
+			for _, frames := range [][][]byte{{single}, run} {
+				if err := conn.writeFrames(frames); err != nil {
+					t.Fatal(err)
+				}
+				sent[k] = append(sent[k], frames...)
 			}
 		}
-		for i := range want {
-			if !bytes.Equal(got[i], want[i]) {
-				t.Fatalf("source %d datagram %d: %d bytes, want %d", k, i, len(got[i]), len(want[i]))
-			}
-		}
+	}
+	done := make(chan struct{})
+	go func() { server.serve(); close(done) }()
+	defer func() { c.Close(); <-done }()
+	for k, conn := range conns {
+		expectEchoes(t, k, conn, sent[k])
 	}
 }
