@@ -175,6 +175,23 @@ func (b *Batch) SetData(i, start, length int) error {
 	return nil
 }
 
+// SetReceived stores p as message i's received datagram from from, for a
+// Conn other than Socket (netiotest's in-memory one): p is copied to
+// Headroom(), cut to Size() bytes with Truncated set when longer, and
+// segment is reported by SegmentSize (0 unless p holds several datagrams
+// of segment bytes coalesced as GRO does, and less than len(p)).
+func (b *Batch) SetReceived(i int, from netip.AddrPort, p []byte, segment int) {
+	m := &b.msgs[i]
+	m.addr = from
+	m.start = b.headroom
+	m.length = copy(m.buf[b.headroom:b.headroom+b.size], p)
+	m.truncated = len(p) > b.size
+	m.segment = 0
+	if segment > 0 && segment < m.length {
+		m.segment = segment
+	}
+}
+
 // SetAddr sets the destination of message i for SendBatch.
 func (b *Batch) SetAddr(i int, to netip.AddrPort) { b.msgs[i].addr = to }
 

@@ -5,6 +5,13 @@
 // IPV6_RECVERR, MSG_ERRQUEUE) through which the kernel hands ICMP errors to
 // the relay for RFC 8656 §11.5.
 //
+// # The seam
+//
+// BatchSocket, EventPoller and Network state the contract the relay relies on, so
+// that it can run on the in-memory network of package netiotest as well as
+// on the kernel's (System). Socket and Poller implement them directly; the
+// relay's hot path calls the same methods through the interfaces.
+//
 // # Ownership
 //
 // A Batch, a Scratch and an ErrQueueEntry each belong to one goroutine at a

@@ -20,7 +20,7 @@ type Event struct {
 	Token uint64
 	// Socket is the registered socket. It may have been closed since;
 	// its methods then return ErrClosed.
-	Socket *Socket
+	Socket BatchSocket
 	// Readable: datagrams are queued (EPOLLIN), or the socket was shut
 	// down (EPOLLHUP); RecvBatch will not return ErrWouldBlock at once.
 	Readable bool
@@ -155,8 +155,13 @@ func NewPoller() (*Poller, error) {
 // A socket belongs to at most one open Poller at a time
 // (ErrAlreadyRegistered); Add returns ErrClosed when s or p is closed.
 // Tokens are the caller's; they need not be unique, because stale events
-// are filtered by the registration's own key.
-func (p *Poller) Add(s *Socket, token uint64) error {
+// are filtered by the registration's own key. c must be a *Socket
+// (ErrForeignSocket).
+func (p *Poller) Add(c BatchSocket, token uint64) error {
+	s, ok := c.(*Socket)
+	if !ok {
+		return ErrForeignSocket
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -198,7 +203,11 @@ func (p *Poller) Add(s *Socket, token uint64) error {
 // for this registration. Removing from a closed Poller succeeds (the
 // registration ended with it); a socket registered elsewhere, or not at all,
 // gives ErrNotRegistered.
-func (p *Poller) Remove(s *Socket) error {
+func (p *Poller) Remove(c BatchSocket) error {
+	s, ok := c.(*Socket)
+	if !ok {
+		return ErrNotRegistered
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.member.poller != p {
