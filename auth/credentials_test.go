@@ -66,6 +66,35 @@ func TestNewCredentialsValidation(t *testing.T) {
 	}
 }
 
+// TestUserOfUsername pins the one rule for the user of an allocation, the
+// name its quota counts and the gateway's resources match (Keys' user
+// part): for a TURN REST username the text after the first colon, or the
+// whole username when there is none; for a static user its name.
+func TestUserOfUsername(t *testing.T) {
+	creds := mustCredentials(t, CredentialsConfig{
+		Realm:       "example.org",
+		Secrets:     [][]byte{[]byte("secret")},
+		StaticUsers: map[string]string{"alice": "wonderland", "bob:x": "pw"},
+	})
+	now := time.Unix(1735689600, 0)
+	for username, want := range map[string]string{
+		"1735689600:alice":     "alice",
+		"1735689600:a:b":       "a:b",
+		"1735689600::":         ":",
+		"1735689600":           "1735689600",
+		"1735689600:":          "1735689600:",
+		"01735689600":          "01735689600",
+		"99999999999999:carol": "carol",
+		"alice":                "alice",
+		"bob:x":                "bob:x",
+	} {
+		_, user, err := creds.Keys(username, "example.org", now)
+		if err != nil || user != want {
+			t.Errorf("Keys(%q) user = %q, %v; want %q", username, user, err, want)
+		}
+	}
+}
+
 func TestCredentialsKeys(t *testing.T) {
 	v := restVector
 	now := time.Unix(1735689600, 500_000_000) // half a second after the vector's expiry second

@@ -35,9 +35,14 @@ const (
 
 // parseREST splits a TURN REST username. expiry is in UNIX seconds. user is
 // the text after the first colon, or the whole username when that text is
-// empty or there is no colon: it is the name quotas and the gateway match.
-// Leading zeros are accepted: the password covers the exact string, so they
-// cannot be used to forge anything.
+// empty or there is no colon. It is the one rule for the user of a REST
+// username: the allocation's quota key and the name the gateway's resources
+// match both come from it (through Keys). A credential without a user part
+// is a user of its own rather than one of a shared anonymous user, so one
+// client cannot use up a quota for every client without a user part (RFC
+// 8656 §5 keys quotas by username). Leading zeros are accepted: the
+// password covers the exact string, so they cannot be used to forge
+// anything.
 func parseREST(username string) (expiry int64, user string, shape restShape) {
 	stamp, rest, hasColon := strings.Cut(username, ":")
 	if stamp == "" {

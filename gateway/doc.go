@@ -30,8 +30,9 @@
 //
 // # Per allocation
 //
-// sess := gw.NewSession(gateway.UserFromUsername(username)) when the
-// allocation is created; sess.Close() when it ends. A Session is not safe for
+// sess := gw.NewSession(user) when the allocation is created, with the
+// allocation's user (the user part auth.Credentials.Keys gives, which the
+// allocation's quota counts too); sess.Close() when it ends. A Session is not safe for
 // concurrent use: call it under the allocation's lock. Then:
 //
 // (a) A client datagram (Send indication or ChannelData) to peer P, after the

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"strings"
 	"sync/atomic"
 )
 
@@ -59,19 +58,3 @@ func (g *Gateway) Reload(resourcesFile []byte) error {
 
 // Snapshot returns the current resources snapshot.
 func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
-
-// UserFromUsername returns the user part resources are matched against: for
-// a TURN REST username "<expiry>:<user>" (draft-uberti-behave-turn-rest-00
-// §2.2; the expiry is all digits) the text after the first colon, which is
-// empty for a bare "<expiry>"; for any other (static) username the whole
-// name. A user "" matches only resources listing "*".
-func UserFromUsername(username string) string {
-	ts, user, found := strings.Cut(username, ":")
-	if ts == "" || strings.Trim(ts, "0123456789") != "" {
-		return username
-	}
-	if !found {
-		return ""
-	}
-	return user
-}

@@ -27,8 +27,9 @@ type Resource struct {
 	// CIDR is the address range of a CIDR resource; invalid for a domain
 	// resource.
 	CIDR netip.Prefix
-	// Users lists the user names (the user part of the username, see
-	// UserFromUsername) that may use the resource; "*" is every
+	// Users lists the user names that may use the resource: the
+	// allocation's user, as auth.Credentials.Keys gives it (the user part of
+	// a TURN REST username, or a static user name); "*" is every
 	// authenticated user.
 	Users []string
 	// Filters restricts the ports; an empty list permits every port.

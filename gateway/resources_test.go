@@ -194,22 +194,3 @@ func TestSnapshotMatching(t *testing.T) {
 		t.Error("tcp ranges permitted UDP")
 	}
 }
-
-func TestUserFromUsername(t *testing.T) {
-	for in, want := range map[string]string{
-		"1735689600:alice":     "alice",
-		"1735689600:a:b":       "a:b",
-		"1735689600":           "",
-		"1735689600:":          "",
-		"alice":                "alice",
-		"alice:1735689600":     "alice:1735689600",
-		":alice":               ":alice",
-		"":                     "",
-		"12x:alice":            "12x:alice",
-		"99999999999999:carol": "carol",
-	} {
-		if got := UserFromUsername(in); got != want {
-			t.Errorf("UserFromUsername(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -47,8 +47,8 @@ type domainEntry struct {
 	real [2][ProxiesPerFamily]netip.Addr
 }
 
-// NewSession starts the gateway state of an allocation for user, the user
-// part of the allocation's username (see UserFromUsername).
+// NewSession starts the gateway state of an allocation for user, the
+// allocation's user as auth.Credentials.Keys gives it.
 func (g *Gateway) NewSession(user string) *Session {
 	return &Session{
 		gw:   g,

@@ -113,7 +113,7 @@ func TestReloadNarrowsFilter(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	gw := newTestGateway(t, exampleResources, nil)
-	s := gw.NewSession(UserFromUsername("1735689600:alice"))
+	s := gw.NewSession("alice")
 	if s.User() != "alice" || gw.Config() != gw.cfg {
 		t.Fatal("accessors")
 	}
