@@ -217,3 +217,17 @@ func (a *Allocation) purgeChansLocked(now mono.Time) (next mono.Time, ok bool) {
 	}
 	return next, ok
 }
+
+// ChannelExpires returns the peer bound to channel ch and when the binding
+// expires, if it is live at now, for a shell that tells a data-plane
+// observer when the binding stops being usable (RFC 8656 §12: channels
+// last 10 minutes unless refreshed). Safe for concurrent use.
+func (a *Allocation) ChannelExpires(ch uint16, now mono.Time) (peer netip.AddrPort, expires mono.Time, ok bool) {
+	a.mu.RLock()
+	b, ok := a.chans[ch]
+	a.mu.RUnlock()
+	if !ok || now >= b.expires || now >= a.Expires() {
+		return netip.AddrPort{}, 0, false
+	}
+	return b.peer.addrPort(), b.expires, true
+}

@@ -284,3 +284,38 @@ func TestChannelsReclaimed(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiryAccessors: ChannelExpires and PermissionExpires report the
+// exact deadlines of live bindings and permissions (moved by refreshes),
+// and nothing once they, or the allocation, expired.
+func TestExpiryAccessors(t *testing.T) {
+	tab := newTable(t, Config{})
+	s := specFor(tupleN(1), "u")
+	s.Lifetime = 3600e9
+	a := mustCreate(t, tab, s, 0)
+	peer, ip := ap("198.51.100.1:5000"), netip.MustParseAddr("198.51.100.1")
+	if err := a.Bind(0x4000, peer, secs(10)); err != nil {
+		t.Fatal(err)
+	}
+	if got, exp, ok := a.ChannelExpires(0x4000, secs(10)); !ok || got != peer || exp != secs(610) {
+		t.Errorf("ChannelExpires = %v %v %v, want %v until 610 s", got, exp, ok, peer)
+	}
+	if exp, ok := a.PermissionExpires(ip, secs(10)); !ok || exp != secs(310) {
+		t.Errorf("PermissionExpires = %v %v, want 310 s", exp, ok)
+	}
+	if err := a.Permit([]netip.Addr{ip}, secs(100)); err != nil {
+		t.Fatal(err)
+	}
+	if exp, ok := a.PermissionExpires(ip, secs(100)); !ok || exp != secs(400) {
+		t.Errorf("PermissionExpires after a refresh = %v %v, want 400 s", exp, ok)
+	}
+	if _, ok := a.PermissionExpires(ip, secs(400)); ok {
+		t.Error("a permission is reported at its deadline")
+	}
+	if _, _, ok := a.ChannelExpires(0x4000, secs(610)); ok {
+		t.Error("a channel is reported at its deadline")
+	}
+	if _, _, ok := a.ChannelExpires(0x4001, secs(10)); ok {
+		t.Error("an unbound channel is reported")
+	}
+}

@@ -178,3 +178,19 @@ func familyOfKey(ip [16]byte) Family {
 	}
 	return FamilyIPv6
 }
+
+// PermissionExpires returns when the permission for ip expires, if it is
+// live at now (RFC 8656 §9: 300 s unless refreshed), for the same shells as
+// Allocation.ChannelExpires. Safe for concurrent use.
+func (a *Allocation) PermissionExpires(ip netip.Addr, now mono.Time) (mono.Time, bool) {
+	if !ip.IsValid() {
+		return 0, false
+	}
+	a.mu.RLock()
+	deadline, ok := a.perms[ipKeyOf(ip)]
+	a.mu.RUnlock()
+	if !ok || now >= deadline || now >= a.Expires() {
+		return 0, false
+	}
+	return deadline, true
+}

@@ -41,6 +41,9 @@ func (p *Processor) createPermission(req *request, a *allocation.Allocation) []b
 		// The only way Permit fails is the per-allocation capacity (508).
 		return p.errorResponse(508, key, false, req)
 	}
+	for _, ip := range p.peers {
+		p.act(Action{Kind: ActPermitted, Alloc: a, Peer: netip.AddrPortFrom(ip, 0)})
+	}
 	p.successResponse()
 	return p.finish(key)
 }
@@ -80,6 +83,7 @@ func (p *Processor) channelBind(req *request, a *allocation.Allocation) []byte {
 		// A number bound to another peer or a peer bound to another number.
 		return p.errorResponse(400, key, false, req)
 	}
+	p.act(Action{Kind: ActChannelBound, Alloc: a, Peer: peer, Channel: ch})
 	p.successResponse()
 	return p.finish(key)
 }

@@ -77,6 +77,14 @@ const (
 	// ActRelease: end Action.Hook, the extension's state of an Allocate
 	// that failed after Hooks.Admit.
 	ActRelease
+	// ActChannelBound: a ChannelBind bound or refreshed Action.Channel to
+	// Action.Peer on Action.Alloc, with the permission for its IP (RFC
+	// 8656 §12.2). A shell with a data-plane observer tells it.
+	ActChannelBound
+	// ActPermitted: a CreatePermission installed or refreshed the
+	// permission for Action.Peer's IP (port 0) on Action.Alloc (RFC 8656
+	// §10.2), one action per IP.
+	ActPermitted
 )
 
 // Action is one thing for the shell to do. Data aliases the message the
@@ -90,6 +98,7 @@ type Action struct {
 	Peer    netip.AddrPort
 	Data    []byte
 	Drop    Drop
+	Channel uint16
 	Expired bool
 	Hook    PeerHook
 }
