@@ -171,3 +171,70 @@ type Client interface {
 	// no DATA (RFC 8656 §11.5), under the same permission rule.
 	DeliverICMP(peer netip.AddrPort, icmp ICMP)
 }
+
+// Observer watches the data plane for a component that relays ChannelData
+// outside the relay's packet loops (an in-kernel fast path): it is told
+// when a channel binding becomes usable and when it stops being usable,
+// and reports what it relayed itself so that Server.Stats counts it.
+// Config.Observer nil is a relay without one: none of this runs.
+//
+// The relay calls BindingUsable and BindingUnusable under its lock of the
+// bindings it watches (never taken on the data path), in the order the
+// changes happened: implementations must not block and must not call back
+// into the relay. Expiries are found by the relay's single housekeeping
+// timer, exactly at their deadlines; there is no timer per channel.
+type Observer interface {
+	// BindingUsable: ChannelData on b.Channel can now flow between the
+	// client and b.Peer (a ChannelBind succeeded, RFC 8656 §12.2, or a
+	// CreatePermission renewed the expired permission of a live channel).
+	BindingUsable(b Binding, now mono.Time)
+	// BindingUnusable: b can no longer carry data, for why. Every usable
+	// binding is told once, before it is usable again.
+	BindingUnusable(b Binding, why Unusable, now mono.Time)
+	// Relayed returns the packets and bytes the observer's component
+	// relayed itself in direction dir for clients on transport t,
+	// cumulative; Server.Stats adds them to Stats.Packets and Stats.Bytes.
+	Relayed(dir Direction, t allocation.Transport) (packets, bytes uint64)
+}
+
+// Binding is one channel of an allocation as the data plane needs it: the
+// client's 5-tuple, the channel number, the peer, and the relayed socket's
+// bound address of the peer's family (the address the kernel sends from;
+// behind a 1:1 NAT the advertised XOR-RELAYED-ADDRESS differs).
+type Binding struct {
+	Client  allocation.FiveTuple
+	Channel uint16
+	Peer    netip.AddrPort
+	Relayed netip.AddrPort
+}
+
+// Unusable says why a binding stopped being usable.
+type Unusable uint8
+
+const (
+	// ChannelExpired: the channel was not refreshed (RFC 8656 §12: 10
+	// minutes).
+	ChannelExpired Unusable = iota
+	// PermissionExpired: the permission for the peer's IP was not
+	// refreshed (RFC 8656 §9: 5 minutes); a CreatePermission or
+	// ChannelBind makes the binding usable again while the channel lives.
+	PermissionExpired
+	// AllocationDeleted: a Refresh with lifetime 0 (RFC 8656 §8.2) deleted
+	// the allocation, or the relayed address of the peer's family (§8.1),
+	// or its stream connection closed, or the relay closed.
+	AllocationDeleted
+	// AllocationExpired: the allocation's lifetime ran out (RFC 8656 §6).
+	AllocationExpired
+)
+
+func (u Unusable) String() string {
+	switch u {
+	case ChannelExpired:
+		return "channel_expired"
+	case PermissionExpired:
+		return "permission_expired"
+	case AllocationDeleted:
+		return "allocation_deleted"
+	}
+	return "allocation_expired"
+}

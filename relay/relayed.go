@@ -72,6 +72,13 @@ func (s *Server) deleteAllocation(a *allocation.Allocation, now mono.Time, kind 
 		return
 	}
 	sess.closeOnce.Do(func() {
+		if s.watch != nil {
+			why := AllocationDeleted
+			if kind == EventExpired {
+				why = AllocationExpired
+			}
+			s.watch.ended(sess, 0, why, now)
+		}
 		sess.relay4.close()
 		sess.relay6.close()
 		sess.closeExtension(now)

@@ -60,6 +60,9 @@ func (h *handler) execute(from *clientPath, actions []turncore.Action, now mono.
 		case turncore.ActCloseFamily:
 			// RFC 8656 §8.1: one family of a dual allocation ends.
 			sess := act.Alloc.Ext.(*session)
+			if h.s.watch != nil {
+				h.s.watch.ended(sess, act.Family, AllocationDeleted, now)
+			}
 			if act.Family == allocation.FamilyIPv4 {
 				sess.relay4.close()
 			} else {
@@ -75,6 +78,14 @@ func (h *handler) execute(from *clientPath, actions []turncore.Action, now mono.
 			h.toPeer(from, act, now)
 		case turncore.ActDrop:
 			h.c.drop(act.Drop)
+		case turncore.ActChannelBound:
+			if h.s.watch != nil {
+				h.s.watch.channelBound(act.Alloc.Ext.(*session), act.Channel, act.Peer, now)
+			}
+		case turncore.ActPermitted:
+			if h.s.watch != nil {
+				h.s.watch.permitted(act.Alloc.Ext.(*session), act.Peer.Addr(), now)
+			}
 		case turncore.ActRelease:
 			if x := extensionOf(act.Hook); x != nil {
 				x.Closed(now)

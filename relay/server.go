@@ -89,6 +89,11 @@ type Config struct {
 	// module plugs in through gateway/relayext). nil is a plain relay:
 	// the data path pays a nil check and none of it runs.
 	Extension Extension
+	// Observer, when set, is told when channel bindings become usable and
+	// stop being usable, and its own relayed counts join Stats
+	// (extension.go; for a data path outside the relay, such as an
+	// in-kernel fast path). nil: none of it runs.
+	Observer Observer
 
 	Logger *slog.Logger
 	Events func(Event) // lifecycle events; must not block
@@ -147,6 +152,7 @@ type Server struct {
 	// extCounters count what the extension's Client deliveries do; they
 	// come from any goroutine.
 	extCounters counters
+	watch       *bindingWatch // nil without Config.Observer
 	clock       mono.Clock
 
 	// housekeepMu serialises expiry runs with Close; housekeepTimer is the
@@ -209,6 +215,9 @@ func New(cfg Config) (*Server, error) {
 		channels:      stunmsg.StrictChannels,
 		done:          make(chan struct{}),
 		clock:         cfg.Clock,
+	}
+	if cfg.Observer != nil {
+		s.watch = &bindingWatch{obs: cfg.Observer}
 	}
 	if cfg.LegacyChannels {
 		s.channels = stunmsg.LegacyChannels
@@ -385,6 +394,11 @@ func (s *Server) housekeep() {
 	}
 	if x := s.cfg.Extension; x != nil {
 		if next, ok := x.Sweep(now); ok {
+			earlier(next)
+		}
+	}
+	if s.watch != nil {
+		if next, ok := s.watch.expire(now); ok {
 			earlier(next)
 		}
 	}

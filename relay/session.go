@@ -88,6 +88,9 @@ type session struct {
 	ext AllocationExtension
 	// srv is the relay, for the Client deliveries of the extension.
 	srv *Server
+	// watched are the allocation's channels as Config.Observer knows
+	// them, by number; guarded by the server's bindingWatch.mu.
+	watched map[uint16]*watchedBinding
 }
 
 // closeExtension ends the allocation's extension state, if any.

@@ -100,6 +100,17 @@ const (
 	numTransports
 )
 
+// allocationTransport is t as package allocation names it.
+func (t transportIndex) allocationTransport() allocation.Transport {
+	switch t {
+	case transportTCP:
+		return allocation.TransportTCP
+	case transportTLS:
+		return allocation.TransportTLS
+	}
+	return allocation.TransportUDP
+}
+
 func (t transportIndex) String() string {
 	switch t {
 	case transportUDP:
@@ -197,6 +208,16 @@ func (s *Server) Stats() Stats {
 				n := c.icmp[f][k].Load()
 				st.ICMPForwardedByType[family][icmpKindLabels[k]] += n
 				st.ICMPForwarded += n
+			}
+		}
+	}
+	if o := s.cfg.Observer; o != nil {
+		// What the observer's data path relayed itself counts as relayed.
+		for _, dir := range []Direction{ToPeer, ToClient} {
+			for t := transportIndex(0); t < numTransports; t++ {
+				packets, bytes := o.Relayed(dir, t.allocationTransport())
+				st.Packets[dir.String()][t.String()] += packets
+				st.Bytes[dir.String()][t.String()] += bytes
 			}
 		}
 	}
