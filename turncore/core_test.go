@@ -302,3 +302,18 @@ func TestNeedsWall(t *testing.T) {
 		t.Error("NeedsWall of one byte")
 	}
 }
+
+// A successful ChannelBind and CreatePermission tell the shell what they
+// installed (for a data-plane observer); refused ones tell nothing.
+func TestInstalledActions(t *testing.T) {
+	sc := newTestScenario(t, defaultSettings())
+	sc.do("client alice 192.0.2.10:5000")
+	sc.do("allocate alice")
+	sc.do("permit alice 198.51.100.7")
+	sc.do("chanbind alice 4000 198.51.100.8:9000")
+	sc.do("chanbind alice 3000 198.51.100.8:9001") // not a channel number: 400
+	want := []string{"permitted alice 198.51.100.7:0", "bound alice 0x4000 198.51.100.8:9000"}
+	if !slices.Equal(sc.sh.installed, want) {
+		t.Fatalf("installed %q, want %q", sc.sh.installed, want)
+	}
+}

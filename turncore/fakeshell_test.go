@@ -129,6 +129,9 @@ type fakeShell struct {
 	tokens  uint64
 	// retransmit: the last request was answered from the cache.
 	retransmit bool
+	// installed lists the ActChannelBound and ActPermitted actions, kept
+	// out of the transcripts (TestInstalledActions reads them).
+	installed []string
 }
 
 func newFakeShell(set coreSettings) (*fakeShell, error) {
@@ -326,6 +329,10 @@ func (sh *fakeShell) execute(actions []Action) {
 			sh.toPeer(a.Alloc.Ext.(*fakeSession), a.Peer, a.Data)
 		case ActDrop:
 			sh.printf("drop %s", a.Drop)
+		case ActChannelBound:
+			sh.installed = append(sh.installed, fmt.Sprintf("bound %s %#x %s", a.Alloc.Ext.(*fakeSession).client, a.Channel, a.Peer))
+		case ActPermitted:
+			sh.installed = append(sh.installed, fmt.Sprintf("permitted %s %s", a.Alloc.Ext.(*fakeSession).client, a.Peer))
 		case ActRelease:
 			sh.printf("release %s", a.Hook.(interface{ userName() string }).userName())
 		}
