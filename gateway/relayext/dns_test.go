@@ -58,7 +58,7 @@ func requireProxies(t testing.TB, a dnsAnswer, prefix netip.Prefix) {
 // bound to the sentinel over UDP and TCP — are answered as data from the
 // sentinel on the same path: proxy IPs of both families for resources,
 // stable per allocation, REFUSED for other names, NOERROR without records
-// for other types, nothing for malformed queries (gateway-spec "DNS").
+// for other types, nothing for malformed queries (docs/gateway.md, "DNS and flows").
 func TestGatewaySentinelAnswers(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withGateway(t, loopbackResources, loopbackResolver()))
@@ -116,7 +116,7 @@ func TestGatewaySentinelAnswers(t *testing.T) {
 }
 
 // TestGatewaySentinelPerUser: a user not listed on a resource gets REFUSED
-// for its name (tricky case 9), and "*" resources answer everyone.
+// for its name and "*" resources answer everyone.
 func TestGatewaySentinelPerUser(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withGateway(t, loopbackResources, loopbackResolver()))

@@ -118,7 +118,7 @@ func roundTripScenario(t *testing.T, srv *testServer, transport turnclient.Trans
 // port yields the resource host's real port unreachable, translated to the
 // proxy address although the filter does not list icmp; a
 // fragmentation-needed error about a live flow arrives with its MTU; an
-// error quoting no flow is dropped (tricky cases 2, 3, 7, 8).
+// error quoting no flow is dropped.
 func icmpScenario(t *testing.T, srv *testServer) {
 	c, a := gatewayClient(t, srv, turnclient.UDP)
 	p4 := permittedProxy(t, c, "sip.test.internal.", dnsmessage.TypeA, 0)
@@ -163,7 +163,7 @@ func icmpScenario(t *testing.T, srv *testServer) {
 // dnsChangeScenario: after the name moves to a new IP, the live flow
 // (same proxy IP and port) keeps its old real IP and its replies still
 // arrive, while a new port — or another proxy IP of the name — goes to the
-// new IP (tricky case 4).
+// new IP.
 func dnsChangeScenario(t *testing.T, srv *testServer, res *fakeResolver) {
 	c, _ := gatewayClient(t, srv, turnclient.UDP)
 	proxies := proxiesOf(t, c, sentinel4, "media.test.internal.", dnsmessage.TypeA)
@@ -192,7 +192,7 @@ func dnsChangeScenario(t *testing.T, srv *testServer, res *fakeResolver) {
 
 // noRecordsScenario: a dual allocation sending to the IPv6 proxy of an
 // IPv4-only name gets ICMPv6 address unreachable (1/3) naming that proxy
-// address and port (tricky case 1).
+// address and port.
 func noRecordsScenario(t *testing.T, srv *testServer) {
 	c, _ := gatewayClient(t, srv, turnclient.UDP)
 	p6 := permittedProxy(t, c, "v4only.test.internal.", dnsmessage.TypeAAAA, 2)
@@ -205,7 +205,7 @@ func noRecordsScenario(t *testing.T, srv *testServer) {
 
 // cidrScenario: a CIDR resource in a private range is reachable without
 // any peer-policy exception on its allowed port, and refused with 3/13 on
-// another (tricky case 10).
+// another.
 func cidrScenario(t *testing.T, srv *testServer) {
 	c, _ := gatewayClient(t, srv, turnclient.UDP)
 	if err := c.CreatePermission(gwLab); err != nil {

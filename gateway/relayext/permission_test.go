@@ -16,7 +16,7 @@ import (
 // use are allowed although the default peer policy denies private
 // addresses; proxy IPs never handed out and resources of other users get
 // 403 — while every other address keeps the default peer policy
-// (gateway-spec "NAT", tricky cases 9 and 10).
+// (docs/gateway.md, "DNS and flows").
 func TestGatewayPermissions(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withGateway(t, loopbackResources, loopbackResolver()))
@@ -69,7 +69,7 @@ func TestGatewayPermissions(t *testing.T) {
 // TestGatewayRefusesWithICMP: datagrams the gateway refuses are answered
 // with synthesized ICMP errors in Data indications whose peer is exactly
 // the proxy address and port the client sent to (RFC 8656 §11.5,
-// gateway-spec "Errors the gateway generates"): a port the filter denies
+// docs/gateway.md): a port the filter denies
 // gets "administratively prohibited" (3/13, 1/1) also on a channel; a
 // proxy IP whose family the name has no records of gets "net/address
 // unreachable" (3/0, 1/3), e.g. a dual allocation sending to the IPv6
@@ -126,8 +126,8 @@ func TestGatewayRefusesWithICMP(t *testing.T) {
 
 // TestGatewayRefusalsAreRateLimited: an allocation sending a burst to a
 // denied port gets at most the gateway's ICMP burst of refusals; the rest
-// are dropped and counted (gateway-spec: "Generated errors are
-// rate-limited per allocation").
+// are dropped and counted (docs/gateway.md, TURNSTILE_GATEWAY_ICMP_RATE:
+// generated errors are rate-limited per allocation).
 func TestGatewayRefusalsAreRateLimited(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withGateway(t, loopbackResources, loopbackResolver()))
