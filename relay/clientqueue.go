@@ -35,14 +35,14 @@ type clientQueue struct {
 
 // socketQueue is the datagrams queued for one listener socket.
 type socketQueue struct {
-	sock  *netio.Socket
+	sock  netio.BatchSocket
 	batch *netio.Batch
 	n     int
 }
 
 // register gives sock a queue. Only registered sockets queue; for others
 // add reports false.
-func (q *clientQueue) register(sock *netio.Socket) error {
+func (q *clientQueue) register(sock netio.BatchSocket) error {
 	b, err := netio.NewBatch(clientQueueLen, clientQueueSlot, 0)
 	if err != nil {
 		return err
@@ -51,7 +51,7 @@ func (q *clientQueue) register(sock *netio.Socket) error {
 	return nil
 }
 
-func (q *clientQueue) queueOf(sock *netio.Socket) *socketQueue {
+func (q *clientQueue) queueOf(sock netio.BatchSocket) *socketQueue {
 	for i := range q.sockets {
 		if q.sockets[i].sock == sock {
 			return &q.sockets[i]
@@ -63,7 +63,7 @@ func (q *clientQueue) queueOf(sock *netio.Socket) *socketQueue {
 // add queues a copy of data for to on sock. It reports false when the
 // datagram cannot wait (too large, or sock has no queue); the caller then
 // sends it itself, after flushSocket.
-func (q *clientQueue) add(sock *netio.Socket, to netip.AddrPort, data []byte) bool {
+func (q *clientQueue) add(sock netio.BatchSocket, to netip.AddrPort, data []byte) bool {
 	if len(data) > clientQueueSlot {
 		return false
 	}
@@ -84,7 +84,7 @@ func (q *clientQueue) add(sock *netio.Socket, to netip.AddrPort, data []byte) bo
 }
 
 // flushSocket sends what is queued on sock, before a direct send on it.
-func (q *clientQueue) flushSocket(sock *netio.Socket) {
+func (q *clientQueue) flushSocket(sock netio.BatchSocket) {
 	if sq := q.queueOf(sock); sq != nil && sq.n > 0 {
 		q.send(sq)
 	}

@@ -3,6 +3,7 @@ package relay
 import (
 	"testing"
 
+	"github.com/turnstile-relay/turnstile/internal/netio"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,7 @@ import (
 // dfState reports whether a relayed socket forbids fragmentation.
 func dfState(t testing.TB, rs *relaySocket) bool {
 	t.Helper()
-	fd := rs.sock.Fd()
+	fd := rs.sock.(*netio.Socket).Fd()
 	if rs.public.Addr().Is4() {
 		v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
 		if err != nil {

@@ -18,7 +18,7 @@ const maxBatchesPerEvent = 8
 // serveListener reads client datagrams from a UDP listener socket and
 // dispatches them: ChannelData to the hot path, STUN to the handler, the
 // rest dropped (RFC 8656 §12 demultiplexing, RFC 7983).
-func (w *worker) serveListener(sock *netio.Socket) {
+func (w *worker) serveListener(sock netio.BatchSocket) {
 	local := sock.LocalAddr()
 	b := w.batch
 	// Client messages of the events before this one leave now rather than
@@ -60,7 +60,7 @@ func (w *worker) serveListener(sock *netio.Socket) {
 }
 
 // dispatch handles one datagram from a client on a UDP listener socket.
-func (w *worker) dispatch(sock *netio.Socket, local, from netip.AddrPort, data []byte, now mono.Time) {
+func (w *worker) dispatch(sock netio.BatchSocket, local, from netip.AddrPort, data []byte, now mono.Time) {
 	if from.Port() == 0 {
 		w.c.drop(DropSourcePortZero)
 		return

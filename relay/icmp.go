@@ -21,8 +21,8 @@ const (
 
 // drainICMP reads the relayed socket's error queue (IP_RECVERR /
 // IPV6_RECVERR) and forwards what RFC 8656 §11.5 allows to the client. It
-// runs on the worker that polls rs; netio.Socket makes a concurrent Close
-// safe (ReadErrQueue then reports ErrClosed), so no lock is held.
+// runs on the worker that polls rs; netio.BatchSocket makes a concurrent
+// Close safe (ReadErrQueue then reports ErrClosed), so no lock is held.
 func (w *worker) drainICMP(rs *relaySocket, sess *session) {
 	for i := 0; i < maxICMPPerEvent; i++ {
 		ok, err := rs.sock.ReadErrQueue(&w.icmp)

@@ -17,7 +17,7 @@ func (s *Server) listenUDP() error {
 			// GRO: a burst of one client's datagrams (a video frame's
 			// packets, a load generator's window) is received as one
 			// message, cut in serveListener.
-			sock, err := netio.ListenUDP(addr, netio.Options{ReusePort: true, GRO: !s.cfg.NoUDPOffload, RecvBuffer: s.cfg.ListenerBuffer, SendBuffer: s.cfg.ListenerBuffer})
+			sock, err := s.cfg.Network.ListenUDP(addr, netio.Options{ReusePort: true, GRO: !s.cfg.NoUDPOffload, RecvBuffer: s.cfg.ListenerBuffer, SendBuffer: s.cfg.ListenerBuffer})
 			if err != nil {
 				return fmt.Errorf("relay: listen udp %s: %w", addr, err)
 			}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/turnstile-relay/turnstile/internal/netio"
 )
 
 // TestListenerSocketBuffers: the client-facing UDP sockets get
@@ -29,7 +31,7 @@ func TestListenerSocketBuffers(t *testing.T) {
 			if e.listener == nil {
 				continue
 			}
-			got, err := unix.GetsockoptInt(e.listener.Fd(), unix.SOL_SOCKET, unix.SO_RCVBUF)
+			got, err := unix.GetsockoptInt(e.listener.(*netio.Socket).Fd(), unix.SOL_SOCKET, unix.SO_RCVBUF)
 			if err != nil {
 				t.Fatal(err)
 			}

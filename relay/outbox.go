@@ -52,7 +52,7 @@ type outPacket struct {
 // outRun is the datagrams of one send call: one socket, one destination,
 // every datagram as long as the first except a shorter last one.
 type outRun struct {
-	sock        *netio.Socket
+	sock        netio.BatchSocket
 	to          netip.AddrPort
 	first, last int // packet indexes
 	count       int
@@ -69,7 +69,7 @@ func newOutbox(c *counters) *outbox {
 // add queues data for to from sock. toPeer says the datagram is relayed
 // from a UDP client to a peer (counted when sent); messages to clients are
 // counted by the caller when they are framed.
-func (o *outbox) add(sock *netio.Socket, to netip.AddrPort, data []byte, toPeer bool) {
+func (o *outbox) add(sock netio.BatchSocket, to netip.AddrPort, data []byte, toPeer bool) {
 	if o.n == len(o.packets) {
 		o.flush()
 	}
@@ -92,7 +92,7 @@ func (o *outbox) add(sock *netio.Socket, to netip.AddrPort, data []byte, toPeer 
 }
 
 // runFor returns the newest run from sock to to, or nil.
-func (o *outbox) runFor(sock *netio.Socket, to netip.AddrPort) *outRun {
+func (o *outbox) runFor(sock netio.BatchSocket, to netip.AddrPort) *outRun {
 	for k := o.nruns - 1; k >= 0; k-- {
 		if r := &o.runs[k]; r.sock == sock && r.to == to {
 			return r

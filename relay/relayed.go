@@ -28,7 +28,7 @@ func (s *Server) openRelay(o turncore.OpenSocket) (any, turncore.OpenStatus) {
 	// GRO: a peer's burst (a video frame, an echo of a window) is received
 	// as one message and spread apart in serveRelay.
 	opts := netio.Options{RecvErr: true, GRO: !s.cfg.NoUDPOffload, DontFragment: o.DontFragment, RecvBuffer: s.cfg.SocketBuffer, SendBuffer: s.cfg.SocketBuffer}
-	sock, err := netio.ListenUDP(o.Local, opts)
+	sock, err := s.cfg.Network.ListenUDP(o.Local, opts)
 	switch {
 	case errors.Is(err, unix.EADDRINUSE):
 		return nil, turncore.PortTaken

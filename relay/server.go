@@ -102,6 +102,10 @@ type Config struct {
 	// and the housekeeping timer. nil means mono.System; tests inject a
 	// fake (internal/mono/monotest) and move time by hand.
 	Clock mono.Clock
+	// Network opens the UDP sockets (listeners and relayed addresses) and
+	// their pollers. nil means netio.System, the kernel's; tests inject
+	// netiotest's in-memory network to run the relay without sockets.
+	Network netio.Network
 }
 
 // DefaultListenerBuffer is the UDP listener socket buffer size when
@@ -143,7 +147,7 @@ type Server struct {
 	workerNext atomic.Uint32
 	// listenerOwner maps each UDP listener socket to the worker polling
 	// it; filled before the workers start, read-only afterwards.
-	listenerOwner  map[*netio.Socket]*worker
+	listenerOwner  map[netio.BatchSocket]*worker
 	authLog        *logging.Sampler
 	requests       requestCounters
 	authFailures   authCounters
@@ -201,6 +205,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = mono.System
 	}
+	if cfg.Network == nil {
+		cfg.Network = netio.System
+	}
 	cfg.Allocation.LegacyChannels = cfg.LegacyChannels
 	table, err := allocation.NewTable(cfg.Allocation)
 	if err != nil {
@@ -208,7 +215,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:           cfg,
-		listenerOwner: map[*netio.Socket]*worker{},
+		listenerOwner: map[netio.BatchSocket]*worker{},
 		log:           cfg.Logger,
 		table:         table,
 		conns:         make(map[*streamConn]struct{}),

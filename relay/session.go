@@ -15,7 +15,7 @@ import (
 // listener socket and the client's address, or a stream connection.
 type clientPath struct {
 	ft     allocation.FiveTuple
-	udp    *netio.Socket // the listener socket the client's datagrams arrive on; nil for streams
+	udp    netio.BatchSocket // the listener socket the client's datagrams arrive on; nil for streams
 	stream *streamConn
 }
 
@@ -114,11 +114,11 @@ func (s *session) relayFor(peer netip.Addr) *relaySocket {
 }
 
 // relaySocket is one relayed transport address of an allocation (RFC 8656
-// §2): a UDP socket on a relay IP, polled by one worker. netio.Socket keeps
-// a closed descriptor from ever being used (calls after Close return
+// §2): a UDP socket on a relay IP, polled by one worker. A
+// netio.BatchSocket is never used after Close (calls then return
 // ErrClosed), so the data path needs no lock around it.
 type relaySocket struct {
-	sock      *netio.Socket
+	sock      netio.BatchSocket
 	public    netip.AddrPort // the advertised address: the external IP when configured
 	sess      *session
 	owner     *worker

@@ -31,7 +31,7 @@ const (
 type worker struct {
 	s       *Server
 	id      int
-	poller  *netio.Poller
+	poller  netio.EventPoller
 	events  []netio.Event
 	batch   *netio.Batch
 	h       *handler
@@ -50,12 +50,12 @@ type worker struct {
 // slots distinct, so an event for a socket closed in the meantime is ignored.
 type pollEntry struct {
 	gen      uint32
-	listener *netio.Socket
+	listener netio.BatchSocket
 	relay    *relaySocket
 }
 
 func newWorker(s *Server, id int) (*worker, error) {
-	p, err := netio.NewPoller()
+	p, err := s.cfg.Network.NewPoller()
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (w *worker) lookup(tok uint64) (pollEntry, bool) {
 }
 
 // addListener polls a UDP listener socket in this worker.
-func (w *worker) addListener(sock *netio.Socket) error {
+func (w *worker) addListener(sock netio.BatchSocket) error {
 	if err := w.out.clients.register(sock); err != nil {
 		return err
 	}
@@ -139,8 +139,8 @@ func (w *worker) register(rs *relaySocket) error {
 	return nil
 }
 
-// forget frees a token after its socket was closed (closing a netio.Socket
-// removes it from the poller).
+// forget frees a token after its socket was closed (closing a
+// netio.BatchSocket removes it from the poller).
 func (w *worker) forget(tok uint64) {
 	i, gen := uint32(tok), uint32(tok>>32)
 	w.mu.Lock()
