@@ -60,7 +60,7 @@ func TestCoalescedChannelDataIsRelayedInOrder(t *testing.T) {
 		}
 		msgs = append(msgs, channelData(0x4000, payload))
 	}
-	sendSegmented(t, c.conn, net.UDPAddrFromAddrPort(ts.udp), msgs)
+	sendSegmented(t, c.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(ts.udp), msgs)
 	for i, m := range msgs {
 		got, from, ok := peer.recv(2 * time.Second)
 		if !ok {
@@ -87,7 +87,7 @@ func TestCoalescedBindingRequestsEachAnswered(t *testing.T) {
 		want[txid] = true
 		msgs = append(msgs, c.build(stunmsg.Binding, stunmsg.Request, txid, false, nil))
 	}
-	sendSegmented(t, c.conn, net.UDPAddrFromAddrPort(ts.udp), msgs)
+	sendSegmented(t, c.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(ts.udp), msgs)
 	for range msgs {
 		raw := c.recvRaw(2 * time.Second)
 		if raw == nil {
@@ -135,7 +135,7 @@ func TestCoalescedPeerDataReachesTheClient(t *testing.T) {
 				c.bind(0x4001, peer.addr())
 			}
 			burst := peerBurst()
-			sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+			sendSegmented(t, peer.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(relayed), burst)
 			for i, want := range burst {
 				raw := c.recvRaw(2 * time.Second)
 				if raw == nil {
@@ -166,7 +166,7 @@ func TestCoalescedPeerDataReachesTheClient(t *testing.T) {
 			peer := newUDPPeer(t, "udp4")
 			requireCode(t, c.request(stunmsg.ChannelBind, channelBindReq(0x4000, peer.addr())), 0)
 			burst := peerBurst()
-			sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+			sendSegmented(t, peer.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(relayed), burst)
 			for i, p := range burst {
 				if f, want := c.mustReadFrame(), paddedChannelData(0x4000, p); string(f) != string(want) {
 					t.Fatalf("frame %d: %d bytes, want %d (zero-padded ChannelData)", i, len(f), len(want))
@@ -185,7 +185,7 @@ func TestCoalescedPeerDataHonoursPermissions(t *testing.T) {
 	// A permission for another IP only (permissions are per IP, §9).
 	stranger := newUDPPeer(t, "udp4")
 	c.permit(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 9))
-	sendSegmented(t, stranger.conn, net.UDPAddrFromAddrPort(relayed), peerBurst())
+	sendSegmented(t, stranger.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(relayed), peerBurst())
 	c.expectSilence()
 }
 
@@ -204,14 +204,14 @@ func TestBurstsWithoutUDPOffload(t *testing.T) {
 	for _, p := range burst {
 		frames = append(frames, channelData(0x4002, p))
 	}
-	sendSegmented(t, c.conn, net.UDPAddrFromAddrPort(ts.udp), frames)
+	sendSegmented(t, c.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(ts.udp), frames)
 	for i, want := range burst {
 		got, _, ok := peer.recv(2 * time.Second)
 		if !ok || string(got) != string(want) {
 			t.Fatalf("peer datagram %d: %d bytes (ok %v), want %d", i, len(got), ok, len(want))
 		}
 	}
-	sendSegmented(t, peer.conn, net.UDPAddrFromAddrPort(relayed), burst)
+	sendSegmented(t, peer.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(relayed), burst)
 	for i, want := range burst {
 		raw := c.recvRaw(2 * time.Second)
 		if raw == nil {

@@ -17,7 +17,7 @@ import (
 // exactly what comes back.
 type rawClient struct {
 	t        testing.TB
-	conn     *net.UDPConn
+	conn     udpConn
 	server   netip.AddrPort
 	username string
 	key      auth.Key
@@ -25,6 +25,16 @@ type rawClient struct {
 	resp     stunmsg.Message
 	buf      []byte
 	relayed  netip.AddrPort // set by allocate
+}
+
+// udpConn is what rawClient and udpPeer need of a UDP socket: a
+// *net.UDPConn on loopback, or a netiotest.PacketConn on a fake network.
+type udpConn interface {
+	LocalAddr() net.Addr
+	SetReadDeadline(t time.Time) error
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	Close() error
 }
 
 func newRawClient(t testing.TB, server netip.AddrPort, network string) *rawClient {
@@ -38,10 +48,15 @@ func newRawClient(t testing.TB, server netip.AddrPort, network string) *rawClien
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return newRawClientOn(t, server, c.(*net.UDPConn))
+}
+
+// newRawClientOn is a rawClient on conn, with REST credentials.
+func newRawClientOn(t testing.TB, server netip.AddrPort, conn udpConn) *rawClient {
 	user, pass := restCredentials("raw")
 	return &rawClient{
 		t:        t,
-		conn:     c.(*net.UDPConn),
+		conn:     conn,
 		server:   server,
 		username: user,
 		key:      auth.LongTermKey(user, testRealm, pass),
@@ -252,7 +267,7 @@ func channelData(ch uint16, payload []byte) []byte {
 // udpPeer is a plain UDP socket standing in for a peer.
 type udpPeer struct {
 	t    testing.TB
-	conn *net.UDPConn
+	conn udpConn
 	buf  []byte
 }
 

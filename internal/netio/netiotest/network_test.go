@@ -3,8 +3,10 @@ package netiotest
 import (
 	"bytes"
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -174,5 +176,34 @@ func TestSharedPortKeepsASourceOnOneSocket(t *testing.T) {
 	}
 	if total != 24 {
 		t.Fatalf("received %d of 24 datagrams", total)
+	}
+}
+
+// TestPacketConnReadsAndTimesOut: the blocking view returns a datagram with
+// its source, and a read past its deadline is a net timeout.
+func TestPacketConnReadsAndTimesOut(t *testing.T) {
+	n := NewNetwork()
+	a, err := n.ListenPacket(addrA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := n.ListenPacket(addrB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := a.WriteToUDPAddrPort([]byte("hi"), b.AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	got, from, err := b.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:got]) != "hi" || from != a.AddrPort() {
+		t.Fatalf("read %q from %v, %v", buf[:got], from, err)
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+	var ne net.Error
+	if _, _, err := b.ReadFromUDPAddrPort(buf); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
 	}
 }

@@ -1,0 +1,187 @@
+package relay
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/auth"
+	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
+	"github.com/turnstile-relay/turnstile/internal/netio/netiotest"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+	"github.com/turnstile-relay/turnstile/peerpolicy"
+)
+
+// Tests on the in-memory network (netiotest) with the fake clock: the relay
+// binds no socket and its timers move only when the test advances time, so
+// lifetimes are checked exactly, without waiting for them.
+
+// Addresses of the fake network (documentation ranges, never on the wire).
+var (
+	fakeListen  = netip.MustParseAddrPort("192.0.2.1:3478")
+	fakeRelayIP = netip.MustParseAddr("198.51.100.1")
+	fakeClient  = netip.MustParseAddrPort("10.0.0.1:0")
+	fakePeer    = netip.MustParseAddrPort("203.0.113.7:0")
+)
+
+// fakeRelay is a relay on a fake network with a client and a peer there.
+type fakeRelay struct {
+	s       *Server
+	network *netiotest.Network
+	clock   *monotest.Clock
+	client  *rawClient
+	peer    *udpPeer
+}
+
+func newFakeRelay(t *testing.T) *fakeRelay {
+	t.Helper()
+	creds, err := auth.NewCredentials(auth.CredentialsConfig{Realm: testRealm, Secrets: [][]byte{testSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers, err := peerpolicy.New(peerpolicy.Config{Allow: []netip.Prefix{netip.PrefixFrom(fakePeer.Addr(), 24)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeRelay{network: netiotest.NewNetwork(), clock: monotest.New(time.Now())}
+	f.s, err = New(Config{
+		UDPListen:  []netip.AddrPort{fakeListen},
+		Realm:      testRealm,
+		RelayIPs:   []netip.Addr{fakeRelayIP},
+		PortMin:    49152,
+		PortMax:    65535,
+		Allocation: allocation.Defaults,
+		Policy:     &DefaultPolicy{Credentials: creds, Peers: peers},
+		Workers:    1,
+		Clock:      f.clock,
+		Network:    f.network,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.s.Close() })
+	f.client = newRawClientOn(t, fakeListen, f.listen(t, fakeClient))
+	f.peer = &udpPeer{t: t, conn: f.listen(t, fakePeer), buf: make([]byte, 65536)}
+	return f
+}
+
+func (f *fakeRelay) listen(t *testing.T, addr netip.AddrPort) *netiotest.PacketConn {
+	t.Helper()
+	c, err := f.network.ListenPacket(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dropsOf returns the relay's count of one drop reason.
+func (f *fakeRelay) dropsOf(d Drop) uint64 { return f.s.Stats().Drops[d.String()] }
+
+// expectDropped waits until the relay counted one more drop of reason d
+// than before, and asserts the client got nothing meanwhile.
+func (f *fakeRelay) expectDropped(t *testing.T, d Drop, before uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); f.dropsOf(d) == before; {
+		if b := f.client.recvRaw(10 * time.Millisecond); b != nil {
+			t.Fatalf("client got %d bytes; want the datagram dropped as %s", len(b), d)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s drop counted", d)
+		}
+	}
+}
+
+// TestFakeNetworkChannelDataBothWays: an allocation on the fake network
+// relays ChannelData to the peer from the relayed address, and the peer's
+// answer back as ChannelData (RFC 8656 §12.6, §12.7).
+func TestFakeNetworkChannelDataBothWays(t *testing.T) {
+	f := newFakeRelay(t)
+	relayed := f.client.allocate()
+	if relayed.Addr() != fakeRelayIP {
+		t.Fatalf("relayed address %v, want one on %v", relayed, fakeRelayIP)
+	}
+	peer := f.peer.addr()
+	f.client.bind(0x4000, peer)
+	f.client.sendRaw(channelData(0x4000, []byte("to the peer")))
+	got, from, ok := f.peer.recv(3 * time.Second)
+	if !ok || string(got) != "to the peer" || from != relayed {
+		t.Fatalf("peer got %q from %v (%v); want \"to the peer\" from %v", got, from, ok, relayed)
+	}
+	f.peer.sendTo([]byte("to the client"), relayed)
+	msg := f.client.recvRaw(3 * time.Second)
+	ch, payload, ok := stunmsg.ParseChannelData(msg)
+	if !ok || ch != 0x4000 || string(payload) != "to the client" {
+		t.Fatalf("client got % x; want ChannelData 0x4000 \"to the client\"", msg)
+	}
+}
+
+// TestFakeNetworkPermissionExpires: a permission lasts 300 s (RFC 8656 §9):
+// a second before, the peer's datagram reaches the client as a Data
+// indication; a second after, it is dropped; a new CreatePermission lets
+// it through again.
+func TestFakeNetworkPermissionExpires(t *testing.T) {
+	f := newFakeRelay(t)
+	relayed := f.client.allocate()
+	peer := f.peer.addr()
+	f.client.permit(peer)
+	f.clock.Advance(299 * time.Second)
+	f.peer.sendTo([]byte("still permitted"), relayed)
+	if got := f.dataIndication(t); string(got) != "still permitted" {
+		t.Fatalf("before expiry the client got %q", got)
+	}
+	f.clock.Advance(2 * time.Second)
+	before := f.dropsOf(DropNoPermission)
+	f.peer.sendTo([]byte("expired"), relayed)
+	f.expectDropped(t, DropNoPermission, before)
+	f.client.permit(peer)
+	f.peer.sendTo([]byte("permitted again"), relayed)
+	if got := f.dataIndication(t); string(got) != "permitted again" {
+		t.Fatalf("after a new permission the client got %q", got)
+	}
+}
+
+// dataIndication waits for a Data indication and returns its DATA.
+func (f *fakeRelay) dataIndication(t *testing.T) []byte {
+	t.Helper()
+	var m stunmsg.Message
+	b := f.client.recvRaw(3 * time.Second)
+	if err := m.Parse(b); err != nil || m.Method != stunmsg.Data || m.Class != stunmsg.Indication {
+		t.Fatalf("client got % x (%v); want a Data indication", b, err)
+	}
+	data, _ := m.Get(stunmsg.AttrData)
+	return bytes.Clone(data)
+}
+
+// TestFakeNetworkForwardsICMP: an ICMP error on the relayed socket's error
+// queue about a permitted peer reaches the client as a Data indication with
+// an ICMP attribute and no DATA (RFC 8656 §11.5).
+func TestFakeNetworkForwardsICMP(t *testing.T) {
+	f := newFakeRelay(t)
+	relayed := f.client.allocate()
+	peer := f.peer.addr()
+	f.client.permit(peer)
+	if !f.network.InjectICMP(relayed, netiotest.PortUnreachable(peer)) {
+		t.Fatalf("no relayed socket at %v", relayed)
+	}
+	var m stunmsg.Message
+	b := f.client.recvRaw(3 * time.Second)
+	if err := m.Parse(b); err != nil || m.Method != stunmsg.Data || m.Class != stunmsg.Indication {
+		t.Fatalf("client got % x (%v); want a Data indication", b, err)
+	}
+	icmp, ok := m.Get(stunmsg.AttrICMP)
+	if !ok || len(icmp) != 8 || icmp[2] != 3 || icmp[3] != 3 {
+		t.Fatalf("ICMP attribute % x (%v); want type 3 code 3", icmp, ok)
+	}
+	if _, ok := m.Get(stunmsg.AttrData); ok {
+		t.Fatal("an ICMP indication carries DATA")
+	}
+	if f.s.Stats().ICMPForwarded != 1 {
+		t.Fatalf("ICMPForwarded %d, want 1", f.s.Stats().ICMPForwarded)
+	}
+}
