@@ -185,3 +185,42 @@ func TestFakeNetworkForwardsICMP(t *testing.T) {
 		t.Fatalf("ICMPForwarded %d, want 1", f.s.Stats().ICMPForwarded)
 	}
 }
+
+// TestFakeNetworkAllocationExpiryClosesRelayedSocket: an allocation that is
+// not refreshed ends at its lifetime (RFC 8656 §7.2: 600 s by default) and
+// its relayed socket is closed, freeing the port; a second earlier it is
+// still there.
+func TestFakeNetworkAllocationExpiryClosesRelayedSocket(t *testing.T) {
+	f := newFakeRelay(t)
+	relayed := f.client.allocate()
+	f.clock.Advance(allocation.Defaults.DefaultLifetime - time.Second)
+	if !f.network.Bound(relayed) {
+		t.Fatalf("relayed socket %v closed before the allocation's lifetime", relayed)
+	}
+	f.clock.Advance(2 * time.Second)
+	if f.network.Bound(relayed) {
+		t.Fatalf("relayed socket %v still bound after the allocation expired", relayed)
+	}
+	if n := f.s.Stats().Allocations.Allocations; n != 0 {
+		t.Fatalf("%d allocations after expiry, want 0", n)
+	}
+}
+
+// TestFakeNetworkFullSendBufferDrops: when the relayed socket has no room
+// (the kernel's EAGAIN), the client's ChannelData is dropped and counted,
+// and flows again once there is room.
+func TestFakeNetworkFullSendBufferDrops(t *testing.T) {
+	f := newFakeRelay(t)
+	relayed := f.client.allocate()
+	peer := f.peer.addr()
+	f.client.bind(0x4001, peer)
+	f.network.LimitSend(relayed, 0)
+	before := f.dropsOf(DropSendFailed)
+	f.client.sendRaw(channelData(0x4001, []byte("no room")))
+	f.expectDropped(t, DropSendFailed, before)
+	f.network.LimitSend(relayed, -1)
+	f.client.sendRaw(channelData(0x4001, []byte("room again")))
+	if got, _, ok := f.peer.recv(3 * time.Second); !ok || string(got) != "room again" {
+		t.Fatalf("peer got %q (%v), want \"room again\"", got, ok)
+	}
+}

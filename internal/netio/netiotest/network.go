@@ -187,6 +187,14 @@ func (n *Network) unbindLocked(c *Socket) {
 	}
 }
 
+// Bound reports whether a socket is bound at exactly addr: a test sees a
+// port freed when the code under test closes its socket.
+func (n *Network) Bound(addr netip.AddrPort) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.bound[addr]) > 0
+}
+
 // ICMPError is an entry of a fake socket's error queue, as
 // netio.ErrQueueEntry reports it.
 type ICMPError struct {
