@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
@@ -49,9 +48,8 @@ func TestAuthFailuresAreLoggedRateLimited(t *testing.T) {
 			t.Fatalf("attempt %d: code %d, want 401", i, code)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
 	var lines []map[string]any
-	for time.Now().Before(deadline) {
+	waitUntil(t, "an authentication failure line", func() bool {
 		lines = lines[:0]
 		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 			if l == "" {
@@ -65,11 +63,8 @@ func TestAuthFailuresAreLoggedRateLimited(t *testing.T) {
 				lines = append(lines, m)
 			}
 		}
-		if len(lines) > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(lines) > 0
+	})
 	if len(lines) == 0 || len(lines) > authLogLimit*2 {
 		t.Fatalf("%d auth failure lines for %d failures, want 1..%d", len(lines), attempts, authLogLimit*2)
 	}

@@ -247,25 +247,29 @@ func TestConformanceChannelDataZeroLength(t *testing.T) {
 	requireChannelDataFrom(t, c, 0x4000, "")
 }
 
-// TestConformanceChannelExpires: a binding lasts its lifetime (600 s in
-// production, 1 s here) and ChannelData does not refresh it; afterwards the
-// number is unbound but neither it nor the peer may be rebound to something
-// else for the reuse delay, while rebinding the same pair works (T-94,
-// T-96).
+// TestConformanceChannelExpires: a binding lasts 600 s (RFC 8656 §12) and
+// ChannelData does not refresh it; afterwards the number is unbound but
+// neither it nor the peer may be rebound to something else for the reuse
+// delay (§12.2), while rebinding the same pair works.
 func TestConformanceChannelExpires(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.ChannelLifetime = time.Second }))
+	srv, clock := newClockedServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	relayed := c.allocate()
+	requireCode(t, c.request(stunmsg.Refresh, lifetimeAttr(3600)), 0) // outlive the channel
 	peer := newUDPPeerAt(t, "127.0.0.2:0")
-	bound := time.Now()
 	c.bind(0x4000, peer.addr())
-	for i := 0; i < 3; i++ {
+	// CreatePermission keeps the peer's permission (300 s) alive past the
+	// channel's end, so only the channel lapses; it does not touch the
+	// channel.
+	for range 3 {
+		c.permit(peer.addr())
 		c.sendRaw(channelData(0x4000, []byte("keep")))
 		requirePeerGot(t, peer, "keep", relayed)
-		time.Sleep(200 * time.Millisecond)
+		clock.Advance(199 * time.Second)
 	}
-	time.Sleep(time.Until(bound.Add(1600 * time.Millisecond)))
+	c.permit(peer.addr())
+	clock.Advance(3 * time.Second) // 600 s after ChannelBind
 
 	before := takeDrops(srv)
 	c.sendRaw(channelData(0x4000, []byte("expired")))

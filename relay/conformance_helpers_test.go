@@ -10,7 +10,6 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
-	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
@@ -70,6 +69,14 @@ func mustFilter(t testing.TB, cfg peerpolicy.Config) *peerpolicy.Filter {
 // timer runs inside clock.Advance.
 func withClock(clock *monotest.Clock) serverOption {
 	return func(c *Config) { c.Clock = clock }
+}
+
+// newClockedServer is newTestServer on a fake clock set to the current
+// wall-clock time (so REST credentials minted now are valid).
+func newClockedServer(t testing.TB, opts ...serverOption) (*testServer, *monotest.Clock) {
+	t.Helper()
+	clock := monotest.New(time.Now())
+	return newTestServer(t, append(opts, withClock(clock))...), clock
 }
 
 // dropTotal sums one drop counter over every packet loop and the stream
@@ -177,7 +184,7 @@ func (c *rawClient) fiveTuple() allocation.FiveTuple {
 
 // lookupAllocation returns the allocation of c's 5-tuple, or nil.
 func lookupAllocation(srv *testServer, ft allocation.FiveTuple) *allocation.Allocation {
-	return srv.table.Lookup(ft, mono.Now())
+	return srv.table.Lookup(ft, srv.clock.Now())
 }
 
 // withUser switches the client to another REST user's credentials (same

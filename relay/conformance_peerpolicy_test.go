@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
@@ -120,13 +119,7 @@ func TestConformancePeerPolicyLoopbackWithoutAllow(t *testing.T) {
 // has nothing to synchronize on.
 func waitDropped(t testing.TB, srv *testServer, s dropSnapshot, d Drop, want uint64) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for dropTotal(srv, d)-s[d] < want {
-		if time.Now().After(deadline) {
-			s.requireDropped(t, srv, d, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "counter "+d.String(), func() bool { return dropTotal(srv, d)-s[d] >= want })
 }
 
 // switchablePeers is a Policy whose peer filter a test can replace while the

@@ -207,28 +207,26 @@ func TestConformancePermissionRequiredInbound(t *testing.T) {
 	before.requireDropped(t, srv, DropNoPermission, 1)
 }
 
-// TestConformancePermissionExpires: a permission lasts its lifetime (300 s in
-// production, 1 s here) and neither Send indications nor inbound data
-// refresh it; afterwards both directions are dropped until the client
-// permits again (T-51, T-52, T-53).
+// TestConformancePermissionExpires: a permission lasts 300 s (RFC 8656 §9)
+// and neither Send indications nor inbound data refresh it; from its
+// deadline on both directions are dropped until the client permits again.
 func TestConformancePermissionExpires(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.PermissionLifetime = time.Second }))
+	srv, clock := newClockedServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	relayed := c.allocate()
 	peer := newUDPPeerAt(t, "127.0.0.2:0")
-	permitted := time.Now()
 	c.permit(peer.addr())
-	for i := 0; i < 3; i++ {
+	for range 3 {
 		c.sendIndication(peer.addr(), []byte("while live"), nil)
 		if got, _ := peer.mustRecv(); string(got) != "while live" {
 			t.Fatalf("peer got %q", got)
 		}
 		peer.sendTo([]byte("reply"), relayed)
 		requireDataFrom(t, c, peer, "reply")
-		time.Sleep(200 * time.Millisecond)
+		clock.Advance(99 * time.Second)
 	}
-	time.Sleep(time.Until(permitted.Add(1600 * time.Millisecond)))
+	clock.Advance(3 * time.Second) // 300 s after CreatePermission
 
 	control := newUDPPeerAt(t, "127.0.0.5:0")
 	c.permit(control.addr())
@@ -246,18 +244,26 @@ func TestConformancePermissionExpires(t *testing.T) {
 }
 
 // TestConformancePermissionRefresh: CreatePermission for a held peer
-// restarts its lifetime (T-51, T-64: retransmissions and repeats refresh).
+// restarts its 300 s lifetime (RFC 8656 §9.2), and the refreshed permission
+// ends 300 s after the refresh.
 func TestConformancePermissionRefresh(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.PermissionLifetime = 2 * time.Second }))
+	srv, clock := newClockedServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	relayed := c.allocate()
 	peer := newUDPPeerAt(t, "127.0.0.2:0")
-	start := time.Now()
 	c.permit(peer.addr())
-	time.Sleep(time.Until(start.Add(1200 * time.Millisecond)))
+	clock.Advance(200 * time.Second)
 	c.permit(peer.addr())
-	time.Sleep(time.Until(start.Add(2600 * time.Millisecond)))
+	clock.Advance(299 * time.Second) // 499 s: past the first deadline
 	peer.sendTo([]byte("still permitted"), relayed)
 	requireDataFrom(t, c, peer, "still permitted")
+
+	clock.Advance(time.Second) // 300 s after the refresh
+	control := newUDPPeerAt(t, "127.0.0.5:0")
+	c.permit(control.addr())
+	before := takeDrops(srv)
+	peer.sendTo([]byte("expired"), relayed)
+	requireOnlyControl(t, c, control, relayed)
+	before.requireDropped(t, srv, DropNoPermission, 1)
 }

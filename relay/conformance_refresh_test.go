@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
@@ -219,25 +218,24 @@ func TestConformanceRefreshAddressFamily(t *testing.T) {
 }
 
 // TestConformanceAllocationExpires: an allocation that is not refreshed
-// expires after its lifetime: its port is released, EventExpired is
-// published and the 5-tuple answers 437 (RFC 8656 §6, T-10).
+// expires at the end of its lifetime (600 s by default, RFC 8656 §6.2): the
+// relay's one expiry timer ends it at the deadline, its port is released,
+// EventExpired is published and the 5-tuple answers 437.
 func TestConformanceAllocationExpires(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) {
-		a.DefaultLifetime = time.Second
-		a.MaxLifetime = time.Second
-	}))
+	srv, clock := newClockedServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	relayed := c.allocate()
-	if got := lifetimeOf(t, &c.resp); got != 1 {
-		t.Fatalf("LIFETIME %d, want the configured 1", got)
+	if got := lifetimeOf(t, &c.resp); got != 600 {
+		t.Fatalf("LIFETIME %d, want the default 600", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.events.count(EventExpired) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("allocation never expired")
-		}
-		time.Sleep(50 * time.Millisecond)
+	clock.Advance(600*time.Second - time.Millisecond)
+	if n := srv.events.count(EventExpired); n != 0 || srv.ActiveAllocations() != 1 {
+		t.Fatalf("before its deadline: %d expiry events, %d allocations", n, srv.ActiveAllocations())
+	}
+	clock.Advance(time.Millisecond)
+	if n := srv.events.count(EventExpired); n != 1 {
+		t.Fatalf("%d expiry events at the deadline, want 1", n)
 	}
 	requirePortClosed(t, relayed)
 	requireCode(t, c.request(stunmsg.Refresh, nil), 437)

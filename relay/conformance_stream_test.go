@@ -17,18 +17,6 @@ import (
 
 var streamTransports = []string{"tcp", "tls"}
 
-// waitFor polls cond for up to 3 seconds.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // portClosed reports whether a relayed UDP port can be bound again.
 func portClosed(ap netip.AddrPort) bool {
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
@@ -76,10 +64,10 @@ func TestConformanceStreamAllocationLifecycle(t *testing.T) {
 			requireCode(t, c.request(stunmsg.Allocate, func(b *stunmsg.Builder) { b.AddRequestedTransport(stunmsg.ProtoUDP) }), 437)
 
 			c.conn.Close()
-			waitFor(t, "the allocation to go with its connection", func() bool {
+			waitUntil(t, "the allocation to go with its connection", func() bool {
 				return lookupAllocation(srv, ft) == nil && srv.events.count(EventDeleted) == deleted+1
 			})
-			waitFor(t, "the relayed port to close", func() bool { return portClosed(relayed) })
+			waitUntil(t, "the relayed port to close", func() bool { return portClosed(relayed) })
 		})
 	}
 }
@@ -159,7 +147,7 @@ func TestConformanceStreamBadFrames(t *testing.T) {
 				c.write(tc.in)
 				c.requireClosed(3 * time.Second)
 				before.requireDropped(t, srv, DropStreamFrame, 1)
-				waitFor(t, "the allocation to go with its connection", func() bool { return portClosed(relayed) })
+				waitUntil(t, "the allocation to go with its connection", func() bool { return portClosed(relayed) })
 			})
 		}
 		t.Run(transport+"/malformed STUN in a good frame", func(t *testing.T) {
@@ -215,7 +203,7 @@ func TestConformanceStreamMaxConnections(t *testing.T) {
 	third.requireClosed(3 * time.Second)
 
 	first.conn.Close()
-	waitFor(t, "a freed connection slot", func() bool {
+	waitUntil(t, "a freed connection slot", func() bool {
 		c := dialStream(t, srv, "tcp")
 		defer c.conn.Close()
 		if _, err := c.conn.Write(binding(c)); err != nil {

@@ -5,23 +5,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Conformance of the permission and channel timers (RFC 8656 §9, §12;
-// T-51, T-93, T-94, T-96). The production lifetimes (300 s, 600 s) are
-// checked through the allocation table with a chosen now; what refreshes
-// what is checked in real time with lifetimes shortened to seconds.
+// Conformance of the permission and channel timers (RFC 8656 §9, §12) with
+// the production lifetimes (300 s, 600 s) on the relay's fake clock: the
+// test moves time, the relay's expiry timer runs inside clock.Advance, and
+// nothing sleeps.
 
 // TestConformanceDefaultTimers: with the default configuration a permission
 // lasts exactly 300 s and a channel binding 600 s from the request that
-// installed them (T-51, T-93; RFC 8656 §9: "MUST be 300 seconds", §12:
-// 10 minutes).
+// installed them (RFC 8656 §9: "MUST be 300 seconds", §12: 10 minutes):
+// live a nanosecond before the deadline, gone at it.
 func TestConformanceDefaultTimers(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t)
+	srv, clock := newClockedServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	// An hour of allocation lifetime, so only the timers under test end.
 	requireCode(t, c.allocateWith(lifetimeAttr(3600)), 0)
@@ -29,10 +28,9 @@ func TestConformanceDefaultTimers(t *testing.T) {
 	permitted := netip.MustParseAddrPort("127.0.0.2:5000")
 	bound := netip.MustParseAddrPort("127.0.0.3:5000")
 
-	before := mono.Now()
+	installed := clock.Now()
 	c.permit(permitted)
 	c.bind(0x4000, bound)
-	after := mono.Now()
 
 	for _, tc := range []struct {
 		name string
@@ -43,45 +41,47 @@ func TestConformanceDefaultTimers(t *testing.T) {
 		{"permission of a channel", func(now mono.Time) bool { return a.Permitted(bound.Addr(), now) }, 300 * time.Second},
 		{"channel", func(now mono.Time) bool { _, ok := a.ChannelPeer(0x4000, now); return ok }, 600 * time.Second},
 	} {
-		if !tc.ok(before.Add(tc.life - time.Second)) {
+		if !tc.ok(installed.Add(tc.life - 1)) {
 			t.Fatalf("%s gone before %v", tc.name, tc.life)
 		}
-		if tc.ok(after.Add(tc.life)) {
-			t.Fatalf("%s still live after %v", tc.name, tc.life)
+		if tc.ok(installed.Add(tc.life)) {
+			t.Fatalf("%s still live at %v", tc.name, tc.life)
 		}
 	}
 }
 
 // TestConformanceChannelBindRefreshesPermission: ChannelBind installs or
-// refreshes the permission of the peer's IP, and ChannelData does not
-// refresh it: once it lapses the bound peer's datagrams are dropped even
-// though the channel lives on (T-51, T-93, T-96).
+// refreshes the permission of the peer's IP (RFC 8656 §12.2), and
+// ChannelData does not refresh it (§12.5, §9): once it lapses the bound
+// peer's datagrams are dropped even though the channel lives on.
 func TestConformanceChannelBindRefreshesPermission(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.PermissionLifetime = 2 * time.Second }))
+	srv, clock := newClockedServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	relayed := c.allocate()
 	bound := newUDPPeerAt(t, "127.0.0.2:0")
 	sameIP := newUDPPeerAt(t, "127.0.0.2:0")
 
-	start := time.Now()
-	c.permit(sameIP.addr())
-	time.Sleep(time.Until(start.Add(1200 * time.Millisecond)))
-	c.bind(0x4000, bound.addr()) // refreshes the IP's permission until ~3.2 s
-	time.Sleep(time.Until(start.Add(2600 * time.Millisecond)))
+	c.permit(sameIP.addr()) // 127.0.0.2 permitted until 300 s
+	clock.Advance(120 * time.Second)
+	c.bind(0x4000, bound.addr()) // ... refreshed until 420 s
+	clock.Advance(180 * time.Second)
 	sameIP.sendTo([]byte("refreshed by ChannelBind"), relayed)
 	requireDataFrom(t, c, sameIP, "refreshed by ChannelBind")
 
-	// Keep ChannelData flowing until shortly before the permission ends,
-	// then look after its end.
-	for time.Since(start) < 3*time.Second {
+	// ChannelData up to the last second of the permission does not
+	// extend it.
+	for range 5 {
 		c.sendRaw(channelData(0x4000, []byte("tick")))
 		requirePeerGot(t, bound, "tick", relayed)
-		time.Sleep(200 * time.Millisecond)
+		clock.Advance(23 * time.Second) // 300 s + 5×23 s = 415 s
 	}
+	clock.Advance(4*time.Second + 999*time.Millisecond)
+	bound.sendTo([]byte("last moment"), relayed)
+	requireChannelDataFrom(t, c, 0x4000, "last moment")
+	clock.Advance(time.Millisecond) // 420 s: the permission ends
 	control := newUDPPeerAt(t, "127.0.0.5:0")
 	c.permit(control.addr())
-	time.Sleep(time.Until(start.Add(3700 * time.Millisecond)))
 	before := takeDrops(srv)
 	bound.sendTo([]byte("permission lapsed"), relayed)
 	requireOnlyControl(t, c, control, relayed)
@@ -89,18 +89,18 @@ func TestConformanceChannelBindRefreshesPermission(t *testing.T) {
 }
 
 // TestConformanceChannelRebindRefreshes: binding the same number to the same
-// peer again restarts the binding's lifetime (T-94).
+// peer again restarts the binding's lifetime (RFC 8656 §12.2).
 func TestConformanceChannelRebindRefreshes(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.ChannelLifetime = 2 * time.Second }))
+	srv, clock := newClockedServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	relayed := c.allocate()
+	requireCode(t, c.request(stunmsg.Refresh, lifetimeAttr(3600)), 0) // outlive the channel
 	peer := newUDPPeerAt(t, "127.0.0.2:0")
-	start := time.Now()
-	c.bind(0x4000, peer.addr())
-	time.Sleep(time.Until(start.Add(1200 * time.Millisecond)))
-	c.bind(0x4000, peer.addr())
-	time.Sleep(time.Until(start.Add(2600 * time.Millisecond)))
+	c.bind(0x4000, peer.addr()) // bound until 600 s
+	clock.Advance(400 * time.Second)
+	c.bind(0x4000, peer.addr()) // bound until 1000 s, permitted until 700 s
+	clock.Advance(250 * time.Second)
 	c.sendRaw(channelData(0x4000, []byte("still bound")))
 	requirePeerGot(t, peer, "still bound", relayed)
 	peer.sendTo([]byte("still bound"), relayed)

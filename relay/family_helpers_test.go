@@ -103,15 +103,19 @@ func closedPeerPort(t testing.TB, network string) netip.AddrPort {
 // dropsOf reads one drop counter of srv.
 func dropsOf(srv *testServer, d Drop) uint64 { return srv.Stats().Drops[d.String()] }
 
-// waitUntil polls cond every 10 ms for up to 3 s (counters are updated by the
+// waitUntil polls cond every 2 ms for up to 3 s (counters are updated by the
 // packet loops after the client already got its answer).
+//
+// It is the relay tests' one polling loop: it waits for what the kernel and
+// the packet loops do asynchronously (a datagram handled, a port released, a
+// connection closed), never for protocol time, which the fake clock moves.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(3 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/allocation"
-	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
@@ -105,10 +104,11 @@ func TestICMPPermissionIsCheckedOnTheQuotedDestination(t *testing.T) {
 
 // TestICMPForExpiredPermissionIsDropped: an error about a peer whose
 // permission has expired is dropped, and forwarded again once the
-// permission is renewed (permission lifetime shortened to 1 s).
+// permission is renewed (RFC 8656 §11.5: only for peers with a permission).
+// The relay runs on a fake clock, so the 300 s lifetime passes at once.
 func TestICMPForExpiredPermissionIsDropped(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, func(c *Config) { c.Allocation.PermissionLifetime = time.Second })
+	srv, clock := newClockedServer(t)
 	c := dialTurnclient(t, srv, turnclient.UDP)
 	a, err := c.Allocate(turnclient.AllocateOptions{})
 	if err != nil {
@@ -125,11 +125,14 @@ func TestICMPForExpiredPermissionIsDropped(t *testing.T) {
 	if ev := mustTurnEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 40001 {
 		t.Fatalf("while permitted: %v %+v", ev.Kind, ev.ICMP)
 	}
-	alloc := srv.table.Lookup(allocation.FiveTuple{Client: c.LocalAddr(), Server: srv.udp, Transport: allocation.TransportUDP}, mono.Now())
+	alloc := srv.table.Lookup(allocation.FiveTuple{Client: c.LocalAddr(), Server: srv.udp, Transport: allocation.TransportUDP}, clock.Now())
 	if alloc == nil {
 		t.Fatal("allocation not found")
 	}
-	waitUntil(t, "the permission to expire", func() bool { return !alloc.Permitted(peer, mono.Now()) })
+	clock.Advance(300 * time.Second)
+	if alloc.Permitted(peer, clock.Now()) {
+		t.Fatal("permission live 300 s after CreatePermission")
+	}
 	before := dropsOf(srv, DropICMPNoPermission)
 	injectICMPv4(t, router, 3, 3, relayed, netip.AddrPortFrom(peer, 40002))
 	waitUntil(t, "the no-permission drop", func() bool { return dropsOf(srv, DropICMPNoPermission) == before+1 })

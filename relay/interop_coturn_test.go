@@ -34,6 +34,7 @@ var sentRe = regexp.MustCompile(`Total send dropped (\d+)`)
 // relayed address and sends to it through the relay. It must finish with
 // zero lost packets over UDP, over TCP and with Send indications.
 func TestTurnutilsUclient(t *testing.T) {
+	t.Parallel()
 	uclient := requireTool(t, "turnutils_uclient", "coturn")
 	// coturn 4.6's uclient draws channel numbers from RFC 5766's range
 	// 0x4000–0x7FFF, which RFC 8656 reserves above 0x4FFF: the relay
@@ -53,6 +54,7 @@ func TestTurnutilsUclient(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // uclient spends ~5 s mostly waiting; runs overlap
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			args := append([]string{}, tc.flags...)
@@ -81,6 +83,7 @@ func TestTurnutilsUclient(t *testing.T) {
 // in: with the default, RFC 8656-strict range, uclient's ChannelBind for a
 // number above 0x4FFF gets 400 and uclient gives up.
 func TestStrictChannelRangeRefusesUclient(t *testing.T) {
+	t.Parallel()
 	uclient := requireTool(t, "turnutils_uclient", "coturn")
 	srv := newTestServer(t)
 	user, pass := restCredentials("uclient")

@@ -20,15 +20,11 @@ func TestStatsMoveWithTraffic(t *testing.T) {
 		t.Fatal("client got nothing")
 	}
 	f.client.sendRaw(channelData(0x4ABC, []byte("unbound")))
-	deadline := time.Now().Add(2 * time.Second)
 	var after Stats
-	for time.Now().Before(deadline) {
+	waitUntil(t, "the channel_unbound drop", func() bool {
 		after = f.srv.Stats()
-		if after.Drops["channel_unbound"] > before.Drops["channel_unbound"] {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return after.Drops["channel_unbound"] > before.Drops["channel_unbound"]
+	})
 	if d := after.Packets["to_peer"]["udp"] - before.Packets["to_peer"]["udp"]; d != 1 {
 		t.Errorf("to_peer packets moved by %d, want 1", d)
 	}
