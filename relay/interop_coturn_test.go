@@ -1,14 +1,44 @@
 package relay
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/allocation"
 )
+
+// Interop with coturn's turnutils_uclient. Every run is uclient in
+// client-to-client mode (-y): each client allocates, permits the other's
+// relayed address and sends to it through the relay. uclient starts each
+// client's traffic after a random 1–6 s, so a run takes seconds while the
+// machine idles; TestUclient therefore starts every run at once, each
+// against its own relay, and only then checks them one by one.
+//
+// coturn 4.6's uclient draws channel numbers from RFC 5766's range
+// 0x4000–0x7FFF, which RFC 8656 §12 reserves above 0x4FFF: the relay
+// refuses those by default ("strict channel range" below), so the runs that
+// relay data opt in to the legacy range.
+//
+// uclient -Z asks for a dual allocation with the codepoints of the draft
+// that became RFC 8656 — ADDITIONAL-ADDRESS-FAMILY as 0x8032 (RFC 8656
+// §18.11 assigns 0x8000), ADDRESS-ERROR-CODE as 0x8033 (0x8001) — as a
+// capture of its Allocate shows:
+//
+//	0x0019 REQUESTED-TRANSPORT, 0x000D LIFETIME, 0x0018 EVEN-PORT (R=0),
+//	0x8032 02000000, 0x8028 FINGERPRINT
+//
+// A strict relay ignores 0x8032 (an unknown comprehension-optional
+// attribute, RFC 8489 §14), so uclient gets IPv4-only allocations; its test
+// Refresh then names a random family and, for IPv6, rightly gets 443.
+// Config.LegacyDualAllocation makes the relay read the draft codepoint too.
 
 // requireTool finds a tool the interop tests need. Under CI=true a missing
 // tool fails the test (make test installs it); elsewhere it skips with the
@@ -29,83 +59,184 @@ func requireTool(t *testing.T, name, pkg string) string {
 var lostRe = regexp.MustCompile(`Total lost packets (\d+) \(([0-9.]+)%\)`)
 var sentRe = regexp.MustCompile(`Total send dropped (\d+)`)
 
-// TestTurnutilsUclient runs coturn's turnutils_uclient against the relay in
-// client-to-client mode (-y): every client allocates, permits the other's
-// relayed address and sends to it through the relay. It must finish with
-// zero lost packets over UDP, over TCP and with Send indications.
-func TestTurnutilsUclient(t *testing.T) {
+// uclientRun is one turnutils_uclient run against a relay of its own.
+type uclientRun struct {
+	name   string
+	config func(*Config)
+	flags  []string // besides -y, credentials, port and server
+	stream bool     // connect over TCP (-t) rather than UDP
+	tls    bool     // connect over TLS (-t -S)
+	// lossless requires uclient to exit 0 and report no lost or dropped
+	// packet; runs that expect a refusal check their output instead.
+	lossless bool
+	check    func(t *testing.T, srv *testServer, out []byte)
+}
+
+func legacyChannels(c *Config) { c.LegacyChannels = true }
+
+var uclientRuns = []uclientRun{
+	// Relaying between two clients without loss over UDP, TCP and TLS
+	// client transports, with channels and with Send indications.
+	{name: "udp", config: legacyChannels, flags: []string{"-n", "50", "-m", "4"}, lossless: true},
+	{name: "tcp", config: legacyChannels, flags: []string{"-t", "-n", "50", "-m", "4"}, stream: true, lossless: true},
+	{name: "send-indications", config: legacyChannels, flags: []string{"-s", "-n", "50", "-m", "4"}, lossless: true},
+	{name: "tls", config: legacyChannels, flags: []string{"-t", "-S", "-n", "50", "-m", "4"}, tls: true, lossless: true},
+	// -x (REQUESTED-ADDRESS-FAMILY IPv6): the clients reach the relay over
+	// IPv4 and every allocation is relayed on [::1] only (RFC 8656 §7.2).
+	{name: "ipv6-relay/channels", config: legacyChannels, flags: []string{"-x"}, lossless: true, check: ipv6Only},
+	{name: "ipv6-relay/send-indications", config: legacyChannels, flags: []string{"-x", "-s"}, lossless: true, check: ipv6Only},
+	{name: "ipv6-relay/tcp-clients", config: legacyChannels, flags: []string{"-x", "-t"}, stream: true, lossless: true, check: ipv6Only},
+	// With the legacy codepoint accepted, -Z gets dual allocations and
+	// every Refresh naming either family succeeds.
+	{name: "dual/channels", config: legacyDual, flags: []string{"-Z"}, lossless: true, check: dualStack},
+	{name: "dual/send-indications", config: legacyDual, flags: []string{"-Z", "-s"}, lossless: true, check: dualStack},
+	// By default -Z's draft attribute is ignored: IPv4-only allocations,
+	// and a 443 uclient reports must have come from the relay (uclient
+	// picks the Refresh family at random, so the run may stop early).
+	{name: "draft-dual-ignored", config: legacyChannels, flags: []string{"-Z", "-n", "5"}, check: draftDualIgnored},
+	// With the strict channel range, enough clients that at least one
+	// draws a number above 0x4FFF (each with probability 3/4): its
+	// ChannelBind gets 400 and uclient gives up.
+	{name: "strict-channel-range", flags: []string{"-n", "5", "-m", "8"}, check: strictChannelRange},
+}
+
+func legacyDual(c *Config) { c.LegacyChannels, c.LegacyDualAllocation = true, true }
+
+// TestUclient starts every uclient run at once and checks each in a subtest.
+func TestUclient(t *testing.T) {
 	t.Parallel()
 	uclient := requireTool(t, "turnutils_uclient", "coturn")
-	// coturn 4.6's uclient draws channel numbers from RFC 5766's range
-	// 0x4000–0x7FFF, which RFC 8656 reserves above 0x4FFF: the relay
-	// refuses those by default (see TestStrictChannelRangeRefusesUclient),
-	// so this run opts in to the legacy range.
-	srv := newTestServer(t, func(c *Config) { c.LegacyChannels = true })
 	user, pass := restCredentials("uclient")
-	cases := []struct {
-		name  string
-		flags []string
-		port  int
-	}{
-		{"udp", []string{"-y"}, int(srv.udp.Port())},
-		{"tcp", []string{"-y", "-t"}, int(srv.tcp.Port())},
-		{"send-indications", []string{"-y", "-s"}, int(srv.udp.Port())},
-		{"tls", []string{"-y", "-t", "-S"}, int(srv.tls.Port())},
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	type started struct {
+		srv  *testServer
+		cmd  *exec.Cmd
+		out  bytes.Buffer
+		args []string
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel() // uclient spends ~5 s mostly waiting; runs overlap
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			args := append([]string{}, tc.flags...)
-			args = append(args, "-u", user, "-w", pass, "-p", strconv.Itoa(tc.port),
-				"-n", "50", "-m", "4", "-l", "120", "-z", "5", "127.0.0.1")
-			out, err := exec.CommandContext(ctx, uclient, args...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("turnutils_uclient %v: %v\n%s", args, err, out)
+	runs := make([]*started, len(uclientRuns))
+	for i, r := range uclientRuns {
+		var opts []serverOption
+		if r.config != nil {
+			opts = append(opts, r.config)
+		}
+		s := &started{srv: newTestServer(t, opts...)}
+		port := s.srv.udp.Port()
+		switch {
+		case r.tls:
+			port = s.srv.tls.Port()
+		case r.stream:
+			port = s.srv.tcp.Port()
+		}
+		// Defaults of the runs that do not set them: two clients of 30
+		// messages, 120 bytes each, one every 5 ms.
+		s.args = append([]string{"-y", "-n", "30", "-m", "2", "-l", "120", "-z", "5"}, r.flags...)
+		s.args = append(s.args, "-u", user, "-w", pass, "-p", strconv.Itoa(int(port)), "127.0.0.1")
+		s.cmd = exec.CommandContext(ctx, uclient, s.args...)
+		s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
+		if err := s.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = s
+	}
+	for i, r := range uclientRuns {
+		s := runs[i]
+		err := s.cmd.Wait()
+		t.Run(r.name, func(t *testing.T) {
+			out := s.out.Bytes()
+			if r.lossless {
+				requireLossless(t, s.args, err, out)
 			}
-			m := lostRe.FindSubmatch(out)
-			if m == nil {
-				t.Fatalf("no loss summary in output:\n%s", out)
-			}
-			if string(m[1]) != "0" {
-				t.Fatalf("lost %s packets (%s%%):\n%s", m[1], m[2], out)
-			}
-			if d := sentRe.FindSubmatch(out); d != nil && string(d[1]) != "0" {
-				t.Fatalf("send dropped %s:\n%s", d[1], out)
+			if r.check != nil {
+				r.check(t, s.srv, out)
 			}
 			t.Logf("%s", lastLines(out, 6))
 		})
 	}
 }
 
-// TestStrictChannelRangeRefusesUclient documents why the interop runs opt
-// in: with the default, RFC 8656-strict range, uclient's ChannelBind for a
-// number above 0x4FFF gets 400 and uclient gives up.
-func TestStrictChannelRangeRefusesUclient(t *testing.T) {
-	t.Parallel()
-	uclient := requireTool(t, "turnutils_uclient", "coturn")
-	srv := newTestServer(t)
-	user, pass := restCredentials("uclient")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// Enough clients that at least one draws a number above 0x4FFF (each
-	// does so with probability 3/4).
-	out, _ := exec.CommandContext(ctx, uclient, "-y", "-u", user, "-w", pass,
-		"-p", strconv.Itoa(int(srv.udp.Port())), "-n", "5", "-m", "8", "-z", "5", "127.0.0.1").CombinedOutput()
-	if !regexp.MustCompile(`channel bind: error 400`).Match(out) {
+// requireLossless fails unless uclient exited 0 reporting no lost and no
+// dropped packet.
+func requireLossless(t *testing.T, args []string, err error, out []byte) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("turnutils_uclient %v: %v\n%s", args, err, out)
+	}
+	m := lostRe.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no loss summary in output:\n%s", out)
+	}
+	if string(m[1]) != "0" {
+		t.Fatalf("lost %s packets (%s%%):\n%s", m[1], m[2], out)
+	}
+	if d := sentRe.FindSubmatch(out); d != nil && string(d[1]) != "0" {
+		t.Fatalf("send dropped %s:\n%s", d[1], out)
+	}
+}
+
+func ipv6Only(t *testing.T, srv *testServer, _ []byte) {
+	allocs := requireAllocations(t, srv, 2)
+	for _, a := range allocs {
+		if a.Relayed4.IsValid() || !a.Relayed6.IsValid() || !a.Relayed6.Addr().Is6() {
+			t.Fatalf("allocation relayed on %v / %v, want IPv6 only", a.Relayed4, a.Relayed6)
+		}
+	}
+}
+
+func dualStack(t *testing.T, srv *testServer, _ []byte) {
+	allocs := requireAllocations(t, srv, 2)
+	for _, a := range allocs {
+		if !a.Relayed4.IsValid() || !a.Relayed6.IsValid() {
+			t.Fatalf("allocation relayed on %v / %v, want both families", a.Relayed4, a.Relayed6)
+		}
+	}
+	if n := srv.Stats().Requests["refresh"]["443"]; n != 0 {
+		t.Fatalf("%d of uclient's Refresh requests were refused with 443", n)
+	}
+}
+
+func draftDualIgnored(t *testing.T, srv *testServer, out []byte) {
+	allocs := requireAllocations(t, srv, 1)
+	for _, a := range allocs {
+		if !a.Relayed4.IsValid() || a.Relayed6.IsValid() {
+			t.Fatalf("allocation relayed on %v / %v, want IPv4 only", a.Relayed4, a.Relayed6)
+		}
+	}
+	// uclient does not always read its test Refresh's answer, so a 443 it
+	// reports must have come from the relay, not the other way round.
+	if bytes.Contains(out, []byte("error 443")) && srv.Stats().Requests["refresh"]["443"] == 0 {
+		t.Fatalf("uclient reports a 443 the relay did not send:\n%s", out)
+	}
+}
+
+func strictChannelRange(t *testing.T, _ *testServer, out []byte) {
+	if !bytes.Contains(out, []byte("channel bind: error 400")) {
 		t.Fatalf("expected uclient's out-of-range ChannelBind to be refused with 400:\n%s", out)
 	}
 }
 
+// requireAllocations returns the allocations srv created, at least min.
+func requireAllocations(t *testing.T, srv *testServer, min int) []*allocation.Allocation {
+	t.Helper()
+	srv.events.mu.Lock()
+	defer srv.events.mu.Unlock()
+	var out []*allocation.Allocation
+	for _, e := range srv.events.events {
+		if e.Kind == EventCreated {
+			out = append(out, e.Allocation)
+		}
+	}
+	if len(out) < min {
+		t.Fatalf("uclient made %d allocations, want at least %d", len(out), min)
+	}
+	return out
+}
+
 func lastLines(b []byte, n int) string {
-	lines := regexp.MustCompile("\n").Split(string(b), -1)
+	lines := strings.Split(string(b), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	out := ""
-	for _, l := range lines {
-		out += l + "\n"
-	}
-	return out
+	return fmt.Sprintln(strings.Join(lines, "\n"))
 }
