@@ -9,6 +9,7 @@ import (
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
+	"github.com/turnstile-relay/turnstile/internal/netio"
 	"github.com/turnstile-relay/turnstile/internal/netio/netiotest"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
@@ -222,5 +223,31 @@ func TestFakeNetworkFullSendBufferDrops(t *testing.T) {
 	f.client.sendRaw(channelData(0x4001, []byte("room again")))
 	if got, _, ok := f.peer.recv(3 * time.Second); !ok || string(got) != "room again" {
 		t.Fatalf("peer got %q (%v), want \"room again\"", got, ok)
+	}
+}
+
+// TestFakeNetworkCutsCoalescedChannelData: ChannelData frames the client
+// sends in one segmented send reach the relay's GRO listener as one message
+// (as on loopback), and the relay cuts it and relays each frame to the peer
+// in order.
+func TestFakeNetworkCutsCoalescedChannelData(t *testing.T) {
+	f := newFakeRelay(t)
+	relayed := f.client.allocate()
+	peer := f.peer.addr()
+	f.client.bind(0x4002, peer)
+	frames := [][]byte{
+		channelData(0x4002, []byte("frame 1")),
+		channelData(0x4002, []byte("frame 2")),
+		channelData(0x4002, []byte("frame")),
+	}
+	var sc netio.SegmentScratch
+	if err := f.client.conn.(*netiotest.PacketConn).Socket().SendSegments(frames, fakeListen, &sc); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"frame 1", "frame 2", "frame"} {
+		got, from, ok := f.peer.recv(3 * time.Second)
+		if !ok || string(got) != want || from != relayed {
+			t.Fatalf("peer got %q from %v (%v); want %q from %v", got, from, ok, want, relayed)
+		}
 	}
 }

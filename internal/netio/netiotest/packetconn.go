@@ -51,6 +51,10 @@ func (c *PacketConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.soc
 // AddrPort returns the bound address.
 func (c *PacketConn) AddrPort() netip.AddrPort { return c.sock.LocalAddr() }
 
+// Socket returns the fake socket underneath, for the batch calls
+// (SendSegments, SendBatch) a test wants to make from the same address.
+func (c *PacketConn) Socket() netio.BatchSocket { return c.sock }
+
 // SetReadDeadline bounds the next reads; the zero time waits forever.
 func (c *PacketConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
