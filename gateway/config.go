@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Spec constants. They are behaviour, not settings (gateway-spec "DNS", "NAT").
+// Fixed constants. They are behaviour, not settings (docs/gateway.md
+// "Constants").
 const (
 	// ProxiesPerFamily is how many proxy IPs of each family a domain gets on
 	// an allocation.

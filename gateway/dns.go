@@ -13,7 +13,8 @@ import (
 // it (TURNSTILE_GATEWAY_RESOLVER, default the system resolver) and calls it
 // with a context bounded by ResolveTimeout; the gateway core never calls it.
 // It returns the A and AAAA results; an error, a timeout or an empty answer
-// all count as "no records" for the family (gateway-spec "DNS"). It must be
+// all count as "no records" for the family (docs/gateway.md "DNS and
+// flows"). It must be
 // safe for concurrent use.
 type Resolver interface {
 	Resolve(ctx context.Context, domain string) (v4, v6 []netip.Addr, err error)
@@ -59,7 +60,8 @@ func (q *Query) Domain() string { return q.domain }
 //   - ActionResolve, ReasonDNSResolve: resolve q.Domain() (A and AAAA, with
 //     ResolveTimeout), then call Resolved with q and the results.
 //
-// Every A/AAAA query for a resource re-resolves (gateway-spec "DNS"). The
+// Every A/AAAA query for a resource re-resolves (docs/gateway.md "DNS and
+// flows"). The
 // only state a query can create is the domain's proxy-IP slot, at most
 // Config.MaxDomains per allocation; a flood of queries grows nothing else.
 // Coalescing concurrent resolutions of one domain is left to the relay.

@@ -1,5 +1,5 @@
 // Package gateway is the decision core of turnstile's gateway module: DNS
-// resources behind the relay (../shared/gateway-spec.md). An authenticated
+// resources behind the relay (docs/gateway.md). An authenticated
 // TURN client asks the gateway's DNS sentinel, through its own allocation,
 // for a resource's name and gets proxy IPs; it then permits, binds and sends
 // to those proxy IPs like any peer. The gateway authorizes the user for the

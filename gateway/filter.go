@@ -62,13 +62,14 @@ func parsePort(s string) (uint16, error) {
 	return uint16(n), nil
 }
 
-// Filters is a resource's traffic filter list (gateway-spec "Filters").
+// Filters is a resource's traffic filter list (docs/gateway.md "The
+// resources file").
 //
 // An empty list (Restricted false) permits everything. Otherwise UDP
 // datagrams are permitted only on the listed UDP ranges. TCP ranges are kept
 // for RFC 6062 TCP allocations and never permit UDP. ICMP is the "icmp"
 // entry; ICMP errors about a flow are judged by the flow, not by this flag
-// (gateway-spec "Errors received on relayed sockets"), and a TURN UDP
+// (docs/gateway.md "ICMP errors"), and a TURN UDP
 // allocation carries no other ICMP, so the flag is reported, not consulted.
 type Filters struct {
 	Restricted bool

@@ -11,7 +11,8 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/mono"
 )
 
-// exampleResources is the file from gateway-spec "Configuration".
+// exampleResources is the example file of docs/gateway.md "The resources
+// file".
 const exampleResources = `{"resources": [
   {"name": "voip", "domain": "sip.internal",  "users": ["alice", "bob"],
    "filters": [{"protocol": "udp", "ports": "5060-5080"}, {"protocol": "icmp"}]},

@@ -8,7 +8,8 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/mono"
 )
 
-// natTable is one allocation's DNS-resource NAT (gateway-spec "NAT").
+// natTable is one allocation's DNS-resource NAT (docs/gateway.md "DNS and
+// flows").
 //
 // A flow is keyed by the address the client sends to — proxy IP:port, or for
 // a CIDR resource the resource address itself — and holds the real IP:port

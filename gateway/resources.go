@@ -12,7 +12,7 @@ import (
 )
 
 // Resource is one validated entry of the resources file
-// (TURNSTILE_GATEWAY_RESOURCES_FILE, gateway-spec "Configuration"):
+// (TURNSTILE_GATEWAY_RESOURCES_FILE, docs/gateway.md "The resources file"):
 //
 //	{"resources": [
 //	  {"name": "voip", "domain": "sip.internal", "users": ["alice", "bob"],

@@ -178,10 +178,10 @@ func (s *Session) Inbound(src netip.AddrPort, now mono.Time) Verdict {
 // queue (RFC 8656 §11.5; the relay has already accepted its type) whose
 // quoted datagram went to quotedDst. The error is judged by the flow it
 // quotes, whatever the filters say about icmp, and counts as inbound
-// activity for that flow (gateway-spec "Errors received on relayed
-// sockets"). It returns, with Verdict.ICMP = icmp unchanged (the MTU of a
-// fragmentation-needed or packet-too-big error is the path MTU towards the
-// resource, which is what the client's application needs):
+// activity for that flow (docs/gateway.md "ICMP errors"). It returns, with
+// Verdict.ICMP = icmp unchanged (the MTU of a fragmentation-needed or
+// packet-too-big error is the path MTU towards the resource, which is what
+// the client's application needs):
 //   - ActionDeliver: send the client a Data indication with
 //     XOR-PEER-ADDRESS = Verdict.Addr and ICMP = Verdict.ICMP.
 //   - ActionPass: quotedDst is not a gateway address; ordinary §11.5 rules.

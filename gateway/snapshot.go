@@ -140,7 +140,7 @@ func (s *Snapshot) cidrAccess(a netip.Addr, user string) (covered, allowed bool)
 // permitsProxy reports whether a UDP datagram on port of a flow for domain
 // name, reaching real (invalid when the proxy has no real IP), is permitted
 // by any resource user may use that applies: those matching the domain, and
-// the CIDR resources containing real (gateway-spec "Filters").
+// the CIDR resources containing real (docs/gateway.md "The resources file").
 func (s *Snapshot) permitsProxy(name string, real netip.Addr, user string, port uint16) bool {
 	permits := func(c *compiledResource) bool { return c.usableBy(user) && c.Filters.PermitsUDP(port) }
 	return s.forDomain(name, permits) || (real.IsValid() && s.forCIDR(real, permits))

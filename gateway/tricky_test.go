@@ -1,9 +1,13 @@
 package gateway
 
-// One test per "Tricky case to cover in tests" at the end of
-// gateway-spec.md, numbered as there. Case 12 is the property test in
-// property_test.go (TestTricky12_EveryICMPErrorNamesTheProxyAddress). Time
-// is injected; nothing sleeps.
+// The cases where a translating gateway most easily goes wrong, one test
+// each, named for the behaviour it pins (docs/gateway.md describes it): a
+// family without records, filters, ICMP errors judged by their flow,
+// re-resolution, two names with one real IP, flow timers, access and CIDR
+// resources, floods. That every ICMP error names the proxy address the
+// client sent to is the property test in property_test.go
+// (TestTricky12_EveryICMPErrorNamesTheProxyAddress). Time is injected;
+// nothing sleeps.
 
 import (
 	"fmt"

@@ -193,8 +193,8 @@ type ICMP struct {
 	Data uint32
 }
 
-// The ICMP errors the gateway synthesizes (gateway-spec "Errors the gateway
-// generates"; RFC 792 and RFC 1812 §5.2.7.1 for ICMPv4, RFC 4443 §3.1 for
+// The ICMP errors the gateway synthesizes (docs/gateway.md "ICMP errors";
+// RFC 792 and RFC 1812 §5.2.7.1 for ICMPv4, RFC 4443 §3.1 for
 // ICMPv6).
 var (
 	// ICMPv4Prohibited is destination unreachable, communication
