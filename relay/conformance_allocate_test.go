@@ -11,7 +11,7 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Conformance of Allocate (RFC 8656 §6, §7.2; rfc-notes 2.1, 2.2: T-20..T-35).
+// Conformance of Allocate (RFC 8656 §6, §7.2).
 
 var (
 	loopback4 = netip.MustParseAddr("127.0.0.1")
@@ -19,7 +19,7 @@ var (
 )
 
 // requireRelayed checks a relayed address: the expected IP and a port in the
-// configured range 49152–65535 (T-33).
+// configured range 49152–65535 (RFC 8656 §7.2).
 func requireRelayed(t testing.TB, ap netip.AddrPort, ip netip.Addr) {
 	t.Helper()
 	if ap.Addr() != ip || ap.Port() < 49152 {
@@ -30,7 +30,7 @@ func requireRelayed(t testing.TB, ap netip.AddrPort, ip netip.Addr) {
 // TestConformanceAllocateSuccess: the success response carries
 // XOR-RELAYED-ADDRESS in the relay range, LIFETIME, XOR-MAPPED-ADDRESS of
 // the client, SOFTWARE and integrity; no RESERVATION-TOKEN unless asked
-// (T-35, T-06, T-33, RFC 8656 §7.2).
+// (RFC 8656 §5, §7.2).
 func TestConformanceAllocateSuccess(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -41,7 +41,7 @@ func TestConformanceAllocateSuccess(t *testing.T) {
 	requireIntegrity(t, m, c.key)
 	relayed := allXORAddrs(t, m, stunmsg.AttrXORRelayedAddress)
 	if len(relayed) != 1 {
-		t.Fatalf("%d XOR-RELAYED-ADDRESS, want 1 (IPv4 by default, T-26)", len(relayed))
+		t.Fatalf("%d XOR-RELAYED-ADDRESS, want 1 (IPv4 by default, RFC 8656 §7.2 step 7)", len(relayed))
 	}
 	requireRelayed(t, relayed[0], loopback4)
 	if got := lifetimeOf(t, m); got != 600 {
@@ -63,7 +63,7 @@ func TestConformanceAllocateSuccess(t *testing.T) {
 }
 
 // TestConformanceAllocateMismatch: a second Allocate on a 5-tuple that has an
-// allocation, in a new transaction, is 437 (T-21).
+// allocation, in a new transaction, is 437 (RFC 8656 §7.2 step 2).
 func TestConformanceAllocateMismatch(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -80,7 +80,7 @@ func TestConformanceAllocateMismatch(t *testing.T) {
 
 // TestConformanceAllocateRetransmission: the same Allocate bytes sent again
 // get a byte-identical success response, not 437, and no second allocation
-// (S-40, T-08, RFC 8656 §7.2 retransmission note).
+// (RFC 8489 §6.3.1; RFC 8656 §5, §7.2 retransmission note).
 func TestConformanceAllocateRetransmission(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -104,7 +104,7 @@ func TestConformanceAllocateRetransmission(t *testing.T) {
 
 // TestConformanceAllocateRequestErrors walks RFC 8656 §7.2 steps 3–9 with
 // one client: each refused Allocate creates nothing, is integrity-protected
-// and carries SOFTWARE (T-22..T-28, T-06).
+// and carries SOFTWARE (RFC 8656 §5).
 func TestConformanceAllocateRequestErrors(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -127,22 +127,22 @@ func TestConformanceAllocateRequestErrors(t *testing.T) {
 		attrs msgBuilder
 		code  int
 	}{
-		{"no REQUESTED-TRANSPORT", "T-22", nil, 400},
-		{"REQUESTED-TRANSPORT of 2 bytes", "T-22", func(b *stunmsg.Builder) { b.Add(stunmsg.AttrRequestedTransport, []byte{17, 0}) }, 400},
-		{"REQUESTED-TRANSPORT TCP", "T-22, RFC 6062 not served", func(b *stunmsg.Builder) { b.AddRequestedTransport(stunmsg.ProtoTCP) }, 442},
-		{"REQUESTED-TRANSPORT ICMP", "T-22", func(b *stunmsg.Builder) { b.AddRequestedTransport(1) }, 442},
-		{"RESERVATION-TOKEN with EVEN-PORT", "T-24", all(udp, token, func(b *stunmsg.Builder) { b.AddEvenPort(false) }), 400},
-		{"RESERVATION-TOKEN with REQUESTED-ADDRESS-FAMILY", "T-24", all(udp, token, v6(stunmsg.AttrRequestedAddressFamily)), 400},
-		{"RESERVATION-TOKEN with ADDITIONAL-ADDRESS-FAMILY", "T-24", all(udp, token, v6(stunmsg.AttrAdditionalAddressFamily)), 400},
-		{"unknown RESERVATION-TOKEN", "T-24", all(udp, token), 508},
-		{"RESERVATION-TOKEN of 4 bytes", "T-24", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrReservationToken, []byte("four")) }), 400},
-		{"REQUESTED- and ADDITIONAL-ADDRESS-FAMILY", "T-25", all(udp, v6(stunmsg.AttrRequestedAddressFamily), v6(stunmsg.AttrAdditionalAddressFamily)), 400},
-		{"REQUESTED-ADDRESS-FAMILY 0x03", "T-26", all(udp, func(b *stunmsg.Builder) { b.AddAddressFamily(stunmsg.AttrRequestedAddressFamily, 3) }), 440},
-		{"REQUESTED-ADDRESS-FAMILY of 1 byte", "T-26", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrRequestedAddressFamily, []byte{2}) }), 400},
-		{"EVEN-PORT R=1 with ADDITIONAL-ADDRESS-FAMILY", "T-27", all(udp, func(b *stunmsg.Builder) { b.AddEvenPort(true) }, v6(stunmsg.AttrAdditionalAddressFamily)), 400},
-		{"EVEN-PORT of 4 bytes", "T-27", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrEvenPort, []byte{0x80, 0, 0, 0}) }), 400},
-		{"ADDITIONAL-ADDRESS-FAMILY IPv4", "T-28", all(udp, func(b *stunmsg.Builder) { b.AddAddressFamily(stunmsg.AttrAdditionalAddressFamily, stunmsg.FamilyIPv4) }), 400},
-		{"LIFETIME of 2 bytes", "T-34", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrLifetime, []byte{0, 1}) }), 400},
+		{"no REQUESTED-TRANSPORT", "RFC 8656 §7.2 step 3", nil, 400},
+		{"REQUESTED-TRANSPORT of 2 bytes", "RFC 8656 §7.2 step 3", func(b *stunmsg.Builder) { b.Add(stunmsg.AttrRequestedTransport, []byte{17, 0}) }, 400},
+		{"REQUESTED-TRANSPORT TCP", "RFC 8656 §7.2 step 3, RFC 6062 not served", func(b *stunmsg.Builder) { b.AddRequestedTransport(stunmsg.ProtoTCP) }, 442},
+		{"REQUESTED-TRANSPORT ICMP", "RFC 8656 §7.2 step 3", func(b *stunmsg.Builder) { b.AddRequestedTransport(1) }, 442},
+		{"RESERVATION-TOKEN with EVEN-PORT", "RFC 8656 §7.2 step 5", all(udp, token, func(b *stunmsg.Builder) { b.AddEvenPort(false) }), 400},
+		{"RESERVATION-TOKEN with REQUESTED-ADDRESS-FAMILY", "RFC 8656 §7.2 step 5", all(udp, token, v6(stunmsg.AttrRequestedAddressFamily)), 400},
+		{"RESERVATION-TOKEN with ADDITIONAL-ADDRESS-FAMILY", "RFC 8656 §7.2 step 5", all(udp, token, v6(stunmsg.AttrAdditionalAddressFamily)), 400},
+		{"unknown RESERVATION-TOKEN", "RFC 8656 §7.2 step 5", all(udp, token), 508},
+		{"RESERVATION-TOKEN of 4 bytes", "RFC 8656 §7.2 step 5", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrReservationToken, []byte("four")) }), 400},
+		{"REQUESTED- and ADDITIONAL-ADDRESS-FAMILY", "RFC 8656 §7.2 step 6", all(udp, v6(stunmsg.AttrRequestedAddressFamily), v6(stunmsg.AttrAdditionalAddressFamily)), 400},
+		{"REQUESTED-ADDRESS-FAMILY 0x03", "RFC 8656 §7.2 step 7", all(udp, func(b *stunmsg.Builder) { b.AddAddressFamily(stunmsg.AttrRequestedAddressFamily, 3) }), 440},
+		{"REQUESTED-ADDRESS-FAMILY of 1 byte", "RFC 8656 §7.2 step 7", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrRequestedAddressFamily, []byte{2}) }), 400},
+		{"EVEN-PORT R=1 with ADDITIONAL-ADDRESS-FAMILY", "RFC 8656 §7.2 step 8", all(udp, func(b *stunmsg.Builder) { b.AddEvenPort(true) }, v6(stunmsg.AttrAdditionalAddressFamily)), 400},
+		{"EVEN-PORT of 4 bytes", "RFC 8656 §7.2 step 8", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrEvenPort, []byte{0x80, 0, 0, 0}) }), 400},
+		{"ADDITIONAL-ADDRESS-FAMILY IPv4", "RFC 8656 §7.2 step 9", all(udp, func(b *stunmsg.Builder) { b.AddAddressFamily(stunmsg.AttrAdditionalAddressFamily, stunmsg.FamilyIPv4) }), 400},
+		{"LIFETIME of 2 bytes", "RFC 8656 §18.2", all(udp, func(b *stunmsg.Builder) { b.Add(stunmsg.AttrLifetime, []byte{0, 1}) }), 400},
 	}
 	for _, tc := range cases {
 		t.Run(tc.note+": "+tc.name, func(t *testing.T) {
@@ -160,7 +160,8 @@ func TestConformanceAllocateRequestErrors(t *testing.T) {
 	c.allocate()
 }
 
-// TestConformanceAllocateFamilies covers address families (T-26, T-28):
+// TestConformanceAllocateFamilies covers address families (RFC 8656 §7.2
+// steps 7 and 9):
 // IPv6 on request, both with ADDITIONAL-ADDRESS-FAMILY (IPv4 first), 440 for
 // a family the relay does not serve, and ADDRESS-ERROR-CODE when only the
 // additional family is missing.
@@ -219,7 +220,8 @@ func TestConformanceAllocateFamilies(t *testing.T) {
 
 // TestConformanceAllocateIPv6Client: the relayed family does not follow the
 // client's: without REQUESTED-ADDRESS-FAMILY an IPv6 client gets an IPv4
-// relayed address, and XOR-MAPPED-ADDRESS is its IPv6 source (T-26, T-35).
+// relayed address, and XOR-MAPPED-ADDRESS is its IPv6 source (RFC 8656
+// §7.2).
 func TestConformanceAllocateIPv6Client(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withUDP6Listener)
@@ -234,7 +236,7 @@ func TestConformanceAllocateIPv6Client(t *testing.T) {
 
 // TestConformanceAllocateEvenPort: EVEN-PORT gives an even port; with R=1 it
 // also reserves port+1 under a RESERVATION-TOKEN that another client can
-// use once (T-31, T-32, T-24).
+// use once (RFC 8656 §7.2).
 func TestConformanceAllocateEvenPort(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -275,7 +277,8 @@ func TestConformanceAllocateEvenPort(t *testing.T) {
 }
 
 // TestConformanceAllocateLifetime: LIFETIME 0/30/599 → 600, 1200 → 1200,
-// 7200 → 3600, absent → 600; Allocate never treats 0 as delete (T-34).
+// 7200 → 3600, absent → 600; Allocate never treats 0 as delete (RFC 8656
+// §6, §7.2).
 func TestConformanceAllocateLifetime(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -316,8 +319,8 @@ func TestConformanceAllocateLifetime(t *testing.T) {
 }
 
 // TestConformanceAllocateQuota: beyond the per-user quota Allocate is 486;
-// other users are unaffected and a deleted allocation frees the slot (T-29,
-// RFC 8656 §5: quotas keyed by username).
+// other users are unaffected and a deleted allocation frees the slot
+// (RFC 8656 §5, §7.2 step 10: quotas keyed by username).
 func TestConformanceAllocateQuota(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.UserQuota = 1 }))
@@ -336,7 +339,7 @@ func TestConformanceAllocateQuota(t *testing.T) {
 }
 
 // TestConformanceAllocateDuplicateAttributes: of duplicate attributes only
-// the first is processed (S-10, RFC 8489 §14).
+// the first is processed (RFC 8489 §14).
 func TestConformanceAllocateDuplicateAttributes(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -354,7 +357,7 @@ func TestConformanceAllocateDuplicateAttributes(t *testing.T) {
 }
 
 // TestConformanceAllocateTotalQuota: beyond the relay-wide allocation limit
-// every user gets 486 (T-29, T-114).
+// every user gets 486 (RFC 8656 §7.2 step 10, §21.3.1).
 func TestConformanceAllocateTotalQuota(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.TotalQuota = 1 }))
@@ -367,7 +370,8 @@ func TestConformanceAllocateTotalQuota(t *testing.T) {
 }
 
 // TestConformanceAllocateDontFragment: the relay sets DF on relayed sockets,
-// so DONT-FRAGMENT is accepted rather than answered with 420 (T-23).
+// so DONT-FRAGMENT is accepted rather than answered with 420 (RFC 8656 §7.2
+// step 4).
 func TestConformanceAllocateDontFragment(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -382,7 +386,7 @@ func TestConformanceAllocateDontFragment(t *testing.T) {
 // TestConformanceAllocateDraining: a draining relay refuses new allocations
 // with 403, or with an integrity-protected 300 naming an ALTERNATE-SERVER of
 // the client's family when alternates are configured, while existing
-// allocations keep working (T-30; RFC 8489 §10).
+// allocations keep working (RFC 8489 §10).
 func TestConformanceAllocateDraining(t *testing.T) {
 	t.Parallel()
 	alternate4 := netip.MustParseAddrPort("127.0.0.9:3478")

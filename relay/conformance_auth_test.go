@@ -10,13 +10,12 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Conformance of the long-term credential mechanism (RFC 8489 §9.2.4;
-// rfc-notes 1.5, S-20, T-03..T-05) as the relay applies it to TURN
-// requests.
+// Conformance of the long-term credential mechanism (RFC 8489 §9.2, §6.3)
+// as the relay applies it to TURN requests (RFC 8656 §5).
 
 // requireChallenge checks a 401/438 challenge: REALM, a fresh NONCE with
 // the RFC 8489 §9.2 cookie, SOFTWARE, and none of USERNAME or integrity
-// (S-50, S-55, S-58..S-60). It returns the nonce.
+// (RFC 8489 §9.2.4 steps 1 and 4–6). It returns the nonce.
 func requireChallenge(t testing.TB, m *stunmsg.Message, code int) []byte {
 	t.Helper()
 	requireCode(t, m, code)
@@ -38,8 +37,8 @@ func requireChallenge(t testing.TB, m *stunmsg.Message, code int) []byte {
 }
 
 // TestConformanceAuthChallenge: every TURN request without integrity gets a
-// 401 with REALM and NONCE, before any other check — even 437 (S-55, T-03,
-// T-20; RFC 8489 §9.2.4 step 1).
+// 401 with REALM and NONCE, before any other check — even 437 (RFC 8489
+// §9.2.4 step 1; RFC 8656 §5, §7.2 step 1).
 func TestConformanceAuthChallenge(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -67,7 +66,7 @@ func TestConformanceAuthChallenge(t *testing.T) {
 
 // TestConformanceAuthMissingAttributes: integrity present but USERNAME,
 // REALM or NONCE missing is a 400 that carries no integrity and no
-// challenge (S-56, RFC 8489 §9.2.4 step 2).
+// challenge (RFC 8489 §9.2.4 step 2).
 func TestConformanceAuthMissingAttributes(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -117,7 +116,7 @@ func attrName(t uint16) string {
 
 // TestConformanceAuthRefusals: credentials that do not verify are answered
 // with a fresh 401 challenge, a nonce we did not mint with 438
-// (S-58, S-59, S-60; RFC 8489 §9.2.4 steps 4–6).
+// (RFC 8489 §9.2.4 steps 4–6).
 func TestConformanceAuthRefusals(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -162,7 +161,8 @@ func TestConformanceAuthRefusals(t *testing.T) {
 }
 
 // TestConformanceAuthStaleNonce: after the nonce lifetime the relay answers
-// 438 with a new NONCE, and the new nonce works (S-52, S-60, T-05).
+// 438 with a new NONCE, and the new nonce works (RFC 8489 §9.2.4 step 6;
+// RFC 8656 §5: nonces expire).
 func TestConformanceAuthStaleNonce(t *testing.T) {
 	t.Parallel()
 	clock := monotest.New(time.Now())
@@ -185,7 +185,7 @@ func TestConformanceAuthStaleNonce(t *testing.T) {
 }
 
 // TestConformanceAuthNonceBoundToClient: a nonce minted for one client
-// transport address is not accepted from another (S-52; RFC 8489 §9.2.4:
+// transport address is not accepted from another (RFC 8489 §9.2.4:
 // a nonce must not be reused for another IP and port).
 func TestConformanceAuthNonceBoundToClient(t *testing.T) {
 	t.Parallel()
@@ -203,7 +203,8 @@ func TestConformanceAuthNonceBoundToClient(t *testing.T) {
 
 // TestConformanceAuthResponseIntegrity: success and error responses to
 // authenticated requests carry MESSAGE-INTEGRITY under the user's key, with
-// FINGERPRINT after it when the request had one (S-61, S-62).
+// FINGERPRINT after it when the request had one (RFC 8489 §9.2.4, §14.5,
+// §14.7).
 func TestConformanceAuthResponseIntegrity(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -254,7 +255,7 @@ func TestConformanceAuthResponseIntegrity(t *testing.T) {
 // TestConformanceAuthBeforeUnknownAttributes: authentication runs before the
 // unknown-attribute check, so an unauthenticated Allocate with an unknown
 // comprehension-required attribute gets 401 and an authenticated one 420
-// with UNKNOWN-ATTRIBUTES and integrity (S-20, S-21).
+// with UNKNOWN-ATTRIBUTES and integrity (RFC 8489 §6.3, §6.3.1.1).
 func TestConformanceAuthBeforeUnknownAttributes(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -280,7 +281,7 @@ func TestConformanceAuthBeforeUnknownAttributes(t *testing.T) {
 
 // TestConformanceAuthSHA256: a request protected with
 // MESSAGE-INTEGRITY-SHA256 is accepted and answered with
-// MESSAGE-INTEGRITY-SHA256 (S-59, S-61; RFC 8489 §14.6), and a wrong one is
+// MESSAGE-INTEGRITY-SHA256 (RFC 8489 §9.2.4, §14.6), and a wrong one is
 // refused.
 func TestConformanceAuthSHA256(t *testing.T) {
 	t.Parallel()
@@ -333,7 +334,7 @@ func TestConformanceAuthStaticUser(t *testing.T) {
 // server computes MESSAGE-INTEGRITY-SHA256 ("If the MESSAGE-INTEGRITY-SHA256
 // attribute is present, compute the value ... as described in Section
 // 14.6 ... Otherwise ... Section 14.5") and MUST answer 401 when it does not
-// match (S-59). A valid SHA-1 MAC must not let a forged SHA-256 one through,
+// match (step 5). A valid SHA-1 MAC must not let a forged SHA-256 one through,
 // and a valid SHA-256 MAC authenticates the request.
 func TestConformanceAuthBothIntegrityAttributes(t *testing.T) {
 	t.Parallel()

@@ -9,7 +9,7 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Conformance of channels (RFC 8656 §12; rfc-notes 2.8: T-90..T-97).
+// Conformance of channels (RFC 8656 §12).
 
 // channelBindReq is the attribute builder of a ChannelBind.
 func channelBindReq(ch uint16, peer netip.AddrPort) msgBuilder {
@@ -20,7 +20,7 @@ func channelBindReq(ch uint16, peer netip.AddrPort) msgBuilder {
 }
 
 // requireChannelDataFrom waits for the next datagram forwarded to c and
-// requires ChannelData on ch carrying payload (T-97).
+// requires ChannelData on ch carrying payload (RFC 8656 §12.7).
 func requireChannelDataFrom(t testing.TB, c *rawClient, ch uint16, payload string) {
 	t.Helper()
 	got, data := parseChannelDataUDP(t, c.recvFromPeer())
@@ -39,7 +39,8 @@ func requirePeerGot(t testing.TB, p *udpPeer, payload string, from netip.AddrPor
 }
 
 // TestConformanceChannelBindNumbers: only 0x4000–0x4FFF can be bound; the
-// STUN range and the RFC 7983 reserved range are 400 (T-90, T-91).
+// STUN range and the RFC 7983 reserved range are 400 (RFC 8656 §12,
+// §12.2).
 func TestConformanceChannelBindNumbers(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -64,7 +65,7 @@ func TestConformanceChannelBindNumbers(t *testing.T) {
 
 // TestConformanceChannelBindLegacyRange: with the operator's opt-in the
 // RFC 5766 numbers 0x5000–0x7FFF bind and carry ChannelData both ways;
-// 0x8000 and up stay refused (T-90).
+// 0x8000 and up stay refused (RFC 8656 §12).
 func TestConformanceChannelBindLegacyRange(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, func(c *Config) { c.LegacyChannels = true })
@@ -81,7 +82,7 @@ func TestConformanceChannelBindLegacyRange(t *testing.T) {
 }
 
 // TestConformanceChannelBindRules: ChannelBind attribute checks and the
-// one-to-one mapping between numbers and peers (T-91, T-92, T-94).
+// one-to-one mapping between numbers and peers (RFC 8656 §12.2).
 func TestConformanceChannelBindRules(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -141,7 +142,7 @@ func TestConformanceChannelBindRules(t *testing.T) {
 }
 
 // TestConformanceChannelBindCapacity: beyond the per-allocation channel
-// limit ChannelBind is 508 (T-92).
+// limit ChannelBind is 508 (RFC 8656 §12.2).
 func TestConformanceChannelBindCapacity(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.MaxChannels = 1 }))
@@ -156,7 +157,8 @@ func TestConformanceChannelBindCapacity(t *testing.T) {
 // TestConformanceChannelBindImpliesPermission: a binding installs the
 // permission for the peer's IP; the bound peer's data arrives as ChannelData,
 // another port of the same IP (permitted, not bound) as a Data indication,
-// and the client may mix ChannelData and Send (T-53, T-76, T-93, T-97).
+// and the client may mix ChannelData and Send (RFC 8656 §11.3, §12.2,
+// §12.7).
 func TestConformanceChannelBindImpliesPermission(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -181,7 +183,8 @@ func TestConformanceChannelBindImpliesPermission(t *testing.T) {
 
 // TestConformanceChannelDataDrops: ChannelData that cannot be relayed is
 // dropped silently and counted: unbound channel, Length beyond the datagram,
-// shorter than a header, reserved number, no allocation (T-96, T-02).
+// shorter than a header, reserved number, no allocation (RFC 8656 §5,
+// §12.6).
 func TestConformanceChannelDataDrops(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -217,7 +220,7 @@ func TestConformanceChannelDataDrops(t *testing.T) {
 }
 
 // TestConformanceChannelDataPaddingOverUDP: padding after Length is allowed
-// over UDP and ignored, whatever its bytes (T-95, T-96, RFC 8656 §12.5).
+// over UDP and ignored, whatever its bytes (RFC 8656 §12.5, §12.6).
 func TestConformanceChannelDataPaddingOverUDP(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -233,7 +236,7 @@ func TestConformanceChannelDataPaddingOverUDP(t *testing.T) {
 
 // TestConformanceChannelDataZeroLength: Length 0 relays a zero-length
 // datagram, and a zero-length datagram from the peer arrives as ChannelData
-// with Length 0 (T-95, T-96).
+// with Length 0 (RFC 8656 §12.4, §12.6).
 func TestConformanceChannelDataZeroLength(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)

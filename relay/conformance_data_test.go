@@ -10,7 +10,7 @@ import (
 )
 
 // Conformance of Send and Data indications and of ICMP forwarding
-// (RFC 8656 §11; rfc-notes 2.6, 2.7: T-70..T-84).
+// (RFC 8656 §11).
 
 // dualAllocation allocates IPv4 and IPv6 relayed addresses for c.
 func dualAllocation(t testing.TB, c *rawClient) (relayed4, relayed6 netip.AddrPort) {
@@ -29,7 +29,8 @@ func dualAllocation(t testing.TB, c *rawClient) (relayed4, relayed6 netip.AddrPo
 // TestConformanceSendAndData: a Send indication's DATA leaves the relayed
 // address of the peer's family as one datagram, and a peer's datagram comes
 // back as a Data indication naming the peer, for IPv4 and IPv6 peers and a
-// full-size payload (T-74, T-75, T-03: indications need no credentials).
+// full-size payload (RFC 8656 §11.2, §11.3; §5: indications need no
+// credentials).
 func TestConformanceSendAndData(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -60,7 +61,7 @@ func TestConformanceSendAndData(t *testing.T) {
 }
 
 // TestConformanceSendDrops: a Send indication that cannot be relayed is
-// discarded silently and counted (T-70..T-73, S-23, T-02).
+// discarded silently and counted (RFC 8656 §5, §11.2; RFC 8489 §6.3.2).
 func TestConformanceSendDrops(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -130,8 +131,8 @@ func TestConformanceSendDrops(t *testing.T) {
 }
 
 // TestConformanceSendEmptyData: an empty DATA still sends one zero-length
-// datagram (T-70), and a zero-length datagram from the peer arrives as a
-// Data indication with an empty DATA (T-75).
+// datagram (RFC 8656 §11.2), and a zero-length datagram from the peer
+// arrives as a Data indication with an empty DATA (§11.3).
 func TestConformanceSendEmptyData(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -147,7 +148,7 @@ func TestConformanceSendEmptyData(t *testing.T) {
 
 // TestConformanceSendDontFragment: on an allocation made with DONT-FRAGMENT
 // the attribute in a Send indication is honoured, not a reason to drop
-// (T-71, T-23).
+// (RFC 8656 §7.2 step 4, §11.2).
 func TestConformanceSendDontFragment(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -162,8 +163,7 @@ func TestConformanceSendDontFragment(t *testing.T) {
 }
 
 // TestConformanceDataDoesNotRefresh: relayed data in either direction, by
-// indication or ChannelData, never refreshes the allocation (T-10, RFC 8656
-// §6).
+// indication or ChannelData, never refreshes the allocation (RFC 8656 §6).
 func TestConformanceDataDoesNotRefresh(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -199,7 +199,7 @@ func closedUDPPort(t testing.TB, network, addr string) netip.AddrPort {
 
 // requireICMPIndication waits for a Data indication carrying ICMP
 // (RFC 8656 §11.5): XOR-PEER-ADDRESS is the peer the relay sent to, ICMP has
-// the expected type and code, and there is no DATA (T-84).
+// the expected type and code, and there is no DATA (§18.4, §18.13).
 func requireICMPIndication(t testing.TB, c *rawClient, peer netip.AddrPort, typ, code uint8) {
 	t.Helper()
 	var m stunmsg.Message
@@ -225,7 +225,8 @@ func requireICMPIndication(t testing.TB, c *rawClient, peer netip.AddrPort, typ,
 // TestConformanceICMPForwarded: a port unreachable for a datagram the relay
 // sent to a permitted peer reaches the client as a Data indication with
 // XOR-PEER-ADDRESS and ICMP, over IPv4 and IPv6, also when the datagram went
-// over a channel (T-80..T-84). Loopback ICMP is not rate limited by Linux.
+// over a channel (RFC 8656 §11.5, §12.5). Loopback ICMP is not rate limited
+// by Linux.
 func TestConformanceICMPForwarded(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)

@@ -8,13 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conformance of DONT-FRAGMENT (RFC 8656 §7.2 step 4, §11.2, §14; T-23,
-// T-71, T-100). The relay claims DF support for an allocation that asked for
-// it (it answers success, not 420, and relays Send indications carrying
-// DONT-FRAGMENT), which is only honest if that allocation's relayed sockets
-// really forbid fragmentation. Loopback's 64 KiB MTU never fragments a UDP
-// datagram, so the tests read the socket option the relay relies on
-// (IP_MTU_DISCOVER = IP_PMTUDISC_DO, IPV6_DONTFRAG = 1) from the socket.
+// Conformance of DONT-FRAGMENT (RFC 8656 §7.2 step 4, §11.2, §14). The relay
+// claims DF support for an allocation that asked for it (it answers success,
+// not 420, and relays Send indications carrying DONT-FRAGMENT), which is
+// only honest if that allocation's relayed sockets really forbid
+// fragmentation. Loopback's 64 KiB MTU never fragments a UDP datagram, so
+// the tests read the socket option the relay relies on (IP_MTU_DISCOVER =
+// IP_PMTUDISC_DO, IPV6_DONTFRAG = 1) from the socket.
 
 // dfState reports whether a relayed socket forbids fragmentation.
 func dfState(t testing.TB, rs *relaySocket) bool {
@@ -46,7 +46,7 @@ func sessionOf(t testing.TB, srv *testServer, c *rawClient) *session {
 
 // TestConformanceDontFragmentSockets: an allocation made with DONT-FRAGMENT
 // has DF set on each relayed socket, IPv4 and IPv6; one made without does
-// not forbid fragmentation (T-23, T-100).
+// not forbid fragmentation (RFC 8656 §7.2 step 4, §14).
 func TestConformanceDontFragmentSockets(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)

@@ -13,8 +13,7 @@ import (
 
 // Conformance of the peer policy on every path that names a peer:
 // CreatePermission (403), ChannelBind (403) and Send (silent drop)
-// (RFC 8656 §10.2, §11.2, §12.2, §21; rfc-notes 2.10: T-63, T-73, T-92,
-// T-110..T-112).
+// (RFC 8656 §10.2, §11.2, §12.2, §21; docs/protocol.md, "Peer policy").
 //
 // No test here sends to anything but loopback. Refusals of CreatePermission
 // and ChannelBind send nothing; Send indications are only aimed at
@@ -22,8 +21,8 @@ import (
 // Linux delivers to the local host), where a real peer socket would see a
 // datagram the relay failed to drop.
 
-// deniedPeers are forms of the default deny list (design.md, Policy hooks;
-// rfc-notes 2.10). IPv4-mapped forms travel as IPv6 XOR-PEER-ADDRESS values
+// deniedPeers are forms of the default deny list (docs/protocol.md, "Peer
+// policy"). IPv4-mapped forms travel as IPv6 XOR-PEER-ADDRESS values
 // (Builder encodes any non-Is4 address with family 0x02).
 var deniedPeers = []string{
 	// IPv4.
@@ -46,7 +45,7 @@ var deniedPeers = []string{
 
 // TestConformancePeerPolicyDenyList: with no operator allow list, every
 // denied form is refused with 403 by CreatePermission and by ChannelBind,
-// and nothing is installed (T-63, T-92, T-111, T-112).
+// and nothing is installed (RFC 8656 §10.2, §12.2, §21.4).
 func TestConformancePeerPolicyDenyList(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withPeerFilter(mustFilter(t, peerpolicy.Config{})))
@@ -76,7 +75,7 @@ func TestConformancePeerPolicyDenyList(t *testing.T) {
 // TestConformancePeerPolicyLoopbackWithoutAllow: without the operator's
 // loopback allow, the relay cannot be made to talk to its own host by any
 // path — not by Send in any address form, not by ChannelData, and loopback
-// peers cannot reach the client (T-73, T-110, RFC 8656 §21.1.4).
+// peers cannot reach the client (RFC 8656 §9, §11.2, §21.1.4).
 func TestConformancePeerPolicyLoopbackWithoutAllow(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withPeerFilter(mustFilter(t, peerpolicy.Config{})))
@@ -137,8 +136,7 @@ func (p *switchablePeers) PermitPeer(a *allocation.Allocation, peer netip.AddrPo
 // TestConformancePeerPolicySend: Send indications are checked against the
 // policy per packet, with the peer's port: a peer that holds a permission
 // but is refused now (or names port 0) is dropped and counted as
-// peer_denied, and nothing reaches the loopback peers (T-73, RFC 8656
-// §11.2).
+// peer_denied, and nothing reaches the loopback peers (RFC 8656 §11.2).
 func TestConformancePeerPolicySend(t *testing.T) {
 	t.Parallel()
 	open := mustFilter(t, peerpolicy.Config{Allow: []netip.Prefix{
@@ -200,7 +198,7 @@ func TestConformancePeerPolicySend(t *testing.T) {
 // TestConformancePeerPolicyAllowDeny: the operator's allow list
 // (TURNSTILE_PEER_ALLOW) opens loopback, the deny list (TURNSTILE_PEER_DENY)
 // wins over it, also for an IPv4-mapped deny prefix and the mapped form of
-// a denied peer, and refusals are atomic (T-112, rfc-notes 2.10).
+// a denied peer, and refusals are atomic (RFC 8656 §10.2, §21.2.2).
 func TestConformancePeerPolicyAllowDeny(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withPeerFilter(mustFilter(t, peerpolicy.Config{

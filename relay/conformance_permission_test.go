@@ -10,11 +10,10 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Conformance of permissions and CreatePermission (RFC 8656 §9, §10;
-// rfc-notes 2.4, 2.5: T-50..T-64, T-110).
+// Conformance of permissions and CreatePermission (RFC 8656 §9, §10).
 
 // requireDataFrom waits for the next datagram the relay forwards to c and
-// requires a Data indication from peer carrying payload (T-75).
+// requires a Data indication from peer carrying payload (RFC 8656 §11.3).
 func requireDataFrom(t testing.TB, c *rawClient, peer *udpPeer, payload string) {
 	t.Helper()
 	from, data := parseDataIndication(t, c.recvFromPeer())
@@ -35,7 +34,7 @@ func requireOnlyControl(t testing.TB, c *rawClient, control *udpPeer, relayed ne
 
 // TestConformanceCreatePermissionErrors: a request without a valid
 // XOR-PEER-ADDRESS is 400, a peer of a family the allocation does not relay
-// is 443, and neither installs anything (T-60, T-62, T-64).
+// is 443, and neither installs anything (RFC 8656 §10.2).
 func TestConformanceCreatePermissionErrors(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -87,7 +86,8 @@ func TestConformanceCreatePermissionErrors(t *testing.T) {
 }
 
 // TestConformanceCreatePermissionCapacity: beyond the per-allocation limit
-// CreatePermission is 508; refreshing held permissions still works (T-61).
+// CreatePermission is 508; refreshing held permissions still works
+// (RFC 8656 §10.2).
 func TestConformanceCreatePermissionCapacity(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withAllocationConfig(func(a *allocation.Config) { a.MaxPermissions = 2 }))
@@ -111,7 +111,7 @@ func TestConformanceCreatePermissionCapacity(t *testing.T) {
 
 // TestConformanceCreatePermissionSeveralPeers: one request installs a
 // permission for every XOR-PEER-ADDRESS, an IPv4-mapped IPv6 one included
-// (T-60, T-64, T-75).
+// (RFC 8656 §10.2, §11.3).
 func TestConformanceCreatePermissionSeveralPeers(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -134,7 +134,7 @@ func TestConformanceCreatePermissionSeveralPeers(t *testing.T) {
 
 // TestConformanceCreatePermissionAtomic: when any peer is refused — by the
 // peer policy (403) or by family (443) — no permission is installed for the
-// others either (T-62, T-63, T-64).
+// others either (RFC 8656 §10.2).
 func TestConformanceCreatePermissionAtomic(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -173,7 +173,7 @@ func TestConformanceCreatePermissionAtomic(t *testing.T) {
 }
 
 // TestConformancePermissionIsIPOnly: a permission covers every port of the
-// peer's IP in both directions (T-50, RFC 8656 §9: ports are not compared).
+// peer's IP in both directions (RFC 8656 §9: ports are not compared).
 func TestConformancePermissionIsIPOnly(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -192,7 +192,7 @@ func TestConformancePermissionIsIPOnly(t *testing.T) {
 }
 
 // TestConformancePermissionRequiredInbound: a datagram from a peer without a
-// permission is dropped (T-52, T-110, RFC 8656 §9, §11.3).
+// permission is dropped (RFC 8656 §9, §11.3).
 func TestConformancePermissionRequiredInbound(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)

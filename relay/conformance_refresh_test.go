@@ -11,8 +11,8 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Conformance of Refresh (RFC 8656 §8; rfc-notes 2.3: T-40..T-43) and of the
-// rules every non-Allocate request shares (RFC 8656 §5: T-02, T-04).
+// Conformance of Refresh (RFC 8656 §8) and of the rules every non-Allocate
+// request shares (RFC 8656 §5).
 
 // requirePortClosed proves a relayed UDP port is released by binding it.
 func requirePortClosed(t testing.TB, ap netip.AddrPort) {
@@ -28,8 +28,9 @@ func lifetimeAttr(seconds uint32) msgBuilder {
 	return func(b *stunmsg.Builder) { b.AddUint32(stunmsg.AttrLifetime, seconds) }
 }
 
-// TestConformanceRefreshLifetime: the granted lifetime follows T-34, the
-// response carries it, and the table's expiry moves (T-40, RFC 8656 §8.2).
+// TestConformanceRefreshLifetime: the granted lifetime is computed as for
+// Allocate (RFC 8656 §7.2), the response carries it, and the table's expiry
+// moves (RFC 8656 §8.2).
 func TestConformanceRefreshLifetime(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -71,8 +72,9 @@ func TestConformanceRefreshLifetime(t *testing.T) {
 // TestConformanceRefreshDelete: LIFETIME 0 deletes the allocation at once —
 // LIFETIME 0 in the response, relayed port released, EventDeleted — and
 // later requests on the 5-tuple get 437 while indications and ChannelData
-// are ignored (T-40, T-41, T-02). A retransmission of the deleting request
-// is answered from the transaction cache with the same bytes (S-40).
+// are ignored (RFC 8656 §5, §8.2). A retransmission of the deleting request
+// is answered from the transaction cache with the same bytes (RFC 8489
+// §6.3.1).
 func TestConformanceRefreshDelete(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -122,7 +124,7 @@ func TestConformanceRefreshDelete(t *testing.T) {
 }
 
 // TestConformanceRefreshWithoutAllocation: a Refresh on a 5-tuple without an
-// allocation is 437 (T-41, T-02).
+// allocation is 437 (RFC 8656 §5, §8.2).
 func TestConformanceRefreshWithoutAllocation(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -134,7 +136,7 @@ func TestConformanceRefreshWithoutAllocation(t *testing.T) {
 }
 
 // TestConformanceWrongCredentials: requests on an allocation signed by
-// another user are 441 and change nothing (T-04, RFC 8656 §5).
+// another user are 441 and change nothing (RFC 8656 §5).
 func TestConformanceWrongCredentials(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -173,7 +175,7 @@ func TestConformanceWrongCredentials(t *testing.T) {
 }
 
 // TestConformanceRefreshAddressFamily: REQUESTED-ADDRESS-FAMILY in a Refresh
-// must name a family the allocation holds, else 443 (T-42, T-43).
+// must name a family the allocation holds, else 443 (RFC 8656 §8.1, §8.2).
 func TestConformanceRefreshAddressFamily(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)

@@ -30,7 +30,8 @@ func portClosed(ap netip.AddrPort) bool {
 // TestConformanceStreamAllocationLifecycle: over TCP and TLS, Binding maps
 // the connection's source, Allocate answers with integrity on the
 // connection's 5-tuple, and closing the connection deletes the allocation
-// (EventDeleted, relayed port released) (S-30, T-01, T-35, RFC 8656 §5).
+// (EventDeleted, relayed port released) (RFC 8489 §14.2; RFC 8656 §2, §5,
+// §7.2).
 func TestConformanceStreamAllocationLifecycle(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -75,7 +76,7 @@ func TestConformanceStreamAllocationLifecycle(t *testing.T) {
 // TestConformanceStreamChannelDataPadding: over streams ChannelData is padded
 // to a multiple of 4 in both directions — the relay reads padded frames
 // packed into one segment and pads what it sends with zeros — and Send and
-// Data indications work too (T-95, T-75, T-74, RFC 8656 §12.5).
+// Data indications work too (RFC 8656 §11.2, §11.3, §12.5).
 func TestConformanceStreamChannelDataPadding(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -122,7 +123,7 @@ func TestConformanceStreamChannelDataPadding(t *testing.T) {
 // ChannelData, has a STUN Length that is not a multiple of 4, or exceeds
 // the frame limit loses the framing, so the relay closes the connection —
 // and deletes its allocation. A well-framed but malformed STUN message is
-// only dropped (S-01..S-04, S-14, RFC 8656 §12.5).
+// only dropped (RFC 8489 §5, §6.3; RFC 8656 §12, §12.5).
 func TestConformanceStreamBadFrames(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, func(c *Config) { c.TCPMaxFrame = 1024 })

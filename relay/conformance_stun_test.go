@@ -11,14 +11,14 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Conformance of the STUN layer (RFC 8489 §5–§7, §14; rfc-notes 1.1–1.4,
-// 1.6): framing checks, demultiplexing, Binding, unknown attributes,
-// FINGERPRINT and retransmissions, against a relay on loopback.
+// Conformance of the STUN layer (RFC 8489 §5–§7, §14): framing checks,
+// demultiplexing, Binding, unknown attributes, FINGERPRINT and
+// retransmissions, against a relay on loopback.
 
 // TestConformanceFramingIsSilent sends every kind of input RFC 8489 §6.3
 // says to discard silently and checks that nothing comes back, that the
 // drop is counted under the expected reason, and that the relay still
-// answers afterwards (S-01..S-08, S-14).
+// answers afterwards (RFC 8489 §5, §6.3, §14; RFC 8656 §12).
 func TestConformanceFramingIsSilent(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -51,44 +51,44 @@ func TestConformanceFramingIsSilent(t *testing.T) {
 		in   []byte
 		drop Drop
 	}{
-		{"empty datagram", "S-14 RFC 8656 §12", []byte{}, DropNotTURN},
-		{"one byte", "S-01 RFC 8489 §6.3", []byte{0x00}, DropMalformedSTUN},
-		{"19-byte header", "S-01 RFC 8489 §6.3", valid[:19], DropMalformedSTUN},
-		{"top bits 11", "S-02 RFC 8489 §5", mutate(func(b []byte) []byte { b[0] |= 0xC0; return b }), DropNotTURN},
-		{"top bits 10", "S-02 RFC 8489 §5", mutate(func(b []byte) []byte { b[0] |= 0x80; return b }), DropNotTURN},
-		{"top bits 01 read as ChannelData", "S-02, T-96 RFC 8656 §12.6", mutate(func(b []byte) []byte { b[0] |= 0x40; return b }), DropNoAllocation},
-		{"bad magic cookie", "S-03 RFC 8489 §5", mutate(func(b []byte) []byte { b[5] ^= 0xFF; return b }), DropMalformedSTUN},
-		{"RFC 3489 message without cookie", "S-03 RFC 8656 §5", mutate(func(b []byte) []byte { copy(b[4:8], []byte{1, 2, 3, 4}); return b }), DropMalformedSTUN},
-		{"length not a multiple of 4", "S-04 RFC 8489 §5", mutate(func(b []byte) []byte {
+		{"empty datagram", "RFC 8656 §12", []byte{}, DropNotTURN},
+		{"one byte", "RFC 8489 §6.3", []byte{0x00}, DropMalformedSTUN},
+		{"19-byte header", "RFC 8489 §6.3", valid[:19], DropMalformedSTUN},
+		{"top bits 11", "RFC 8489 §5", mutate(func(b []byte) []byte { b[0] |= 0xC0; return b }), DropNotTURN},
+		{"top bits 10", "RFC 8489 §5", mutate(func(b []byte) []byte { b[0] |= 0x80; return b }), DropNotTURN},
+		{"top bits 01 read as ChannelData", "RFC 8489 §5, RFC 8656 §12.6", mutate(func(b []byte) []byte { b[0] |= 0x40; return b }), DropNoAllocation},
+		{"bad magic cookie", "RFC 8489 §5", mutate(func(b []byte) []byte { b[5] ^= 0xFF; return b }), DropMalformedSTUN},
+		{"RFC 3489 message without cookie", "RFC 8656 §5", mutate(func(b []byte) []byte { copy(b[4:8], []byte{1, 2, 3, 4}); return b }), DropMalformedSTUN},
+		{"length not a multiple of 4", "RFC 8489 §5", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint16(b[2:4], 6)
 			return b[:26]
 		}), DropMalformedSTUN},
-		{"length beyond the datagram", "S-05 RFC 8489 §6.3", mutate(func(b []byte) []byte { return b[:len(b)-4] }), DropMalformedSTUN},
-		{"trailing bytes after the message", "S-05 RFC 8489 §6.3", mutate(func(b []byte) []byte { return append(b, 0, 0, 0, 0) }), DropMalformedSTUN},
-		{"attribute overruns the message", "S-06 RFC 8489 §14", mutate(func(b []byte) []byte {
+		{"length beyond the datagram", "RFC 8489 §6.3", mutate(func(b []byte) []byte { return b[:len(b)-4] }), DropMalformedSTUN},
+		{"trailing bytes after the message", "RFC 8489 §6.3", mutate(func(b []byte) []byte { return append(b, 0, 0, 0, 0) }), DropMalformedSTUN},
+		{"attribute overruns the message", "RFC 8489 §14", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint16(b[22:24], 100)
 			return b
 		}), DropMalformedSTUN},
-		{"more attributes than the parser bound", "S-06", encodeRaw(stunmsg.MessageType(stunmsg.Binding, stunmsg.Request), txid, many...), DropMalformedSTUN},
-		{"bad FINGERPRINT value", "S-08 RFC 8489 §14.7", func() []byte { b := withFingerprint(); b[len(b)-1] ^= 1; return b }(), DropMalformedSTUN},
-		{"FINGERPRINT not last", "S-08 RFC 8489 §14.7", withFingerprint(software), DropMalformedSTUN},
-		{"FINGERPRINT of the wrong size", "S-08 RFC 8489 §14.7", encodeRaw(stunmsg.MessageType(stunmsg.Binding, stunmsg.Request), txid, rawAttr{stunmsg.AttrFingerprint, []byte{1, 2}}), DropMalformedSTUN},
-		{"Binding success response", "S-07 RFC 8489 §6.3", typed(stunmsg.Binding, stunmsg.Success), DropUnexpectedClass},
-		{"Binding error response", "S-07 RFC 8489 §6.3", typed(stunmsg.Binding, stunmsg.Error), DropUnexpectedClass},
-		{"Allocate success response", "S-07 RFC 8489 §6.3", typed(stunmsg.Allocate, stunmsg.Success), DropUnexpectedClass},
-		{"unknown method request", "S-07 RFC 8489 §6.3", typed(stunmsg.Method(0x0FF), stunmsg.Request), DropUnexpectedClass},
-		{"unknown method indication", "S-07 RFC 8489 §6.3", typed(stunmsg.Method(0x0FF), stunmsg.Indication), DropUnexpectedClass},
-		{"Send as a request", "S-07 RFC 8656 §17", typed(stunmsg.Send, stunmsg.Request), DropUnexpectedClass},
-		{"Data indication to the server", "S-07 RFC 8656 §11.3", typed(stunmsg.Data, stunmsg.Indication), DropUnexpectedClass},
-		{"Data request", "S-07 RFC 8656 §17", typed(stunmsg.Data, stunmsg.Request), DropUnexpectedClass},
-		{"Allocate indication", "S-07 RFC 8656 §17", typed(stunmsg.Allocate, stunmsg.Indication), DropUnexpectedClass},
-		{"CreatePermission indication", "S-07 RFC 8656 §17", typed(stunmsg.CreatePermission, stunmsg.Indication), DropUnexpectedClass},
-		{"RTP-like first byte 0x80", "S-14 RFC 7983", append([]byte{0x80, 0x60}, bytes.Repeat([]byte{7}, 30)...), DropNotTURN},
-		{"reserved channel range 0x5000", "S-14, T-90 RFC 8656 §12", channelDataRaw(0x5000, []byte("data")), DropNotTURN},
-		{"channel 0xFFFF", "S-14, T-90 RFC 8656 §12", channelDataRaw(0xFFFF, []byte("data")), DropNotTURN},
+		{"more attributes than the parser bound", "RFC 8489 §6.3", encodeRaw(stunmsg.MessageType(stunmsg.Binding, stunmsg.Request), txid, many...), DropMalformedSTUN},
+		{"bad FINGERPRINT value", "RFC 8489 §14.7", func() []byte { b := withFingerprint(); b[len(b)-1] ^= 1; return b }(), DropMalformedSTUN},
+		{"FINGERPRINT not last", "RFC 8489 §14.7", withFingerprint(software), DropMalformedSTUN},
+		{"FINGERPRINT of the wrong size", "RFC 8489 §14.7", encodeRaw(stunmsg.MessageType(stunmsg.Binding, stunmsg.Request), txid, rawAttr{stunmsg.AttrFingerprint, []byte{1, 2}}), DropMalformedSTUN},
+		{"Binding success response", "RFC 8489 §6.3", typed(stunmsg.Binding, stunmsg.Success), DropUnexpectedClass},
+		{"Binding error response", "RFC 8489 §6.3", typed(stunmsg.Binding, stunmsg.Error), DropUnexpectedClass},
+		{"Allocate success response", "RFC 8489 §6.3", typed(stunmsg.Allocate, stunmsg.Success), DropUnexpectedClass},
+		{"unknown method request", "RFC 8489 §6.3", typed(stunmsg.Method(0x0FF), stunmsg.Request), DropUnexpectedClass},
+		{"unknown method indication", "RFC 8489 §6.3", typed(stunmsg.Method(0x0FF), stunmsg.Indication), DropUnexpectedClass},
+		{"Send as a request", "RFC 8656 §17", typed(stunmsg.Send, stunmsg.Request), DropUnexpectedClass},
+		{"Data indication to the server", "RFC 8656 §11.3", typed(stunmsg.Data, stunmsg.Indication), DropUnexpectedClass},
+		{"Data request", "RFC 8656 §17", typed(stunmsg.Data, stunmsg.Request), DropUnexpectedClass},
+		{"Allocate indication", "RFC 8656 §17", typed(stunmsg.Allocate, stunmsg.Indication), DropUnexpectedClass},
+		{"CreatePermission indication", "RFC 8656 §17", typed(stunmsg.CreatePermission, stunmsg.Indication), DropUnexpectedClass},
+		{"RTP-like first byte 0x80", "RFC 7983", append([]byte{0x80, 0x60}, bytes.Repeat([]byte{7}, 30)...), DropNotTURN},
+		{"reserved channel range 0x5000", "RFC 8656 §12", channelDataRaw(0x5000, []byte("data")), DropNotTURN},
+		{"channel 0xFFFF", "RFC 8656 §12", channelDataRaw(0xFFFF, []byte("data")), DropNotTURN},
 		// RFC 7983 would classify 0x16 as DTLS; RFC 8489 §6.3 rejects it
 		// as STUN (no magic cookie). Either way it is dropped.
-		{"DTLS-like first byte 0x16", "S-14 RFC 7983", append([]byte{0x16, 0xFE, 0xFD}, bytes.Repeat([]byte{1}, 40)...), DropNotTURN},
+		{"DTLS-like first byte 0x16", "RFC 7983", append([]byte{0x16, 0xFE, 0xFD}, bytes.Repeat([]byte{1}, 40)...), DropNotTURN},
 	}
 	for _, tc := range cases {
 		t.Run(tc.rfc+": "+tc.name, func(t *testing.T) {
@@ -116,7 +116,7 @@ func channelDataRaw(ch uint16, payload []byte) []byte {
 // TestConformanceBindingMapsSource checks the Binding success response over
 // IPv4 and IPv6 listeners: XOR-MAPPED-ADDRESS is the request's source, the
 // response comes from the address the request went to, carries SOFTWARE and
-// no integrity (S-12, S-30, S-31, S-70; RFC 8489 §6.3.1.1, §14.2).
+// no integrity (RFC 8489 §6.3.1.1, §6.3.1.2, §14.2, §14.14).
 func TestConformanceBindingMapsSource(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, withUDP6Listener)
@@ -159,7 +159,7 @@ func TestConformanceBindingMapsSource(t *testing.T) {
 
 // TestConformanceBindingFingerprintEcho: a request with FINGERPRINT gets a
 // response with a valid FINGERPRINT as its last attribute, success or error
-// (S-34, RFC 8489 §7, §14.7).
+// (RFC 8489 §7, §14.7).
 func TestConformanceBindingFingerprintEcho(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -195,7 +195,8 @@ func TestConformanceBindingFingerprintEcho(t *testing.T) {
 // a 420, comprehension-optional ones are ignored, the ICE attributes and an
 // all-zero CHANGE-REQUEST are understood, attributes after
 // MESSAGE-INTEGRITY do not count, and even a long list keeps the response
-// under 548 bytes (S-09, S-13, S-21, S-22, S-24).
+// under 548 bytes (RFC 8489 §6.1, §6.3, §14.5, §14.13; the ICE exceptions
+// are in docs/protocol.md, "Strictness choices").
 func TestConformanceBindingUnknownAttributes(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -268,7 +269,8 @@ func TestConformanceBindingUnknownAttributes(t *testing.T) {
 // TestConformanceBindingICERequest sends an RFC 5769 §2.1-style ICE
 // connectivity check (USERNAME, PRIORITY, ICE-CONTROLLED, short-term
 // MESSAGE-INTEGRITY, FINGERPRINT): a TURN server that is also the STUN
-// server must answer it, not 420 it (S-24, S-30).
+// server must answer it, not 420 it (docs/protocol.md, "Strictness
+// choices"; RFC 8489 §6.3.1.1).
 func TestConformanceBindingICERequest(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -292,7 +294,7 @@ func TestConformanceBindingICERequest(t *testing.T) {
 }
 
 // TestConformanceBindingIndicationIsSilent: a Binding indication only keeps
-// NAT bindings alive and is never answered (S-32, RFC 8489 §6.3.2).
+// NAT bindings alive and is never answered (RFC 8489 §6.3.2).
 func TestConformanceBindingIndicationIsSilent(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -303,7 +305,7 @@ func TestConformanceBindingIndicationIsSilent(t *testing.T) {
 }
 
 // TestConformanceBindingRetransmission: a retransmitted request gets the
-// same response (S-40, RFC 8489 §6.3.1).
+// same response (RFC 8489 §6.3.1).
 func TestConformanceBindingRetransmission(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
@@ -317,7 +319,7 @@ func TestConformanceBindingRetransmission(t *testing.T) {
 }
 
 // TestConformancePaddingIgnored: attribute padding bytes are ignored on
-// receipt whatever their value (S-06, RFC 8489 §14; RFC 5769 §2.1 pads
+// receipt whatever their value (RFC 8489 §14; RFC 5769 §2.1 pads
 // with 0x20).
 func TestConformancePaddingIgnored(t *testing.T) {
 	t.Parallel()

@@ -110,7 +110,7 @@ func TestConformanceChannelRebindRefreshes(t *testing.T) {
 // TestConformanceNonceDiffersPerClient: two clients challenged at the same
 // moment get different nonces (RFC 8489 §9.2.4: the server MUST NOT choose
 // the same NONCE for two requests unless they come from the same source
-// address and port; S-52, S-55).
+// address and port).
 func TestConformanceNonceDiffersPerClient(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)

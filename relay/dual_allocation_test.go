@@ -75,7 +75,7 @@ func TestDualAllocationRelaysEachFamily(t *testing.T) {
 
 // TestAddressFamilyAllocateErrors: the Allocate outcomes of RFC 8656 §7.2
 // steps 6, 7 and 9 on relays serving both families, IPv4 only and IPv6
-// only (rfc-notes T-25, T-26, T-28).
+// only.
 func TestAddressFamilyAllocateErrors(t *testing.T) {
 	t.Parallel()
 	dual := newTestServer(t)
@@ -191,8 +191,7 @@ func withRelayAddrs(ips ...string) serverOption {
 // TestDualAllocationWithoutIPv6Port: when the IPv6 relayed port cannot be
 // had (the one-port range is taken on ::1), a dual allocation still
 // succeeds with the IPv4 address and ADDRESS-ERROR-CODE 508 for IPv6, while
-// asking for IPv6 alone fails with 508 (RFC 8656 §7.2 step 9, rfc-notes
-// T-28).
+// asking for IPv6 alone fails with 508 (RFC 8656 §7.2 steps 7 and 9).
 func TestDualAllocationWithoutIPv6Port(t *testing.T) {
 	t.Parallel()
 	taken := newUDPPeer(t, "udp6") // holds [::1]:port for the whole test

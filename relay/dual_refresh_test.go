@@ -9,8 +9,9 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
-// TestDualAllocationRefreshPerFamily follows RFC 8656 §8.1 through the life
-// of a dual allocation (rfc-notes T-42, T-43):
+// TestDualAllocationRefreshPerFamily follows RFC 8656 §8.1 and §8.2 through
+// the life of a dual allocation (docs/protocol.md, "Dual allocations and
+// Refresh"):
 //
 //   - a Refresh naming one family succeeds and never shortens the other
 //     (the table keeps one expiry per allocation, see refresh.go);

@@ -12,7 +12,7 @@ import (
 // TestICMPPermissionIsCheckedOnTheQuotedDestination feeds crafted ICMP
 // errors (icmp_inject_test.go) into both relayed sockets of a dual
 // allocation whose permissions cover 127.0.0.1 and ::1 only (RFC 8656
-// §11.5, rfc-notes T-80..T-84):
+// §11.5):
 //
 //   - an error sent by a router without a permission (127.0.0.3) about a
 //     datagram to a permitted peer is forwarded: the ICMP sender is never
