@@ -44,7 +44,8 @@ func (w *worker) serveListener(sock netio.BatchSocket) {
 			data, from := b.Data(i), b.Addr(i)
 			// Datagrams coalesced by UDP GRO lie back to back, each
 			// SegmentSize bytes but the last; each is its own message.
-			if seg := b.SegmentSize(i); seg > 0 {
+			if seg := b.SegmentSize(i); seg > 0 && len(data) > seg {
+				w.c.coalesced[groListener].Add(uint64((len(data) + seg - 1) / seg))
 				for len(data) > seg {
 					w.dispatch(sock, local, from, data[:seg:seg], now)
 					data = data[seg:]
@@ -160,6 +161,9 @@ const maxGROSegments = 64
 // as if it had arrived alone.
 func (w *worker) toClientCoalesced(sess *session, a *allocation.Allocation, buf []byte, off, size, seg int, peer netip.AddrPort, now mono.Time) {
 	count := (size + seg - 1) / seg
+	if count > 1 {
+		w.c.coalesced[groRelayed].Add(uint64(count))
+	}
 	last := size - (count-1)*seg
 	stride := seg + segmentGap
 	if count > maxGROSegments || off+(count-1)*stride+last+netio.PadRoom > len(buf) {

@@ -73,6 +73,8 @@ func TestCoalescedChannelDataIsRelayedInOrder(t *testing.T) {
 	if _, _, ok := peer.recv(100 * time.Millisecond); ok {
 		t.Fatal("peer received more payloads than were sent")
 	}
+	// They came in one receive, not because the kernel split the send.
+	requireCoalesced(t, ts, "listener", len(msgs))
 }
 
 // TestCoalescedBindingRequestsEachAnswered: STUN requests coalesced into
@@ -102,6 +104,7 @@ func TestCoalescedBindingRequestsEachAnswered(t *testing.T) {
 		}
 		delete(want, m.TransactionID)
 	}
+	requireCoalesced(t, ts, "listener", len(msgs))
 }
 
 // peerBurst is a run of datagrams a peer sends as one GSO send: five of 101
@@ -125,6 +128,7 @@ func peerBurst() [][]byte {
 // UDP client, as padded ChannelData to a stream client.
 func TestCoalescedPeerDataReachesTheClient(t *testing.T) {
 	ts := newTestServer(t)
+	coalesced := 0 // datagrams the relayed sockets took coalesced so far
 	for _, bound := range []bool{true, false} {
 		t.Run(fmt.Sprintf("udp/channel=%v", bound), func(t *testing.T) {
 			c := newRawClient(t, ts.udp, "udp4")
@@ -157,6 +161,8 @@ func TestCoalescedPeerDataReachesTheClient(t *testing.T) {
 					t.Fatalf("message %d: %d bytes, want %d bytes %q", i, len(got), len(want), want[:16])
 				}
 			}
+			coalesced += len(burst)
+			requireCoalesced(t, ts, "relayed", coalesced)
 		})
 	}
 	for _, transport := range streamTransports {
@@ -172,6 +178,8 @@ func TestCoalescedPeerDataReachesTheClient(t *testing.T) {
 					t.Fatalf("frame %d: %d bytes, want %d (zero-padded ChannelData)", i, len(f), len(want))
 				}
 			}
+			coalesced += len(burst)
+			requireCoalesced(t, ts, "relayed", coalesced)
 		})
 	}
 }
@@ -187,38 +195,60 @@ func TestCoalescedPeerDataHonoursPermissions(t *testing.T) {
 	c.permit(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 9))
 	sendSegmented(t, stranger.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(relayed), peerBurst())
 	c.expectSilence()
+	requireCoalesced(t, ts, "relayed", len(peerBurst()))
 }
 
-// TestBurstsWithoutUDPOffload: with NoUDPOffload the sockets do not ask
-// for GRO, the kernel hands over a client's burst and a peer's burst one
-// datagram at a time, and everything still arrives in order.
-func TestBurstsWithoutUDPOffload(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.NoUDPOffload = true })
-	c := newRawClient(t, ts.udp, "udp4")
-	relayed := c.allocate()
-	peer := newUDPPeer(t, "udp4")
-	c.permit(peer.addr())
-	c.bind(0x4002, peer.addr())
-	burst := peerBurst()
-	var frames [][]byte
-	for _, p := range burst {
-		frames = append(frames, channelData(0x4002, p))
+// TestBurstsWithAndWithoutUDPOffload: with UDP offload the kernel hands a
+// client's burst to the listener and a peer's burst to the relayed socket
+// coalesced by GRO, one receive each; with NoUDPOffload the sockets do not
+// ask for GRO and take every datagram on its own. Either way everything
+// arrives in order.
+func TestBurstsWithAndWithoutUDPOffload(t *testing.T) {
+	for _, offload := range []bool{true, false} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config) { c.NoUDPOffload = !offload })
+			c := newRawClient(t, ts.udp, "udp4")
+			relayed := c.allocate()
+			peer := newUDPPeer(t, "udp4")
+			c.permit(peer.addr())
+			c.bind(0x4002, peer.addr())
+			burst := peerBurst()
+			want := 0
+			if offload {
+				want = len(burst)
+			}
+			var frames [][]byte
+			for _, p := range burst {
+				frames = append(frames, channelData(0x4002, p))
+			}
+			sendSegmented(t, c.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(ts.udp), frames)
+			for i, want := range burst {
+				got, _, ok := peer.recv(2 * time.Second)
+				if !ok || string(got) != string(want) {
+					t.Fatalf("peer datagram %d: %d bytes (ok %v), want %d", i, len(got), ok, len(want))
+				}
+			}
+			requireCoalesced(t, ts, "listener", want)
+			sendSegmented(t, peer.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(relayed), burst)
+			for i, want := range burst {
+				raw := c.recvRaw(2 * time.Second)
+				if raw == nil {
+					t.Fatalf("client received %d of %d messages", i, len(burst))
+				}
+				if _, got := parseChannelDataUDP(t, raw); string(got) != string(want) {
+					t.Fatalf("client message %d: %d bytes, want %d", i, len(got), len(want))
+				}
+			}
+			requireCoalesced(t, ts, "relayed", want)
+		})
 	}
-	sendSegmented(t, c.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(ts.udp), frames)
-	for i, want := range burst {
-		got, _, ok := peer.recv(2 * time.Second)
-		if !ok || string(got) != string(want) {
-			t.Fatalf("peer datagram %d: %d bytes (ok %v), want %d", i, len(got), ok, len(want))
-		}
-	}
-	sendSegmented(t, peer.conn.(*net.UDPConn), net.UDPAddrFromAddrPort(relayed), burst)
-	for i, want := range burst {
-		raw := c.recvRaw(2 * time.Second)
-		if raw == nil {
-			t.Fatalf("client received %d of %d messages", i, len(burst))
-		}
-		if _, got := parseChannelDataUDP(t, raw); string(got) != string(want) {
-			t.Fatalf("client message %d: %d bytes, want %d", i, len(got), len(want))
-		}
+}
+
+// requireCoalesced fails unless ts's sockets of kind received exactly want
+// datagrams coalesced by GRO so far.
+func requireCoalesced(t *testing.T, ts *testServer, kind string, want int) {
+	t.Helper()
+	if got := ts.Stats().Coalesced[kind]; got != uint64(want) {
+		t.Fatalf("%s sockets received %d datagrams coalesced by GRO, want %d", kind, got, want)
 	}
 }

@@ -77,6 +77,9 @@ type counters struct {
 	packets [2][numTransports]atomic.Uint64
 	bytes   [2][numTransports]atomic.Uint64
 	icmp    [2][numICMPKinds]atomic.Uint64 // forwarded, by family (ipv4, ipv6) and kind
+	// coalesced counts datagrams that arrived inside a UDP GRO receive, by
+	// the socket that took them (listener, relayed).
+	coalesced [numGROSockets]atomic.Uint64
 	// lane is the group's lane for the extension's data-path hooks
 	// (Extension.Start): 0 outside the packet loops, i+1 for worker i.
 	lane int
@@ -88,6 +91,22 @@ func (c *counters) drop(d Drop) { c.drops[d].Add(1) }
 func (c *counters) relayed(dir Direction, t transportIndex, n int) {
 	c.packets[dir][t].Add(1)
 	c.bytes[dir][t].Add(uint64(n))
+}
+
+// groSocket names the two kinds of UDP socket that receive with GRO.
+type groSocket uint8
+
+const (
+	groListener groSocket = iota // a client-facing listener
+	groRelayed                   // an allocation's relayed socket
+	numGROSockets
+)
+
+func (g groSocket) String() string {
+	if g == groListener {
+		return "listener"
+	}
+	return "relayed"
 }
 
 // transportIndex indexes per-transport counters.
@@ -143,6 +162,10 @@ type Stats struct {
 	ICMPForwardedByType map[string]map[string]uint64
 	// Retransmits counts requests answered from the transaction cache.
 	Retransmits uint64
+	// Coalesced counts datagrams the kernel handed over coalesced by UDP
+	// GRO, several in one receive, by socket ("listener", "relayed"); it
+	// stays 0 with Config.NoUDPOffload.
+	Coalesced map[string]uint64
 	// TCPConnections is the number of open TCP and TLS client connections.
 	TCPConnections int64
 	// Allocations are the table's gauges.
@@ -164,6 +187,7 @@ func (s *Server) Stats() Stats {
 		AuthFailures:   make(map[string]uint64),
 		PeerDenials:    make(map[string]uint64),
 		Retransmits:    s.core.Retransmits(),
+		Coalesced:      make(map[string]uint64, numGROSockets),
 		TCPConnections: s.connCount.Load(),
 		Allocations:    s.table.Stats(),
 	}
@@ -194,6 +218,9 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	for _, c := range groups {
+		for g := groSocket(0); g < numGROSockets; g++ {
+			st.Coalesced[g.String()] += c.coalesced[g].Load()
+		}
 		for d := Drop(0); d < dropCount; d++ {
 			st.Drops[d.String()] += c.drops[d].Load()
 		}
