@@ -17,6 +17,9 @@ const (
 	// ReasonMissingAttribute: integrity present but USERNAME, REALM or NONCE
 	// absent (RFC 8489 §9.2.4, 400).
 	ReasonMissingAttribute
+	// ReasonInvalidUsername: USERNAME is not UTF-8 or longer than 763 bytes
+	// (RFC 8489 §14.3); answered 400 before any key lookup.
+	ReasonInvalidUsername
 	// ReasonWrongRealm: REALM differs from the server's realm.
 	ReasonWrongRealm
 	// ReasonUnknownUser: no such static user and not a TURN REST username.
@@ -46,6 +49,7 @@ var reasonNames = [reasonCount]string{
 	ReasonOK:                "ok",
 	ReasonNoIntegrity:       "no_integrity",
 	ReasonMissingAttribute:  "missing_attribute",
+	ReasonInvalidUsername:   "invalid_username",
 	ReasonWrongRealm:        "wrong_realm",
 	ReasonUnknownUser:       "unknown_user",
 	ReasonMalformedUsername: "malformed_username",

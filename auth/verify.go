@@ -3,6 +3,7 @@ package auth
 import (
 	"net/netip"
 	"time"
+	"unicode/utf8"
 )
 
 // STUN error codes Verify can decide (RFC 8489 §14.8).
@@ -65,7 +66,10 @@ type Decision struct {
 // in the RFC's order:
 //
 //  1. no integrity attribute → 401, attach REALM and NONCE;
-//  2. USERNAME, REALM or NONCE missing → 400, attach nothing;
+//  2. USERNAME, REALM or NONCE missing → 400, attach nothing; a USERNAME
+//     that is not UTF-8 or is longer than the 763 bytes a receiver must
+//     parse (RFC 8489 §14.3) is malformed, answered the same way (400 is
+//     "the request was malformed", §14.8) before any key is looked up;
 //  3. REALM not ours → 401 with our REALM and a fresh NONCE. §9.2.4 lists no
 //     REALM comparison, but the key is derived from the realm, so a foreign
 //     realm can never verify; we answer as for an invalid username,
@@ -93,6 +97,9 @@ func Verify(req Request, lookup KeyFunc, nonces *Nonces, realm string, checkMAC 
 	}
 	if req.Username == nil || req.Realm == nil || req.Nonce == nil {
 		return Decision{Code: CodeBadRequest, Reason: ReasonMissingAttribute}
+	}
+	if len(req.Username) > maxUsernameBytes || !utf8.Valid(req.Username) {
+		return Decision{Code: CodeBadRequest, Reason: ReasonInvalidUsername}
 	}
 	username := string(req.Username)
 	if string(req.Realm) != realm {

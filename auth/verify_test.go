@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,6 +107,16 @@ func TestVerify(t *testing.T) {
 		{"missing nonce beats unknown user", with(full("mallory", ""), func(r *Request) { r.Nonce = nil }), restKey, nil,
 			Decision{Code: 400, Reason: ReasonMissingAttribute}, 0, 0},
 		{"missing realm beats unknown user", with(full("mallory", f.validNonce), func(r *Request) { r.Realm = nil }), restKey, nil,
+			Decision{Code: 400, Reason: ReasonMissingAttribute}, 0, 0},
+		// RFC 8489 §14.3: a USERNAME that is not UTF-8 or exceeds 763 bytes is
+		// malformed → 400 before the lookup, even with a key that would verify.
+		{"username not UTF-8", full("1:\x80", f.validNonce), restKey, nil,
+			Decision{Code: 400, Reason: ReasonInvalidUsername}, 0, 0},
+		{"username a UTF-16 surrogate", full("\xed\xa0\x80", f.validNonce), restKey, nil,
+			Decision{Code: 400, Reason: ReasonInvalidUsername}, 0, 0},
+		{"username over 763 bytes", full(strings.Repeat("a", 764), f.validNonce), restKey, nil,
+			Decision{Code: 400, Reason: ReasonInvalidUsername}, 0, 0},
+		{"missing nonce beats invalid username", with(full("\x80", ""), func(r *Request) { r.Nonce = nil }), restKey, nil,
 			Decision{Code: 400, Reason: ReasonMissingAttribute}, 0, 0},
 		// Empty attributes are present, not missing.
 		{"empty username is present", full("", f.validNonce), restKey, nil,
