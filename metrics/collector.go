@@ -26,7 +26,7 @@ type relayCollector struct {
 	src Source
 
 	dropped, packets, bytes, requests, authFailures, peerDenied *prometheus.Desc
-	icmpForwarded, retransmissions                              *prometheus.Desc
+	authChallenges, icmpForwarded, retransmissions              *prometheus.Desc
 	allocations, relayedAddrs, permissions, channels            *prometheus.Desc
 	tcpConnections, draining                                    *prometheus.Desc
 	gatewayVerdicts                                             *prometheus.Desc
@@ -50,8 +50,10 @@ func newRelayCollector(src Source) *relayCollector {
 			"STUN/TURN requests answered, by method and result (success, an error code, or other).",
 			"method", "result"),
 		authFailures: d("turnstile_auth_failures_total",
-			"Requests refused by authentication, by reason; no_integrity is the normal first leg of the RFC 8489 §9.2 challenge.",
+			"Requests refused by authentication, by reason; the challenge to a request without credentials is not a failure (turnstile_auth_challenges_total).",
 			"reason"),
+		authChallenges: d("turnstile_auth_challenges_total",
+			"401 challenges to requests without credentials, the normal first leg of every client's authentication (RFC 8489 §9.2.4)."),
 		peerDenied: d("turnstile_peer_denied_total",
 			"Peer addresses refused by the peer policy, by reason.", "reason"),
 		icmpForwarded: d("turnstile_icmp_forwarded_total",
@@ -80,7 +82,7 @@ func newRelayCollector(src Source) *relayCollector {
 // Describe implements prometheus.Collector.
 func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.dropped, c.packets, c.bytes, c.requests, c.authFailures, c.peerDenied,
+		c.dropped, c.packets, c.bytes, c.requests, c.authFailures, c.authChallenges, c.peerDenied,
 		c.icmpForwarded, c.retransmissions, c.allocations, c.relayedAddrs,
 		c.permissions, c.channels, c.tcpConnections, c.draining, c.gatewayVerdicts,
 	} {
@@ -97,6 +99,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	emitCounters(ch, c.bytes, nested(st.Bytes))
 	emitCounters(ch, c.requests, nested(st.Requests))
 	emitCounters(ch, c.authFailures, withZeros(st.AuthFailures, authReasonLabels()))
+	ch <- prometheus.MustNewConstMetric(c.authChallenges, prometheus.CounterValue, float64(st.Challenges))
 	emitCounters(ch, c.peerDenied, withZeros(st.PeerDenials, peerDenialLabels()))
 	emitCounters(ch, c.gatewayVerdicts, nested(st.ExtensionCounts))
 	emitCounters(ch, c.icmpForwarded, nested(st.ICMPForwardedByType))
@@ -183,12 +186,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// authReasonLabels are the auth.Reason labels that count as failures
-// (every reason but "ok").
+// authReasonLabels are the auth.Reason labels that count as failures: every
+// reason but "ok" and the challenge ("no_integrity"), which has its own
+// counter.
 func authReasonLabels() []string {
 	var out []string
 	for _, r := range auth.Reasons() {
-		if r != auth.ReasonOK {
+		if r != auth.ReasonOK && r != auth.ReasonNoIntegrity {
 			out = append(out, r.String())
 		}
 	}

@@ -34,7 +34,7 @@ func TestCollectorReadsStats(t *testing.T) {
 		{"turnstile_relayed_bytes_total", "direction=to_client,transport=tcp", 1000},
 		{"turnstile_requests_total", "method=allocate,result=success", 1},
 		{"turnstile_requests_total", "method=channel_bind,result=401", 1},
-		{"turnstile_auth_failures_total", "reason=no_integrity", 5},
+		{"turnstile_auth_challenges_total", "", 5},
 		{"turnstile_auth_failures_total", "reason=bad_integrity", 2},
 		{"turnstile_auth_failures_total", "reason=stale_nonce", 0},
 		{"turnstile_peer_denied_total", "reason=loopback", 1},
@@ -65,8 +65,10 @@ func TestCollectorReadsStats(t *testing.T) {
 			t.Errorf("%s{%s} = %g, want %g", tc.name, tc.labels, got, tc.want)
 		}
 	}
-	if _, ok := valueOf(fams, "turnstile_auth_failures_total", "reason=ok"); ok {
-		t.Error(`auth reason "ok" is not a failure and must not be exported`)
+	for _, reason := range []string{"ok", "no_integrity"} {
+		if _, ok := valueOf(fams, "turnstile_auth_failures_total", "reason="+reason); ok {
+			t.Errorf("auth reason %q is not a failure and must not be exported as one", reason)
+		}
 	}
 	if _, ok := valueOf(fams, "turnstile_peer_denied_total", "reason=global"); ok {
 		t.Error(`allowing verdict "global" must not be pre-created as a denial`)
@@ -203,8 +205,8 @@ func TestMetricNaming(t *testing.T) {
 			t.Errorf("%s: no help text", name)
 		}
 	}
-	if ours != 17 {
-		t.Errorf("%d turnstile_ families, want 17", ours)
+	if ours != 18 {
+		t.Errorf("%d turnstile_ families, want 18", ours)
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if fams[name] == nil {

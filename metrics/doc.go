@@ -22,7 +22,9 @@
 //	turnstile_requests_total                counter    method, result       requests answered; method binding|allocate|refresh|
 //	                                                                        create_permission|channel_bind, result success|<error code>|other
 //	turnstile_auth_failures_total           counter    reason               requests refused by authentication, by auth.Reason
-//	                                                                        (no_integrity is the normal first leg of the challenge)
+//	                                                                        (bad_integrity, stale_nonce, ...; never the challenge)
+//	turnstile_auth_challenges_total         counter                         401 challenges to requests without credentials, the
+//	                                                                        first leg of every client's authentication
 //	turnstile_peer_denied_total             counter    reason               peers refused by the peer policy, by verdict (loopback, private, ...)
 //	turnstile_icmp_forwarded_total          counter   family, type          ICMP errors forwarded to clients (RFC 8656 §11.5)
 //	turnstile_retransmissions_total         counter                         retransmitted requests answered from the transaction cache

@@ -48,7 +48,8 @@ func sampleStats() relay.Stats {
 		Packets:      map[string]map[string]uint64{},
 		Bytes:        map[string]map[string]uint64{},
 		Requests:     map[string]map[string]uint64{},
-		AuthFailures: map[string]uint64{"bad_integrity": 2, "no_integrity": 5},
+		AuthFailures: map[string]uint64{"bad_integrity": 2},
+		Challenges:   5,
 		PeerDenials:  map[string]uint64{"loopback": 1},
 
 		ICMPForwarded: 3,

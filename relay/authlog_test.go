@@ -78,3 +78,80 @@ func TestAuthFailuresAreLoggedRateLimited(t *testing.T) {
 		t.Error("the normal 401 challenge was logged as a failure")
 	}
 }
+
+// TestChallengeIsNotAnAuthFailure: the 401 to a request without
+// credentials is the first leg every client goes through (RFC 8489 §9.2.4);
+// it is counted as a challenge, and only a real failure (a wrong password)
+// moves the failure counter, so an alert on failures stays quiet for
+// healthy clients.
+func TestChallengeIsNotAnAuthFailure(t *testing.T) {
+	f := newFakeRelay(t)
+	f.client.allocate()
+	st := f.s.Stats()
+	if st.Challenges != 1 {
+		t.Errorf("Challenges = %d after one healthy Allocate, want 1", st.Challenges)
+	}
+	if len(st.AuthFailures) != 0 {
+		t.Errorf("AuthFailures = %v after one healthy Allocate, want none", st.AuthFailures)
+	}
+
+	f.client.key = auth.LongTermKey(f.client.username, testRealm, "not-the-password")
+	if code := errorCode(f.client.request(stunmsg.Refresh, nil)); code != 401 {
+		t.Fatalf("Refresh with a wrong password: code %d, want 401", code)
+	}
+	st = f.s.Stats()
+	if st.AuthFailures["bad_integrity"] != 1 || st.Challenges != 1 {
+		t.Errorf("after a wrong password: AuthFailures %v, Challenges %d; want bad_integrity 1, Challenges 1", st.AuthFailures, st.Challenges)
+	}
+}
+
+// TestLegacyChannelRefusalIsLogged: a ChannelBind refused for an RFC 5766
+// channel number (0x5000–0x7FFF, reserved by RFC 8656 §12) writes a line
+// naming TURNSTILE_LEGACY_CHANNELS, at most one per
+// legacyChannelLogInterval with the suppressed count; other refused
+// numbers write nothing.
+func TestLegacyChannelRefusalIsLogged(t *testing.T) {
+	var out syncBuffer
+	f := newFakeRelay(t, func(c *Config) { c.Logger = logging.New(&out, logging.LevelInfo) })
+	f.client.allocate()
+	peer := f.peer.addr()
+	hints := func() []map[string]any {
+		var lines []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var m map[string]any
+			if l == "" || json.Unmarshal([]byte(l), &m) != nil {
+				continue
+			}
+			if msg, _ := m["message"].(string); strings.Contains(msg, "TURNSTILE_LEGACY_CHANNELS") {
+				lines = append(lines, m)
+			}
+		}
+		return lines
+	}
+	bind := func(ch uint16) {
+		t.Helper()
+		if code := errorCode(f.client.request(stunmsg.ChannelBind, channelBindReq(ch, peer))); code != 400 {
+			t.Fatalf("ChannelBind %#04x: code %d, want 400", ch, code)
+		}
+	}
+
+	bind(0x8000)
+	if n := len(hints()); n != 0 {
+		t.Fatalf("%d hint lines after refusing 0x8000, which no option accepts; want none", n)
+	}
+	bind(0x5000)
+	bind(0x7FFF)
+	lines := hints()
+	if len(lines) != 1 {
+		t.Fatalf("%d hint lines after two legacy refusals within the interval, want 1", len(lines))
+	}
+	if lines[0]["client"] != f.client.addr().String() || lines[0]["severity"] != "WARN" {
+		t.Errorf("hint line does not name the client as a warning: %v", lines[0])
+	}
+	f.clock.Advance(legacyChannelLogInterval)
+	bind(0x6000)
+	lines = hints()
+	if len(lines) != 2 || lines[1]["suppressed"] != float64(1) {
+		t.Fatalf("after the interval: %d hint lines (%v), want 2 with the second suppressed 1", len(lines), lines)
+	}
+}

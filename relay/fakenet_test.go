@@ -36,7 +36,7 @@ type fakeRelay struct {
 	peer    *udpPeer
 }
 
-func newFakeRelay(t *testing.T) *fakeRelay {
+func newFakeRelay(t *testing.T, opts ...func(*Config)) *fakeRelay {
 	t.Helper()
 	creds, err := auth.NewCredentials(auth.CredentialsConfig{Realm: testRealm, Secrets: [][]byte{testSecret}})
 	if err != nil {
@@ -47,7 +47,7 @@ func newFakeRelay(t *testing.T) *fakeRelay {
 		t.Fatal(err)
 	}
 	f := &fakeRelay{network: netiotest.NewNetwork(), clock: monotest.New(time.Now())}
-	f.s, err = New(Config{
+	cfg := Config{
 		UDPListen:  []netip.AddrPort{fakeListen},
 		Realm:      testRealm,
 		RelayIPs:   []netip.Addr{fakeRelayIP},
@@ -58,7 +58,11 @@ func newFakeRelay(t *testing.T) *fakeRelay {
 		Workers:    1,
 		Clock:      f.clock,
 		Network:    f.network,
-	})
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	f.s, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

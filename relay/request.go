@@ -101,6 +101,9 @@ func (h *handler) account(from *clientPath, o *turncore.Outcome, now mono.Time) 
 		h.s.countAuthFailure(o.Auth.Reason)
 		h.s.logAuthFailure(from, &o.Auth, now)
 	}
+	if o.LegacyChannel {
+		h.s.logLegacyChannel(from, now)
+	}
 	if o.PeerDenied != nil {
 		h.s.countPeerDenied(o.PeerDenied)
 	}

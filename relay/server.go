@@ -124,6 +124,11 @@ const txCacheEntries = 16384
 // reason the relay writes; the rest are counted in the next line.
 const authLogLimit = 5
 
+// legacyChannelLogInterval is how often at most the relay says that a
+// ChannelBind was refused for an RFC 5766 channel number: a configuration
+// hint needs one line, not one per request.
+const legacyChannelLogInterval = time.Minute
+
 // Server is a running relay. Create it with New, start it with Start, and
 // stop it with Shutdown (drain) or Close.
 type Server struct {
@@ -153,6 +158,10 @@ type Server struct {
 	authFailures   authCounters
 	peerDenials    peerDenialCounters
 	streamCounters counters
+	// challenges counts 401s to requests without credentials.
+	challenges atomic.Uint64
+	// legacyChannelLog limits the hint about TURNSTILE_LEGACY_CHANNELS.
+	legacyChannelLog *logging.Sampler
 	// extCounters count what the extension's Client deliveries do; they
 	// come from any goroutine.
 	extCounters counters
@@ -230,6 +239,9 @@ func New(cfg Config) (*Server, error) {
 		s.channels = stunmsg.LegacyChannels
 	}
 	if s.authLog, err = logging.NewSampler(authLogLimit, time.Second); err != nil {
+		return nil, err
+	}
+	if s.legacyChannelLog, err = logging.NewSampler(1, legacyChannelLogInterval); err != nil {
 		return nil, err
 	}
 	nonces := cfg.Nonces

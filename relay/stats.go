@@ -152,7 +152,13 @@ type Stats struct {
 	// result ("success" or the error code, "other" for uncounted codes).
 	Requests map[string]map[string]uint64
 	// AuthFailures counts failed authentications by auth.Reason label.
+	// The challenge (no_integrity) is not a failure and is not counted
+	// here but in Challenges.
 	AuthFailures map[string]uint64
+	// Challenges counts 401 challenges to requests without credentials
+	// (RFC 8489 §9.2.4): the normal first leg of every client's
+	// authentication.
+	Challenges uint64
 	// PeerDenials counts peers refused by the policy, by reason label.
 	PeerDenials map[string]uint64
 	// ICMPForwarded counts ICMP errors forwarded to clients (RFC 8656 §11.5);
@@ -188,6 +194,7 @@ func (s *Server) Stats() Stats {
 		PeerDenials:    make(map[string]uint64),
 		Retransmits:    s.core.Retransmits(),
 		Coalesced:      make(map[string]uint64, numGROSockets),
+		Challenges:     s.challenges.Load(),
 		TCPConnections: s.connCount.Load(),
 		Allocations:    s.table.Stats(),
 	}
@@ -342,7 +349,29 @@ func (s *Server) logAuthFailure(from *clientPath, d *auth.Decision, now mono.Tim
 		logging.Untrusted("username", d.Username), logging.SuppressedAttr(suppressed))
 }
 
+// logLegacyChannel tells the operator, at most once per
+// legacyChannelLogInterval with the number suppressed in between, that a
+// ChannelBind was refused for a channel number of RFC 5766's range
+// 0x5000–0x7FFF (RFC 8656 §12 reserves it): old clients such as coturn's
+// turnutils_uclient pick from it, and the 400 alone points nowhere.
+func (s *Server) logLegacyChannel(from *clientPath, now mono.Time) {
+	ok, suppressed := s.legacyChannelLog.Allow(0, now)
+	if !ok {
+		return
+	}
+	s.log.Warn("ChannelBind refused: channel number in 0x5000-0x7FFF, which RFC 8656 reserves; TURNSTILE_LEGACY_CHANNELS=true (relay.Config.LegacyChannels) accepts it for old clients",
+		"client", from.ft.Client.String(), "transport", from.ft.Transport.String(),
+		logging.SuppressedAttr(suppressed))
+}
+
+// countAuthFailure counts a refused authentication by reason; a request
+// without credentials is the challenge every client gets first (RFC 8489
+// §9.2.4), counted apart so that failures mean something is wrong.
 func (s *Server) countAuthFailure(r auth.Reason) {
+	if r == auth.ReasonNoIntegrity {
+		s.challenges.Add(1)
+		return
+	}
 	if int(r) < len(s.authFailures.n) {
 		s.authFailures.n[r].Add(1)
 	}

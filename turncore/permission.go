@@ -61,6 +61,7 @@ func (p *Processor) channelBind(req *request, a *allocation.Allocation) []byte {
 	if !ok || !p.c.cfg.Channels.Contains(ch) {
 		// RFC 8656 §12.2: only 0x4000–0x4FFF can be bound (and RFC
 		// 5766's 0x5000–0x7FFF when the operator opted in).
+		p.res.Outcome.LegacyChannel = ok && stunmsg.LegacyChannels.Contains(ch)
 		return p.errorResponse(400, key, false, req)
 	}
 	peer, err := stunmsg.DecodeXORAddress(peerValue, p.msg.TransactionID)

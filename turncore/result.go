@@ -118,6 +118,11 @@ type Outcome struct {
 	// PeerDenied is the policy's refusal of a peer of CreatePermission or
 	// ChannelBind, for its counter.
 	PeerDenied error
+	// LegacyChannel: a ChannelBind was refused because its channel number
+	// lies in RFC 5766's 0x5000–0x7FFF, which RFC 8656 §12 reserves and
+	// the relay accepts only when its operator opted in; the shell tells
+	// the operator so.
+	LegacyChannel bool
 	// Retransmit: the response came from the transaction cache.
 	Retransmit bool
 	// BuildError is set when a response did not fit its buffer (a bug,

@@ -57,7 +57,7 @@ func TestMetricsMoveDuringTraffic(t *testing.T) {
 		{"turnstile_relayed_bytes_total", "direction=to_client,transport=udp", trips * size},
 		{"turnstile_requests_total", "method=allocate,result=success", 1},
 		{"turnstile_requests_total", "method=create_permission,result=success", 1},
-		{"turnstile_auth_failures_total", "reason=no_integrity", 1},
+		{"turnstile_auth_challenges_total", "", 1},
 		{"turnstile_allocations_created_total", "", 1},
 	} {
 		grew := sample(t, during, tc.name, tc.labels) - sample(t, before, tc.name, tc.labels)

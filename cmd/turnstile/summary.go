@@ -56,10 +56,10 @@ func (s *summarizer) close() {
 }
 
 // summaryAttrs are the fields of a summary line: gauges as of cur, counters
-// as the change from prev to cur. auth_failures leaves out no_integrity,
-// the unauthenticated first leg every client sends (RFC 8489 §9.2.4).
+// as the change from prev to cur. auth_failures holds no challenges: the
+// relay counts those apart (relay.Stats.Challenges).
 func summaryAttrs(prev, cur relay.Stats, elapsed time.Duration, draining bool) []slog.Attr {
-	authFailures := func(st relay.Stats) uint64 { return sum(st.AuthFailures) - st.AuthFailures["no_integrity"] }
+	authFailures := func(st relay.Stats) uint64 { return sum(st.AuthFailures) }
 	return []slog.Attr{
 		slog.Int("allocations", cur.Allocations.Allocations),
 		slog.Int64("tcp_connections", cur.TCPConnections),

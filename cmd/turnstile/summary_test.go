@@ -34,7 +34,7 @@ func TestSummaryAttrs(t *testing.T) {
 		{
 			"first interval from nothing",
 			zero,
-			statsWith(3, 10, 9, 1000, 900, map[string]uint64{"not_turn": 2, "no_permission": 1}, map[string]uint64{"no_integrity": 4, "bad_integrity": 1}),
+			statsWith(3, 10, 9, 1000, 900, map[string]uint64{"not_turn": 2, "no_permission": 1}, map[string]uint64{"bad_integrity": 1}),
 			false,
 			map[string]any{"allocations": int64(3), "packets_to_peer": uint64(11), "packets_to_client": uint64(9),
 				"bytes_to_peer": uint64(1000), "bytes_to_client": uint64(900), "drops": uint64(3), "auth_failures": uint64(1), "draining": false},
@@ -42,7 +42,7 @@ func TestSummaryAttrs(t *testing.T) {
 		{
 			"differences, not totals",
 			statsWith(3, 10, 9, 1000, 900, map[string]uint64{"not_turn": 2}, map[string]uint64{"bad_integrity": 1}),
-			statsWith(1, 15, 19, 1500, 1900, map[string]uint64{"not_turn": 7}, map[string]uint64{"bad_integrity": 1, "no_integrity": 9}),
+			statsWith(1, 15, 19, 1500, 1900, map[string]uint64{"not_turn": 7}, map[string]uint64{"bad_integrity": 1}),
 			true,
 			map[string]any{"allocations": int64(1), "packets_to_peer": uint64(5), "packets_to_client": uint64(10),
 				"bytes_to_peer": uint64(500), "bytes_to_client": uint64(1000), "drops": uint64(5), "auth_failures": uint64(0), "draining": true},
