@@ -305,16 +305,24 @@ func TestConformanceBindingIndicationIsSilent(t *testing.T) {
 }
 
 // TestConformanceBindingRetransmission: a retransmitted request gets the
-// same response (RFC 8489 §6.3.1).
+// same response, served from the transaction cache (RFC 8489 §6.3.1). A
+// recomputed Binding answer would be the same bytes, so the test counts the
+// answers the cache served: one, for the retransmission only.
 func TestConformanceBindingRetransmission(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
 	c := newRawClient(t, srv.udp, "udp4")
 	req := c.build(stunmsg.Binding, stunmsg.Request, newTxID(), false, nil)
 	first := append([]byte(nil), c.roundTrip(req).Raw...)
+	if n := srv.Stats().Retransmits; n != 0 {
+		t.Fatalf("%d answers from the transaction cache before any retransmission", n)
+	}
 	second := c.roundTrip(req).Raw
 	if !bytes.Equal(first, second) {
 		t.Fatalf("retransmission answered differently:\n% x\n% x", first, second)
+	}
+	if n := srv.Stats().Retransmits; n != 1 {
+		t.Fatalf("%d answers from the transaction cache, want 1 (the retransmission)", n)
 	}
 }
 

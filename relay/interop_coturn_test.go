@@ -40,8 +40,8 @@ import (
 // Refresh then names a random family and, for IPv6, rightly gets 443.
 // Config.LegacyDualAllocation makes the relay read the draft codepoint too.
 
-// requireTool finds a tool the interop tests need. Under CI=true a missing
-// tool fails the test (make test installs it); elsewhere it skips with the
+// requireTool finds a tool the interop tests need. Under CI a missing tool
+// fails the test (make test installs it); elsewhere it skips with the
 // command that installs it.
 func requireTool(t *testing.T, name, pkg string) string {
 	t.Helper()
@@ -49,15 +49,33 @@ func requireTool(t *testing.T, name, pkg string) string {
 	if err == nil {
 		return p
 	}
-	if os.Getenv("CI") == "true" {
+	if inCI() {
 		t.Fatalf("%s not found (Debian package %s; make test installs it)", name, pkg)
 	}
 	t.Skipf("%s not found: apt-get install %s (make test does this)", name, pkg)
 	return ""
 }
 
-var lostRe = regexp.MustCompile(`Total lost packets (\d+) \(([0-9.]+)%\)`)
-var sentRe = regexp.MustCompile(`Total send dropped (\d+)`)
+// inCI reports whether the tests run under CI: CI set to anything but the
+// empty string, as CI services set it (true, 1, yes, ...).
+func inCI() bool { return os.Getenv("CI") != "" }
+
+// uclientSummaryRe matches the line turnutils_uclient 4.6 ends a run with:
+//
+//	Total lost packets 0 (0.000000%), total send dropped 0 (0.000000%)
+var uclientSummaryRe = regexp.MustCompile(`Total lost packets (\d+) \(([0-9.]+)%\), total send dropped (\d+) \(([0-9.]+)%\)`)
+
+// uclientLosses reads the packets a uclient run lost and the ones it could
+// not send from its summary line; ok is false without one.
+func uclientLosses(out []byte) (lost, sendDropped uint64, ok bool) {
+	m := uclientSummaryRe.FindSubmatch(out)
+	if m == nil {
+		return 0, 0, false
+	}
+	lost, err1 := strconv.ParseUint(string(m[1]), 10, 64)
+	sendDropped, err2 := strconv.ParseUint(string(m[3]), 10, 64)
+	return lost, sendDropped, err1 == nil && err2 == nil
+}
 
 // uclientRun is one turnutils_uclient run against a relay of its own.
 type uclientRun struct {
@@ -163,15 +181,35 @@ func requireLossless(t *testing.T, args []string, err error, out []byte) {
 	if err != nil {
 		t.Fatalf("turnutils_uclient %v: %v\n%s", args, err, out)
 	}
-	m := lostRe.FindSubmatch(out)
-	if m == nil {
+	lost, dropped, ok := uclientLosses(out)
+	if !ok {
 		t.Fatalf("no loss summary in output:\n%s", out)
 	}
-	if string(m[1]) != "0" {
-		t.Fatalf("lost %s packets (%s%%):\n%s", m[1], m[2], out)
+	if lost != 0 || dropped != 0 {
+		t.Fatalf("lost %d packets, send dropped %d:\n%s", lost, dropped, out)
 	}
-	if d := sentRe.FindSubmatch(out); d != nil && string(d[1]) != "0" {
-		t.Fatalf("send dropped %s:\n%s", d[1], out)
+}
+
+// TestTurnutilsLossSummary reads both counts from uclient 4.6.1's summary, and
+// finds no summary where there is none.
+func TestTurnutilsLossSummary(t *testing.T) {
+	tests := []struct {
+		name              string
+		out               string
+		lost, sendDropped uint64
+		ok                bool
+	}{
+		{"clean run", "0: : Total transmit time is 2\n4: : Total lost packets 0 (0.000000%), total send dropped 0 (0.000000%)\n4: : Average round trip delay 0.5 ms", 0, 0, true},
+		{"losses", "4: : Total lost packets 7 (11.666667%), total send dropped 3 (5.000000%)\n", 7, 3, true},
+		{"no summary", "0: : start_mclient: tot_send_bytes ~ 0\n", 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lost, dropped, ok := uclientLosses([]byte(tt.out))
+			if lost != tt.lost || dropped != tt.sendDropped || ok != tt.ok {
+				t.Fatalf("uclientLosses = %d, %d, %v; want %d, %d, %v", lost, dropped, ok, tt.lost, tt.sendDropped, tt.ok)
+			}
+		})
 	}
 }
 
@@ -239,4 +277,14 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return fmt.Sprintln(strings.Join(lines, "\n"))
+}
+
+// TestInCI: any non-empty CI counts as CI, not only "true".
+func TestInCI(t *testing.T) {
+	for value, want := range map[string]bool{"true": true, "1": true, "yes": true, "": false} {
+		t.Setenv("CI", value)
+		if got := inCI(); got != want {
+			t.Errorf("CI=%q: inCI() = %v, want %v", value, got, want)
+		}
+	}
 }
