@@ -41,6 +41,10 @@ type Spec struct {
 	// stored before the allocation becomes visible to Lookup, so readers
 	// never see it unset.
 	Ext any
+	// Redeemed says that User's quota unit for this allocation was moved
+	// to it by Reservations.Redeem: Create spends that unit instead of
+	// taking one, and releases it when it fails.
+	Redeemed bool
 }
 
 // Allocation is one TURN allocation (RFC 8656 §6). Create returns it; it is

@@ -216,7 +216,7 @@ func differential(t testing.TB, c chooser, maxOps int) {
 		case 13: // quota pre-check
 			u := diffUsers[pick(len(diffUsers))]
 			trace = append(trace, "checkquota "+u)
-			if err, werr := tab.CheckQuota(u, now), m.quota(u, now); err != werr {
+			if err, werr := tab.CheckQuota(u, 1, now), m.quota(u, now); err != werr {
 				fail("CheckQuota = %v, model %v", errName(err), errName(werr))
 			}
 		case 14: // small step

@@ -31,7 +31,8 @@
 // channels. The data-path methods (Table.Lookup, Allocation.Permitted,
 // Allocation.ChannelPeer, Allocation.PeerChannel) take one read lock,
 // allocate nothing and never block on another shard. Locks are always taken
-// in the order shard → allocation → quota ledger, never the reverse.
+// in the order shard → allocation → quota ledger, or reservations → quota
+// ledger, never the reverse.
 //
 // # Memory
 //
@@ -47,6 +48,8 @@
 // Table.Delete or in the slice returned by Table.Expire; whoever receives it
 // that way owns the clean-up of the shell's state hanging off Allocation.Ext
 // (closing relayed sockets, emitting events). Reservations follows the
-// same rule for ports reserved by EVEN-PORT: a value leaves through Take or
-// through Expire, once.
+// same rule for ports reserved by EVEN-PORT: a value leaves through Redeem,
+// Cancel or Expire, once. A reserved port counts against its owner's quota
+// until it leaves; Redeem hands the unit to the redeeming user's new
+// allocation.
 package allocation

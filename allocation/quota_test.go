@@ -14,10 +14,10 @@ func TestUserQuota(t *testing.T) {
 	if _, err := tab.Create(specFor(tupleN(3), "alice"), 0); err != ErrQuota {
 		t.Fatalf("third allocation of alice: %v, want ErrQuota", err)
 	}
-	if err := tab.CheckQuota("alice", 0); err != ErrQuota {
+	if err := tab.CheckQuota("alice", 1, 0); err != ErrQuota {
 		t.Errorf("CheckQuota(alice) = %v", err)
 	}
-	if err := tab.CheckQuota("bob", 0); err != nil {
+	if err := tab.CheckQuota("bob", 1, 0); err != nil {
 		t.Errorf("CheckQuota(bob) = %v", err)
 	}
 	mustCreate(t, tab, specFor(tupleN(3), "bob"), 0)
@@ -43,7 +43,7 @@ func TestTotalQuota(t *testing.T) {
 	if _, err := tab.Create(specFor(tupleN(9), "fresh"), 0); err != ErrQuota {
 		t.Fatalf("Create over the total quota = %v, want ErrQuota", err)
 	}
-	if err := tab.CheckQuota("fresh", 0); err != ErrQuota {
+	if err := tab.CheckQuota("fresh", 1, 0); err != ErrQuota {
 		t.Errorf("CheckQuota = %v", err)
 	}
 	if tab.UserAllocations("fresh") != 0 || tab.Len() != 3 {
@@ -56,10 +56,10 @@ func TestTotalQuota(t *testing.T) {
 func TestQuotaIgnoresExpired(t *testing.T) {
 	tab := newTable(t, Config{UserQuota: 1, TotalQuota: 1})
 	old := mustCreate(t, tab, specFor(tupleN(1), "alice"), 0)
-	if err := tab.CheckQuota("alice", secs(599)); err != ErrQuota {
+	if err := tab.CheckQuota("alice", 1, secs(599)); err != ErrQuota {
 		t.Errorf("CheckQuota while alive = %v", err)
 	}
-	if err := tab.CheckQuota("alice", secs(600)); err != nil {
+	if err := tab.CheckQuota("alice", 1, secs(600)); err != nil {
 		t.Errorf("CheckQuota after expiry = %v", err)
 	}
 	// CheckQuota retired the old allocation; Expire hands it over.

@@ -64,6 +64,7 @@ func (s *shard) removeLocked(a *Allocation) {
 	a.closeLocked(&s.table.gauges)
 	a.mu.Unlock()
 	s.table.ledger.release(a.User)
+	s.table.gauges.allocs.Add(-1)
 	s.table.gauges.addRelayed(a, -1)
 }
 

@@ -28,6 +28,7 @@ type Stats struct {
 // gauges are the table's counters behind Stats. Updated with atomic adds on
 // the control path only.
 type gauges struct {
+	allocs  atomic.Int64 // allocations in the table; the ledger also counts reservations
 	relayed [2]atomic.Int64
 	perms   [2]atomic.Int64
 	chans   [2]atomic.Int64
@@ -50,12 +51,13 @@ func pair(c *[2]atomic.Int64) FamilyCount {
 // read one by one, so under concurrent change they need not add up exactly.
 func (t *Table) Stats() Stats {
 	return Stats{
-		Allocations: int(t.ledger.total.Load()),
+		Allocations: int(t.gauges.allocs.Load()),
 		Relayed:     pair(&t.gauges.relayed),
 		Permissions: pair(&t.gauges.perms),
 		Channels:    pair(&t.gauges.chans),
 	}
 }
 
-// UserAllocations returns how many allocations user holds in the table.
+// UserAllocations returns how many quota units user holds: allocations in
+// the table and ports reserved under RESERVATION-TOKENs of its Allocates.
 func (t *Table) UserAllocations(user string) int { return t.ledger.user(user) }

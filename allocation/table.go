@@ -18,6 +18,8 @@ type Table struct {
 	shards []shard
 	ledger ledger
 	gauges gauges
+	// reservations share ledger: a reserved port is a quota unit.
+	reservations Reservations
 }
 
 // NewTable returns an empty table with the limits of cfg (zero fields take
@@ -29,6 +31,7 @@ func NewTable(cfg Config) (*Table, error) {
 	cfg = cfg.WithDefaults()
 	t := &Table{cfg: cfg, seed: rand.Uint64(), shards: make([]shard, cfg.Shards)}
 	t.ledger.seed = maphash.MakeSeed()
+	t.reservations.table = t
 	for i := range t.shards {
 		t.shards[i].byTuple = make(map[tupleKey]*Allocation)
 		t.shards[i].table = t
@@ -40,7 +43,11 @@ func NewTable(cfg Config) (*Table, error) {
 func (t *Table) Config() Config { return t.cfg }
 
 // Len returns the number of allocations in the table (see Stats).
-func (t *Table) Len() int { return int(t.ledger.total.Load()) }
+func (t *Table) Len() int { return int(t.gauges.allocs.Load()) }
+
+// Reservations returns the table's reserved ports (EVEN-PORT R=1), which
+// count against the same quotas as its allocations.
+func (t *Table) Reservations() *Reservations { return &t.reservations }
 
 func (t *Table) shardOf(k *tupleKey) *shard {
 	i, _ := bits.Mul64(k.hash(t.seed), uint64(len(t.shards)))
@@ -69,21 +76,26 @@ func (t *Table) Lookup(ft FiveTuple, now mono.Time) *Allocation {
 //
 // It fails with ErrInvalidSpec for a malformed spec; ErrExists (437) when
 // the 5-tuple has an allocation alive at now; ErrQuota (486) when
-// Config.UserQuota allocations of spec.User or Config.TotalQuota in all are
-// alive. The quota is checked and taken in the same step as the insertion,
-// so concurrent creates never exceed it. An allocation on the same 5-tuple
+// spec.User holds Config.UserQuota units (allocations and reserved ports)
+// or the table Config.TotalQuota in all. The quota is checked and taken in
+// the same step as the insertion, so concurrent creates never exceed it;
+// with spec.Redeemed the unit Reservations.Redeem moved to spec.User is
+// spent instead, and given back if Create fails. An allocation on the same 5-tuple
 // that expired at or before now is retired (and handed to the shell by the
 // next Expire), as are, before answering ErrQuota, any other allocations
 // expired at now.
 func (t *Table) Create(spec Spec, now mono.Time) (*Allocation, error) {
 	a, err := t.newAllocation(&spec, now)
 	if err != nil {
+		if spec.Redeemed {
+			t.ledger.release(spec.User)
+		}
 		return nil, err
 	}
 	s := t.shardOf(&a.key)
-	err = t.insert(s, a, now)
+	err = t.insert(s, a, spec.Redeemed, now)
 	if err == ErrQuota && t.retireDue(now) > 0 {
-		err = t.insert(s, a, now)
+		err = t.insert(s, a, spec.Redeemed, now)
 	}
 	if err != nil {
 		return nil, err
@@ -91,13 +103,15 @@ func (t *Table) Create(spec Spec, now mono.Time) (*Allocation, error) {
 	return a, nil
 }
 
-// CheckQuota reports ErrQuota if Create for user would fail on a quota at
-// now. It counts nothing: use it to refuse an Allocate before binding
-// relayed sockets; Create checks again atomically.
-func (t *Table) CheckQuota(user string, now mono.Time) error {
-	err := t.ledger.check(user, t.cfg.UserQuota, t.cfg.TotalQuota)
+// CheckQuota reports ErrQuota if user could not take units more quota
+// units at now: 1 for an allocation, 2 for one with a reserved port
+// (EVEN-PORT R=1). It counts nothing: use it to refuse an Allocate before
+// binding relayed sockets; Create and Reservations.Reserve check again
+// atomically.
+func (t *Table) CheckQuota(user string, units int, now mono.Time) error {
+	err := t.ledger.check(user, units, t.cfg.UserQuota, t.cfg.TotalQuota)
 	if err != nil && t.retireDue(now) > 0 {
-		err = t.ledger.check(user, t.cfg.UserQuota, t.cfg.TotalQuota)
+		err = t.ledger.check(user, units, t.cfg.UserQuota, t.cfg.TotalQuota)
 	}
 	return err
 }
@@ -133,20 +147,27 @@ func (t *Table) newAllocation(spec *Spec, now mono.Time) (*Allocation, error) {
 	return a, nil
 }
 
-// insert puts a into s after the 5-tuple and quota checks.
-func (t *Table) insert(s *shard, a *Allocation, now mono.Time) error {
+// insert puts a into s after the 5-tuple and quota checks. With redeemed,
+// a's quota unit is already counted; it is released if a is refused.
+func (t *Table) insert(s *shard, a *Allocation, redeemed bool, now mono.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old := s.byTuple[a.key]; old != nil {
 		if now < old.Expires() {
+			if redeemed {
+				t.ledger.release(a.User)
+			}
 			return ErrExists
 		}
 		s.retireLocked(old)
 	}
-	if err := t.ledger.acquire(a.User, t.cfg.UserQuota, t.cfg.TotalQuota); err != nil {
-		return err
+	if !redeemed {
+		if err := t.ledger.acquire(a.User, t.cfg.UserQuota, t.cfg.TotalQuota); err != nil {
+			return err
+		}
 	}
 	s.insertLocked(a)
+	t.gauges.allocs.Add(1)
 	t.gauges.addRelayed(a, 1)
 	return nil
 }

@@ -52,9 +52,10 @@
 //	TURNSTILE_PORT_RANGE          49152-65535      Relayed UDP ports, min-max; min at least 1024; must not hold
 //	                                               a listener or metrics port.
 //	TURNSTILE_USER_QUOTA          10               Concurrent allocations per user (RFC 8656 §5, 486 beyond),
+//	                                               ports reserved by its EVEN-PORT Allocates included, up to
+//	                                               2^30; 0 means unlimited.
+//	TURNSTILE_TOTAL_QUOTA         0                Concurrent allocations in total, reserved ports included,
 //	                                               up to 2^30; 0 means unlimited.
-//	TURNSTILE_TOTAL_QUOTA         0                Concurrent allocations in total, up to 2^30; 0 means
-//	                                               unlimited.
 //	TURNSTILE_MAX_LIFETIME        1h               Largest granted allocation lifetime, whole seconds, 10m to 1h
 //	                                               (RFC 8656 §7.2: default 600 s, RECOMMENDED maximum 3600 s).
 //	TURNSTILE_MAX_PERMISSIONS     256              Peer IPs with permissions per allocation, 1 to 1048576

@@ -258,7 +258,6 @@ func New(cfg Config) (*Server, error) {
 		Realm:                cfg.Realm,
 		Software:             cfg.Software,
 		Table:                table,
-		Reservations:         new(allocation.Reservations),
 		Nonces:               nonces,
 		TxCache:              txcache.New(txCacheEntries, 16, txcache.DefaultTTL),
 		Policy:               cfg.Policy,

@@ -49,9 +49,19 @@ func (p *Processor) allocate(req *request) []byte {
 	}
 	// Step 10 (quotas) before binding sockets, so a user over quota gets
 	// 486 rather than whatever port exhaustion would say; the table checks
-	// again atomically when it inserts.
-	if err := p.c.cfg.Table.CheckQuota(req.user, req.now); err != nil {
-		return p.errorResponse(486, key, false, req)
+	// again atomically when it inserts. A port reserved for a later
+	// Allocate (EVEN-PORT R=1) is a unit of its own. With a
+	// RESERVATION-TOKEN the quota is checked when the token is redeemed
+	// (step 5 before step 10): the reserved port's unit moves to this
+	// allocation, so redeeming one's own token never needs room.
+	units := 1
+	if params.reserveNext {
+		units = 2
+	}
+	if !params.hasToken {
+		if err := p.c.cfg.Table.CheckQuota(req.user, units, req.now); err != nil {
+			return p.errorResponse(486, key, false, req)
+		}
 	}
 	// The extension's state for the allocation's user (req.user becomes
 	// Allocation.User), or its refusal.
@@ -73,6 +83,8 @@ func (p *Processor) relaysBound() []byte {
 	req := &pa.req
 	if pa.code != 0 {
 		pa.active = false
+		p.cancelReservation()
+		p.releaseRedeemed()
 		p.releaseHook()
 		return p.errorResponse(pa.code, &req.key, false, req)
 	}
@@ -80,6 +92,8 @@ func (p *Processor) relaysBound() []byte {
 	if !ok {
 		pa.active = false
 		p.closeBound()
+		p.cancelReservation()
+		p.releaseRedeemed()
 		p.releaseHook()
 		return p.errorResponse(400, &req.key, false, req)
 	}
@@ -119,10 +133,13 @@ func (p *Processor) Commit(ext Stateful) Result {
 		Ext:       ext,
 		Relayed4:  pa.v4.Public,
 		Relayed6:  pa.v6.Public,
+		Redeemed:  pa.redeemed,
 	}
 	a, err := p.c.cfg.Table.Create(spec, req.now)
+	pa.redeemed = false // Create spent the redeemed unit or gave it back
 	if err != nil {
 		p.closeBound()
+		p.cancelReservation()
 		p.releaseHook()
 		var resp []byte
 		switch {
@@ -168,6 +185,7 @@ func (p *Processor) Unwind(a *allocation.Allocation) Result {
 	req := &p.pending.req
 	p.c.cfg.Table.Delete(a, req.now)
 	p.closeBound()
+	p.cancelReservation()
 	p.releaseHook()
 	resp := p.errorResponse(508, &req.key, false, req)
 	if p.cached {
@@ -182,6 +200,30 @@ func (p *Processor) Unwind(a *allocation.Allocation) Result {
 func (p *Processor) releaseHook() {
 	if h := p.pending.hook; h != nil {
 		p.act(Action{Kind: ActRelease, Hook: h})
+	}
+}
+
+// releaseRedeemed gives back the quota unit a redeemed RESERVATION-TOKEN
+// moved to the pending Allocate, which failed before Create.
+func (p *Processor) releaseRedeemed() {
+	if pa := &p.pending; pa.redeemed {
+		pa.redeemed = false
+		p.c.cfg.Table.Reservations().ReleaseRedeemed(pa.req.user)
+	}
+}
+
+// cancelReservation ends the port the pending Allocate reserved (EVEN-PORT
+// R=1) when the Allocate fails: its client never learns the token, so the
+// port is closed and its quota unit released at once rather than after
+// 30 s.
+func (p *Processor) cancelReservation() {
+	pa := &p.pending
+	if !pa.hasReservedToken {
+		return
+	}
+	pa.hasReservedToken = false
+	if v, ok := p.c.cfg.Table.Reservations().Cancel(pa.reservedToken); ok {
+		p.act(Action{Kind: ActCloseSocket, Handle: v.(reservedSocket).handle})
 	}
 }
 

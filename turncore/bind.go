@@ -36,6 +36,9 @@ type pendingAllocate struct {
 	second   bool // waiting for port+1 of an EVEN-PORT R=1 pair
 	first    any  // the even port's socket while port+1 is bound
 	fromHeld bool // waiting for DF on a socket taken from a reservation
+	// redeemed: a RESERVATION-TOKEN was redeemed, so the user holds the
+	// quota unit Create is to spend (allocation.Spec.Redeemed).
+	redeemed bool
 
 	v4, v6           Relay
 	reservedToken    [8]byte
@@ -50,11 +53,17 @@ type pendingAllocate struct {
 func (p *Processor) startBinding() []byte {
 	pa := &p.pending
 	if pa.params.hasToken {
-		v, ok := p.c.cfg.Reservations.Take(pa.params.token, pa.req.now)
-		if !ok {
-			pa.code = 508
+		v, err := p.c.cfg.Table.Reservations().Redeem(pa.params.token, pa.req.user, pa.req.now)
+		if err != nil {
+			// RFC 8656 §7.2: an invalid token is 508 (step 5), a user
+			// without room for the port is 486 (step 10).
+			pa.code = allocation.Code(err)
+			if pa.code != 486 {
+				pa.code = 508
+			}
 			return p.relaysBound()
 		}
+		pa.redeemed = true
 		held := v.(reservedSocket)
 		if held.public.Addr().Is4() {
 			pa.family, pa.v4 = allocation.FamilyIPv4, Relay{Handle: held.handle, Public: held.public}
@@ -179,10 +188,16 @@ func (p *Processor) opened(handle any, status OpenStatus) []byte {
 		relay = Relay{Handle: pa.first, Public: netip.AddrPortFrom(pa.ip.Public, pa.port)}
 		pa.first = nil
 		held := reservedSocket{handle: handle, public: netip.AddrPortFrom(pa.ip.Public, pa.port+1)}
-		token, ok := p.reserve(held)
-		if !ok {
+		token, err := p.reserve(held)
+		if err != nil {
 			p.act(Action{Kind: ActCloseSocket, Handle: relay.Handle})
 			p.act(Action{Kind: ActCloseSocket, Handle: handle})
+			if err == allocation.ErrQuota {
+				// The reserved port is the user's too; a concurrent
+				// Allocate took the room CheckQuota saw (RFC 8656 §7.2
+				// step 10).
+				return p.familyFailed(486)
+			}
 			return p.familyFailed(508)
 		}
 		pa.reservedToken, pa.hasReservedToken = token, true
@@ -227,15 +242,17 @@ func (p *Processor) closeBound() {
 }
 
 // reserve holds a socket under a fresh RESERVATION-TOKEN (RFC 8656 §7.2: 8
-// random bytes). A token collision is astronomically unlikely; it is
-// retried anyway.
-func (p *Processor) reserve(held reservedSocket) ([8]byte, bool) {
+// random bytes), counted against the requesting user's quota. A token
+// collision is astronomically unlikely; it is retried anyway.
+func (p *Processor) reserve(held reservedSocket) ([8]byte, error) {
 	var token [8]byte
+	err := allocation.ErrExists
 	for range 4 {
 		p.c.tokenRand(token[:])
-		if err := p.c.cfg.Reservations.Reserve(token, held, p.pending.req.now, ReservationTTL); err == nil {
-			return token, true
+		err = p.c.cfg.Table.Reservations().Reserve(token, p.pending.req.user, held, p.pending.req.now, ReservationTTL)
+		if err != allocation.ErrExists {
+			break
 		}
 	}
-	return token, false
+	return token, err
 }

@@ -19,19 +19,19 @@ type RelayIP struct {
 	Local, Public netip.Addr
 }
 
-// Config is what the core decides with. Table, Reservations, Nonces,
-// TxCache and Policy are required; the core shares them with the shell
-// (expiry, metrics) and never replaces them.
+// Config is what the core decides with. Table, Nonces, TxCache and Policy
+// are required; the core shares them with the shell (expiry, metrics) and
+// never replaces them. Ports reserved by EVEN-PORT are the Table's
+// Reservations, so they count against its quotas.
 type Config struct {
 	Realm    string // REALM (RFC 8489 §14.9)
 	Software string // SOFTWARE value; empty omits the attribute (RFC 8656 §21.1.6)
 
-	Table        *allocation.Table
-	Reservations *allocation.Reservations
-	Nonces       *auth.Nonces
-	TxCache      *txcache.Cache
-	Policy       Policy
-	Hooks        Hooks // an extension's decisions; nil for none
+	Table   *allocation.Table
+	Nonces  *auth.Nonces
+	TxCache *txcache.Cache
+	Policy  Policy
+	Hooks   Hooks // an extension's decisions; nil for none
 
 	// Channels is the range ChannelBind and ChannelData accept
 	// (stunmsg.StrictChannels, or LegacyChannels by operator opt-in).
@@ -78,8 +78,8 @@ type Core struct {
 // New checks cfg and returns a core.
 func New(cfg Config) (*Core, error) {
 	switch {
-	case cfg.Table == nil, cfg.Reservations == nil, cfg.Nonces == nil, cfg.TxCache == nil, cfg.Policy == nil:
-		return nil, errors.New("turncore: Table, Reservations, Nonces, TxCache and Policy are required")
+	case cfg.Table == nil, cfg.Nonces == nil, cfg.TxCache == nil, cfg.Policy == nil:
+		return nil, errors.New("turncore: Table, Nonces, TxCache and Policy are required")
 	case cfg.PortMin == 0 || cfg.PortMax < cfg.PortMin:
 		return nil, errors.New("turncore: bad relayed port range")
 	case cfg.Channels.Max() == 0:

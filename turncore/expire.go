@@ -20,7 +20,7 @@ func (c *Core) Expire(now mono.Time, dst []Action) []Action {
 		dst = append(dst, Action{Kind: ActDeleted, Alloc: a, Expired: true})
 	}
 	clear(c.expired)
-	c.reserved = c.cfg.Reservations.Expire(now, c.reserved[:0])
+	c.reserved = c.cfg.Table.Reservations().Expire(now, c.reserved[:0])
 	for _, v := range c.reserved {
 		dst = append(dst, Action{Kind: ActCloseSocket, Handle: v.(reservedSocket).handle})
 	}

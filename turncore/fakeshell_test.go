@@ -171,12 +171,11 @@ func newFakeShell(set coreSettings) (*fakeShell, error) {
 	sh.start = sh.clock.Now()
 	ports := rand.New(rand.NewPCG(1, 2))
 	core, err := New(Config{
-		Realm:        "example.org",
-		Software:     set.software,
-		Table:        table,
-		Reservations: new(allocation.Reservations),
-		Nonces:       nonces,
-		TxCache:      txcache.New(1024, 4, txcache.DefaultTTL),
+		Realm:    "example.org",
+		Software: set.software,
+		Table:    table,
+		Nonces:   nonces,
+		TxCache:  txcache.New(1024, 4, txcache.DefaultTTL),
 		Policy: &testPolicy{
 			DefaultPolicy: DefaultPolicy{Credentials: creds, Peers: peers},
 			denyPeers:     set.permitDeny,
