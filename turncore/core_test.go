@@ -256,6 +256,12 @@ func TestNoSocketLeaks(t *testing.T) {
 				t.Errorf("seed %d: socket %s still open", seed, addr)
 			}
 		}
+		// Nor a quota unit: every allocation and reserved port is gone.
+		for _, n := range names {
+			if held := sh.core.Table().UserAllocations(n); held != 0 {
+				t.Errorf("seed %d: %s still holds %d quota units", seed, n, held)
+			}
+		}
 	}
 }
 
