@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,5 +292,58 @@ func TestReservationQuotaModel(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("seed %d", seed)
 		}
+	}
+}
+
+// TestConcurrentRedeemAcrossUsers has users reserve ports and redeem one
+// another's tokens on several goroutines at once, as packet loops do: the
+// ledger locks two users' shards for a transfer, in opposite directions at
+// the same time. Run with -race. No user may ever exceed the quota, and
+// once everything is deleted or expired no unit is left.
+func TestConcurrentRedeemAcrossUsers(t *testing.T) {
+	const quota = 4
+	tab := newTable(t, Config{UserQuota: quota, Shards: 4})
+	res := tab.Reservations()
+	users := []string{"alice", "bob", "carol", "dave"}
+	var tokens [4][8]byte
+	for i := range tokens {
+		tokens[i] = [8]byte{byte(i + 1)}
+	}
+	var wg sync.WaitGroup
+	for w, user := range users {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := range 3000 {
+				// Each worker reserves under its own token and redeems a
+				// random one, often another user's.
+				if err := res.Reserve(tokens[w], user, w, 0, time.Minute); err != nil && err != ErrExists && err != ErrQuota {
+					t.Errorf("Reserve: %v", err)
+					return
+				}
+				if _, err := res.Redeem(tokens[r.IntN(len(tokens))], user, 0); err == nil {
+					ft := tupleN(1 + w*64 + i%64)
+					a, err := tab.Create(Spec{FiveTuple: ft, User: user, Relayed4: relay4, Lifetime: time.Minute, Redeemed: true}, 0)
+					if err == nil {
+						if err := tab.Delete(a, 0); err != nil {
+							t.Errorf("Delete: %v", err)
+						}
+					}
+				}
+				if n := tab.UserAllocations(user); n > quota {
+					t.Errorf("%s holds %d units, quota %d", user, n, quota)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.Expire(mono.Time(time.Hour), nil)
+	for _, u := range users {
+		if n := tab.UserAllocations(u); n != 0 {
+			t.Errorf("%s holds %d units after everything ended", u, n)
+		}
+	}
+	if n := tab.ledger.total.Load(); n != 0 {
+		t.Errorf("%d units in total after everything ended", n)
 	}
 }
