@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,12 +16,14 @@ import (
 // TestPionClientRelaysBothWays runs pion/turn/v3's client against the relay
 // over UDP, TCP and TLS: it allocates, creates a permission, binds a channel
 // (pion binds one on the first write to a peer) and relays datagrams to an
-// echo peer and back.
+// echo peer and back. pion quietly keeps to Send indications when its
+// ChannelBind fails, so the test counts the ChannelData on pion's socket:
+// some must have gone out and come back.
 func TestPionClientRelaysBothWays(t *testing.T) {
 	srv := newTestServer(t)
 	for _, transport := range []string{"udp", "tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
-			conn := dialPion(t, srv, transport)
+			conn := &channelDataCounter{PacketConn: dialPion(t, srv, transport)}
 			user, pass := restCredentials("pion-" + transport)
 			client, err := turn.NewClient(&turn.ClientConfig{
 				TURNServerAddr: serverAddrFor(srv, transport),
@@ -43,10 +46,12 @@ func TestPionClientRelaysBothWays(t *testing.T) {
 			}
 			defer relayConn.Close()
 			peer := echoPeer(t, "udp4", "127.0.0.1:0")
-			// Several round trips: the first ones go as Send indications
-			// while pion binds its channel, later ones as ChannelData.
+			// Round trips until ChannelData went both ways a few times:
+			// the first ones go as Send indications while pion binds its
+			// channel in the background, later ones as ChannelData. A
+			// relay that refuses the bind runs into the bound.
 			buf := make([]byte, 1500)
-			for i := 0; i < 20; i++ {
+			for i := 0; i < 20 || !conn.flowed(3) && i < 2000; i++ {
 				msg := []byte(fmt.Sprintf("%s round trip %d", transport, i))
 				if _, err := relayConn.WriteTo(msg, peer.LocalAddr()); err != nil {
 					t.Fatalf("write %d: %v", i, err)
@@ -63,8 +68,41 @@ func TestPionClientRelaysBothWays(t *testing.T) {
 					t.Fatalf("round trip %d: from %v want %v", i, from, peer.LocalAddr())
 				}
 			}
+			if sent, received := conn.sent.Load(), conn.received.Load(); !conn.flowed(3) {
+				t.Fatalf("pion sent %d and received %d ChannelData messages: its channel was never used", sent, received)
+			}
 		})
 	}
+}
+
+// channelDataCounter counts the ChannelData messages pion's client writes
+// to and reads from the relay. Its first two bits are 01 (RFC 8656 §12.4);
+// a STUN message's are 00 (RFC 8489 §6).
+type channelDataCounter struct {
+	net.PacketConn
+	sent, received atomic.Uint64
+}
+
+// flowed reports whether at least n ChannelData messages went each way.
+func (c *channelDataCounter) flowed(n uint64) bool {
+	return c.sent.Load() >= n && c.received.Load() >= n
+}
+
+func isChannelData(b []byte) bool { return len(b) >= 4 && b[0]>>6 == 1 }
+
+func (c *channelDataCounter) WriteTo(b []byte, to net.Addr) (int, error) {
+	if isChannelData(b) {
+		c.sent.Add(1)
+	}
+	return c.PacketConn.WriteTo(b, to)
+}
+
+func (c *channelDataCounter) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.PacketConn.ReadFrom(b)
+	if err == nil && isChannelData(b[:n]) {
+		c.received.Add(1)
+	}
+	return n, from, err
 }
 
 func serverAddrFor(srv *testServer, transport string) string {
