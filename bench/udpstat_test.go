@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"maps"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,8 +68,25 @@ func FuzzParseSNMP(f *testing.F) {
 	f.Add([]byte("Udp: A B\nUdp: 1 2 3\n"))
 	f.Fuzz(func(t *testing.T, text []byte) {
 		got, err := parseSNMP(text, "Udp:")
-		if err == nil && got == nil {
+		if err != nil {
+			return
+		}
+		if got == nil {
 			t.Fatal("no error and no counters")
+		}
+		// Another section's lines in front change nothing.
+		again, err := parseSNMP(append([]byte("Ip: Udp: RcvbufErrors\nIp: 7 7\n"), text...), "Udp:")
+		if err != nil || !maps.Equal(got, again) {
+			t.Fatalf("behind an Ip section: %v, %v; alone: %v", again, err, got)
+		}
+		// The counters written out as a section read back the same.
+		var names, values []string
+		for name, v := range got {
+			names, values = append(names, name), append(values, strconv.FormatUint(v, 10))
+		}
+		section := "Udp: " + strings.Join(names, " ") + "\nUdp: " + strings.Join(values, " ") + "\n"
+		if back, err := parseSNMP([]byte(section), "Udp:"); err != nil || !maps.Equal(got, back) {
+			t.Fatalf("round trip of %v through %q: %v, %v", got, section, back, err)
 		}
 	})
 }
@@ -90,7 +110,17 @@ func FuzzCPUInfoField(f *testing.F) {
 	f.Add([]byte("model name\t: X\n"), "model name")
 	f.Add([]byte(":::\n:\n"), "")
 	f.Fuzz(func(t *testing.T, text []byte, key string) {
-		_ = cpuinfoField(text, key)
+		got := cpuinfoField(text, key)
+		if got != strings.TrimSpace(got) || strings.Contains(got, "\n") {
+			t.Fatalf("cpuinfoField = %q: not one trimmed line", got)
+		}
+		// A key a line can hold: the first line naming it wins.
+		if key != strings.TrimSpace(key) || strings.ContainsAny(key, ":\n") {
+			return
+		}
+		if first := cpuinfoField(append([]byte(key+"\t: sentinel\n"), text...), key); first != "sentinel" {
+			t.Fatalf("cpuinfoField(%q) = %q after a first line naming it", key, first)
+		}
 	})
 }
 
@@ -130,7 +160,17 @@ func TestParseStatBusy(t *testing.T) {
 func FuzzParseStatBusy(f *testing.F) {
 	f.Add([]byte("cpu  10 1 5 1000 7 2 3 4 0 0\n"))
 	f.Fuzz(func(t *testing.T, text []byte) {
-		_, _ = parseStatBusy(text)
+		busy, err := parseStatBusy(text)
+		// Only the first cpu line counts: one in front, with busy fields
+		// 1+2+3+6+7+8 = 27 and idle and iowait (400, 5) not counted, wins.
+		if got, err := parseStatBusy(append([]byte("cpu 1 2 3 400 5 6 7 8 0 0\n"), text...)); err != nil || got != 27 {
+			t.Fatalf("first cpu line 1 2 3 400 5 6 7 8: busy %d, %v; want 27", got, err)
+		}
+		// Lines that are not the total cpu line change nothing.
+		again, err2 := parseStatBusy(append([]byte("intr 9 9\ncpu0 9 9 9 9 9 9 9 9\n"), text...))
+		if again != busy || (err == nil) != (err2 == nil) {
+			t.Fatalf("behind intr and cpu0 lines: %d, %v; alone: %d, %v", again, err2, busy, err)
+		}
 	})
 }
 
