@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
@@ -15,8 +16,9 @@ import (
 //
 // The first input byte picks a mode: odd values sign the input (when it
 // parses as a STUN request) with valid long-term credentials, so fuzzed
-// attributes reach the method handlers instead of stopping at 401. The
-// invariant is that nothing panics and the relay keeps working afterwards.
+// attributes reach the method handlers instead of stopping at 401. After
+// each input nothing has panicked, the allocation table is consistent and
+// the relay still answers a request.
 func FuzzRequestHandler(f *testing.F) {
 	srv := newTestServer(f)
 	client := newRawClient(f, srv.udp, "udp4")
@@ -48,6 +50,23 @@ func FuzzRequestHandler(f *testing.F) {
 			msg = signed(client, msg)
 		}
 		w.dispatch(listener, srv.udp, from, msg, mono.Now())
+
+		// The table stays consistent: the one client 5-tuple holds the
+		// one allocation there can be, or there is none.
+		now := mono.Now()
+		ft := allocation.FiveTuple{Client: from, Server: srv.udp, Transport: allocation.TransportUDP}
+		if n, found := srv.table.Len(), srv.table.Lookup(ft, now) != nil; n > 1 || found != (n == 1) {
+			t.Fatalf("%d allocations in the table, client's 5-tuple finds one: %v", n, found)
+		}
+		// And the relay still answers a request: an Allocate without
+		// credentials gets its 401 challenge (RFC 8489 §9.2.4).
+		answered := srv.Stats().Requests["allocate"]["401"]
+		w.dispatch(listener, srv.udp, from, client.build(stunmsg.Allocate, stunmsg.Request, newTxID(), false, func(b *stunmsg.Builder) {
+			b.AddRequestedTransport(stunmsg.ProtoUDP)
+		}), now)
+		if got := srv.Stats().Requests["allocate"]["401"]; got != answered+1 {
+			t.Fatalf("an Allocate without credentials after the input: %d challenges, want %d", got, answered+1)
+		}
 	})
 }
 
