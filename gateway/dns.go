@@ -175,12 +175,7 @@ func (s *Session) mapFamily(dst *[ProxiesPerFamily]netip.Addr, results []netip.A
 
 // reachable reports whether a resolved address may be a flow's real IP.
 func (s *Session) reachable(a netip.Addr) bool {
-	for _, p := range neverReachable {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return !s.gw.geo.inRanges(a) && !s.gw.cfg.DNS.isIP(a)
+	return !neverReachableAddr(a) && !s.gw.geo.inRanges(a) && !s.gw.cfg.DNS.isIP(a)
 }
 
 // assignDomain returns the index of name's entry, creating it with a free

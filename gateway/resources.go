@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode"
+
+	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
 
 // Resource is one validated entry of the resources file
@@ -230,6 +232,32 @@ func parseResourceCIDR(s string) (netip.Prefix, error) {
 		}
 	}
 	return p, nil
+}
+
+// neverReachableAddr reports whether a lies in neverReachable, read as the
+// peer policy reads peers (peerpolicy.Normalize): unmapped, and through every
+// IPv4 address it embeds, so that ::127.0.0.1, 64:ff9b::a9fe:a9fe or
+// 2002:7f00:1::1 are as unreachable as 127.0.0.1 and 169.254.169.254.
+func neverReachableAddr(a netip.Addr) bool {
+	n := peerpolicy.Normalize(a)
+	if inNeverReachable(n.Addr) {
+		return true
+	}
+	for _, e := range n.Embedded() {
+		if inNeverReachable(e) {
+			return true
+		}
+	}
+	return false
+}
+
+func inNeverReachable(a netip.Addr) bool {
+	for _, p := range neverReachable {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // neverReachable are ranges no resource may cover and no resolved address

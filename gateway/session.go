@@ -343,7 +343,9 @@ func (s *Session) judgeDirect(snap *Snapshot, a netip.Addr, port uint16) Reason 
 		return ReasonNotGateway
 	case !allowed:
 		return ReasonNoAccess
-	case !snap.permitsDirect(a, s.user, port):
+	case !snap.permitsDirect(a, s.user, port), neverReachableAddr(a):
+		// A resource may cover a translator's prefix (64:ff9b::/96); the
+		// IPv4 addresses it embeds must still be reachable.
 		return ReasonFilterDenied
 	}
 	return ReasonDirect

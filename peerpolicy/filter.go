@@ -13,11 +13,13 @@
 //     denial, the own-address rule included;
 //  4. the built-in special-purpose ranges (ranges.go) and the own-address rule.
 //
-// Addresses are judged in canonical form. An IPv4-mapped address
-// (::ffff:a.b.c.d) is judged exactly as a.b.c.d. IPv4-compatible, NAT64 and
-// 6to4 addresses are matched against Deny both as themselves and as their
-// embedded IPv4 addresses, and judged by their embedded addresses; see
-// ranges.go for the Allow exceptions.
+// Addresses are judged in the canonical form of Normalize, the reading the
+// gateway's never-reachable rule shares. An IPv4-mapped address
+// (::ffff:a.b.c.d) is judged exactly as a.b.c.d. IPv4-compatible, NAT64,
+// 6to4 and Teredo addresses are matched against Deny both as themselves and
+// as their embedded IPv4 addresses; compatible and NAT64 addresses are
+// judged by their embedded addresses, 6to4 and Teredo are denied outright
+// (RFC 8656 §21.4). See ranges.go for the Allow exceptions.
 package peerpolicy
 
 import (
@@ -134,32 +136,32 @@ func (f *Filter) check(ip netip.Addr, port uint16, withPort bool) Verdict {
 	if withPort && port == 0 {
 		return DenyPortZero
 	}
-	ip = ip.Unmap()
-	r := f.rule(ip)
-	var embedded [maxEmbedded]netip.Addr
-	n := embeddedIPv4(ip, r.embed, &embedded)
-	if containsAny(f.deny, ip, embedded[:n]) {
+	n := Normalize(ip)
+	ip = n.Addr
+	embedded := n.Embedded()
+	if containsAny(f.deny, ip, embedded) {
 		return DenyConfig
 	}
 	allowEmbedded := embedded[:0]
-	if embeddedAllowMatches(r.embed) {
-		allowEmbedded = embedded[:n]
+	if embeddedAllowMatches(n.Kind) {
+		allowEmbedded = embedded
 	}
 	if containsAny(f.allow, ip, allowEmbedded) {
 		return AllowConfig
 	}
-	switch r.embed {
-	case embedCompat:
+	switch n.Kind {
+	case EmbedCompat:
 		return f.judge4(embedded[0], port, withPort)
-	case embedNAT64, embedNAT64Local:
+	case EmbedNAT64, EmbedNAT64Local:
 		v := AllowGlobal
-		for _, e := range embedded[:n] {
+		for _, e := range embedded {
 			if v = f.judge4(e, port, withPort); !v.Allowed() {
 				return DenyNAT64Embedded
 			}
 		}
 		return v
 	}
+	r := f.rule(ip)
 	if r.verdict != AllowGlobal {
 		return r.verdict
 	}

@@ -10,35 +10,13 @@ import "net/netip"
 // The tables are ordered; the first rule whose prefix contains the address
 // decides. Each table ends with a catch-all rule, so every address matches.
 
-// embedding says how a rule's addresses carry an IPv4 address that must be
-// judged in their place.
-type embedding uint8
-
-const (
-	embedNone embedding = iota
-	// embedCompat: deprecated IPv4-compatible ::a.b.c.d (RFC 4291
-	// §2.5.5.1); Linux still sends these through sit tunnels to a.b.c.d.
-	embedCompat
-	// embedNAT64: the well-known NAT64 prefix 64:ff9b::/96 (RFC 6052 §2.1),
-	// IPv4 in the last 32 bits.
-	embedNAT64
-	// embedNAT64Local: the local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215).
-	// A translator may use any RFC 6052 §2.2 prefix length of at least 48
-	// inside it, so the IPv4 address could sit in one of four places.
-	embedNAT64Local
-	// embedSixToFour: 6to4 2002:AABB:CCDD::/48 carries A.B.C.D in bits 16-47
-	// (RFC 3056 §2).
-	embedSixToFour
-)
-
 // rule is one row of a table: addresses in prefix get verdict. A verdict of
 // AllowGlobal marks ranges that are globally reachable unicast; they still go
-// through the own-address check. Rules with an embedding judge the embedded
-// IPv4 address instead of using verdict.
+// through the own-address check. IPv4-compatible and NAT64 addresses never
+// reach the table: the filter judges their embedded IPv4 (Normalize).
 type rule struct {
 	prefix  netip.Prefix
 	verdict Verdict
-	embed   embedding
 }
 
 // defaultRules4 is the IPv4 table. Globally reachable special-purpose blocks
@@ -87,11 +65,9 @@ func defaultRules6() []rule {
 	return []rule{
 		{prefix: netip.MustParsePrefix("::/128"), verdict: DenyUnspecified}, // RFC 4291 §2.5.2
 		{prefix: netip.MustParsePrefix("::1/128"), verdict: DenyLoopback},   // RFC 4291 §2.5.3
-		{prefix: netip.MustParsePrefix("::/96"), embed: embedCompat},
-		{prefix: netip.MustParsePrefix("64:ff9b::/96"), embed: embedNAT64},
-		{prefix: netip.MustParsePrefix("64:ff9b:1::/48"), embed: embedNAT64Local},
-		{prefix: netip.MustParsePrefix("100::/64"), verdict: DenyDiscard}, // RFC 6666
-		// Teredo (RFC 4380): RFC 8656 §21.4 MUST NOT.
+		{prefix: netip.MustParsePrefix("100::/64"), verdict: DenyDiscard},   // RFC 6666
+		// Teredo (RFC 4380): RFC 8656 §21.4 MUST NOT. Its embedded
+		// server and client IPv4 still meet the operator's Deny list.
 		{prefix: netip.MustParsePrefix("2001::/32"), verdict: DenyTeredo},
 		{prefix: netip.MustParsePrefix("2001:2::/48"), verdict: DenyBenchmarking}, // RFC 5180
 		// Globally reachable unicast services inside 2001::/23, mirroring
@@ -107,7 +83,7 @@ func defaultRules6() []rule {
 		{prefix: netip.MustParsePrefix("2001:db8::/32"), verdict: DenyDocumentation}, // RFC 3849
 		// 6to4 (RFC 3056): RFC 8656 §21.4 MUST NOT. The embedded IPv4 is
 		// still extracted so that the operator's Deny list applies to it.
-		{prefix: netip.MustParsePrefix("2002::/16"), verdict: DenySixToFour, embed: embedSixToFour},
+		{prefix: netip.MustParsePrefix("2002::/16"), verdict: DenySixToFour},
 		{prefix: netip.MustParsePrefix("3fff::/20"), verdict: DenyDocumentation}, // RFC 9637
 		{prefix: netip.MustParsePrefix("fc00::/7"), verdict: DenyULA},            // RFC 4193
 		{prefix: netip.MustParsePrefix("fe80::/10"), verdict: DenyLinkLocal},     // RFC 4291 §2.5.6
@@ -161,42 +137,11 @@ func (idx *ruleIndex) match(ip netip.Addr) rule {
 	return rule{verdict: DenyInvalid}
 }
 
-// maxEmbedded is the most IPv4 addresses one IPv6 address is read as
-// (embedNAT64Local).
-const maxEmbedded = 4
-
-// embeddedIPv4 fills out with the IPv4 addresses ip carries under kind and
-// returns how many it wrote. ip must be an IPv6 address when kind is not
-// embedNone.
-func embeddedIPv4(ip netip.Addr, kind embedding, out *[maxEmbedded]netip.Addr) int {
-	if kind == embedNone || !ip.Is6() {
-		return 0
-	}
-	b := ip.As16()
-	switch kind {
-	case embedCompat, embedNAT64:
-		out[0] = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
-		return 1
-	case embedNAT64Local:
-		// RFC 6052 §2.2 layouts; byte 8 (bits 64-71) is the reserved
-		// "u" octet, skipped by every layout that spans it.
-		out[0] = netip.AddrFrom4([4]byte{b[6], b[7], b[9], b[10]})    // /48
-		out[1] = netip.AddrFrom4([4]byte{b[7], b[9], b[10], b[11]})   // /56
-		out[2] = netip.AddrFrom4([4]byte{b[9], b[10], b[11], b[12]})  // /64
-		out[3] = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}) // /96
-		return 4
-	case embedSixToFour:
-		out[0] = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
-		return 1
-	}
-	return 0
-}
-
 // embeddedAllowMatches reports whether the operator's Allow list may be
 // matched against the embedded IPv4 of kind. Only unambiguous embeddings that
 // RFC 8656 does not forbid qualify: a local-use NAT64 address has several
 // readings, and 6to4 MUST NOT be accepted (§21.4) even when its IPv4 is
 // allowed; an operator who wants either lists the IPv6 prefix itself.
-func embeddedAllowMatches(kind embedding) bool {
-	return kind == embedCompat || kind == embedNAT64
+func embeddedAllowMatches(kind Embedding) bool {
+	return kind == EmbedCompat || kind == EmbedNAT64
 }
