@@ -78,6 +78,13 @@ type Config struct {
 	// TCPMaxConnections bounds concurrent TCP and TLS client connections
 	// (TURNSTILE_TCP_MAX_CONNECTIONS).
 	TCPMaxConnections int
+	// TCPMaxConnectionsPerSource bounds the concurrent TCP and TLS
+	// connections of one IPv4 address or IPv6 /64
+	// (TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE).
+	TCPMaxConnectionsPerSource int
+	// TCPWriteBudget bounds the bytes of frames one TCP/TLS connection
+	// holds waiting to be written (TURNSTILE_TCP_WRITE_BUDGET).
+	TCPWriteBudget int
 	// TCPIdleTimeout closes a stream connection that sends no complete
 	// frame for this long (TURNSTILE_TCP_IDLE_TIMEOUT).
 	TCPIdleTimeout time.Duration

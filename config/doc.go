@@ -65,6 +65,14 @@
 //	TURNSTILE_PEER_DENY           (none)           Peer CIDRs always denied, list, as above; wins over
 //	                                               TURNSTILE_PEER_ALLOW.
 //	TURNSTILE_TCP_MAX_CONNECTIONS 10000            Concurrent TCP and TLS client connections, 1 to 2^30.
+//	TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE 1000  Concurrent TCP and TLS connections of one source (an IPv4
+//	                                               address, an IPv6 /64), 1 to 2^30; further connections are
+//	                                               closed and counted. At or above TURNSTILE_TCP_MAX_CONNECTIONS
+//	                                               it has no effect.
+//	TURNSTILE_TCP_WRITE_BUDGET    262144           Bytes of frames one TCP/TLS connection may hold waiting to
+//	                                               be written, 131072 to 67108864; peer data beyond it is
+//	                                               dropped and counted, a reserve of 32 KiB is kept for
+//	                                               responses.
 //	TURNSTILE_TCP_IDLE_TIMEOUT    2m               A TCP/TLS connection without a complete frame for this long
 //	                                               is closed; 1s to 24h.
 //	TURNSTILE_TCP_MAX_FRAME       65539            Largest STUN or ChannelData frame on TCP/TLS in bytes,

@@ -26,6 +26,10 @@ const (
 	maxQuota           = 1 << 30
 	maxPermissionLimit = 1 << 20
 	maxConnections     = 1 << 30
+	// minWriteBudget is relay.MinTCPWriteBudget: the data share of a
+	// connection's write budget must hold a 64 KiB datagram.
+	minWriteBudget = 128 << 10
+	maxWriteBudget = 64 << 20
 	// minTCPFrame: every message a client may send without knowing the
 	// path MTU fits (RFC 8489 §6.1: 1280 bytes for IPv6).
 	minTCPFrame = 1280
@@ -115,6 +119,8 @@ func load(env map[string]string, dev bool) (*Config, error) {
 	c.PeerDeny = p.prefixes(varPeerDeny, raw.PeerDeny)
 
 	c.TCPMaxConnections = p.integer(varTCPMaxConnections, raw.TCPMaxConnections, 1, maxConnections)
+	c.TCPMaxConnectionsPerSource = p.integer(varTCPMaxPerSource, raw.TCPMaxPerSource, 1, maxConnections)
+	c.TCPWriteBudget = p.integer(varTCPWriteBudget, raw.TCPWriteBudget, minWriteBudget, maxWriteBudget)
 	c.TCPIdleTimeout = p.duration(varTCPIdleTimeout, raw.TCPIdleTimeout, time.Second, maxTCPIdleTimeout, false)
 	c.TCPMaxFrame = p.integer(varTCPMaxFrame, raw.TCPMaxFrame, minTCPFrame, maxTCPFrame)
 	c.LegacyChannels = p.boolean(varLegacyChannels, raw.LegacyChannels)

@@ -25,6 +25,8 @@ const (
 	varPeerAllow         = "TURNSTILE_PEER_ALLOW"
 	varPeerDeny          = "TURNSTILE_PEER_DENY"
 	varTCPMaxConnections = "TURNSTILE_TCP_MAX_CONNECTIONS"
+	varTCPMaxPerSource   = "TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE"
+	varTCPWriteBudget    = "TURNSTILE_TCP_WRITE_BUDGET"
 	varTCPIdleTimeout    = "TURNSTILE_TCP_IDLE_TIMEOUT"
 	varTCPMaxFrame       = "TURNSTILE_TCP_MAX_FRAME"
 	varLegacyChannels    = "TURNSTILE_LEGACY_CHANNELS"
@@ -66,6 +68,8 @@ type rawEnv struct {
 	PeerAllow         string `env:"TURNSTILE_PEER_ALLOW"`
 	PeerDeny          string `env:"TURNSTILE_PEER_DENY"`
 	TCPMaxConnections string `env:"TURNSTILE_TCP_MAX_CONNECTIONS" envDefault:"10000"`
+	TCPMaxPerSource   string `env:"TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE" envDefault:"1000"`
+	TCPWriteBudget    string `env:"TURNSTILE_TCP_WRITE_BUDGET" envDefault:"262144"`
 	TCPIdleTimeout    string `env:"TURNSTILE_TCP_IDLE_TIMEOUT" envDefault:"2m"`
 	TCPMaxFrame       string `env:"TURNSTILE_TCP_MAX_FRAME" envDefault:"65539"`
 	LegacyChannels    string `env:"TURNSTILE_LEGACY_CHANNELS" envDefault:"false"`

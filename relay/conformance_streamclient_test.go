@@ -29,13 +29,20 @@ type streamClient struct {
 // dialStream connects to srv's "tcp" or "tls" listener.
 func dialStream(t testing.TB, srv *testServer, transport string) *streamClient {
 	t.Helper()
+	return dialStreamWith(t, srv, transport, &net.Dialer{})
+}
+
+// dialStreamWith is dialStream through d (a source address, socket
+// options).
+func dialStreamWith(t testing.TB, srv *testServer, transport string, d *net.Dialer) *streamClient {
+	t.Helper()
 	var conn net.Conn
 	var err error
 	switch transport {
 	case "tcp":
-		conn, err = net.Dial("tcp", srv.tcp.String())
+		conn, err = d.Dial("tcp", srv.tcp.String())
 	case "tls":
-		conn, err = tls.Dial("tcp", srv.tls.String(), &tls.Config{RootCAs: srv.certPool, ServerName: "127.0.0.1"})
+		conn, err = tls.DialWithDialer(d, "tcp", srv.tls.String(), &tls.Config{RootCAs: srv.certPool, ServerName: "127.0.0.1"})
 	default:
 		t.Fatalf("unknown stream transport %q", transport)
 	}

@@ -46,7 +46,7 @@ func (h *handler) handleSTUN(from *clientPath, raw []byte, now mono.Time) {
 	h.account(from, &r.Outcome, now)
 	h.execute(from, r.Actions, now)
 	if r.Response != nil {
-		from.send(r.Response, &h.sender, h.c)
+		from.respond(r.Response, &h.sender, h.c)
 	}
 }
 

@@ -75,6 +75,15 @@ type Config struct {
 	TCPMaxConnections int           // concurrent TCP+TLS connections; further accepts are closed
 	TCPIdleTimeout    time.Duration // a connection without a frame for this long is closed
 	TCPMaxFrame       int           // largest STUN or ChannelData frame accepted on a stream, bytes
+	// TCPMaxConnectionsPerSource bounds the concurrent TCP+TLS connections
+	// of one source (an IPv4 address or an IPv6 /64); further accepts from
+	// it are closed. 0 means DefaultTCPMaxConnectionsPerSource.
+	TCPMaxConnectionsPerSource int
+	// TCPWriteBudget bounds the bytes of frames one TCP/TLS connection
+	// holds waiting to be written: beyond it peer data toward the client
+	// is dropped and counted (streambudget.go). 0 means
+	// DefaultTCPWriteBudget; otherwise at least MinTCPWriteBudget.
+	TCPWriteBudget int
 
 	Workers      int // packet loops; 0 means GOMAXPROCS
 	SocketBuffer int // SO_RCVBUF/SO_SNDBUF for relay sockets in bytes; 0 keeps the kernel default
@@ -145,6 +154,7 @@ type Server struct {
 	streamMu  sync.Mutex
 	conns     map[*streamConn]struct{}
 	connCount atomic.Int64
+	sources   *streamSources // open connections per source
 
 	closing    atomic.Bool
 	done       chan struct{}
@@ -208,6 +218,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TCPMaxConnections <= 0 {
 		cfg.TCPMaxConnections = 10000
 	}
+	if cfg.TCPMaxConnectionsPerSource <= 0 {
+		cfg.TCPMaxConnectionsPerSource = DefaultTCPMaxConnectionsPerSource
+	}
+	if cfg.TCPWriteBudget == 0 {
+		cfg.TCPWriteBudget = DefaultTCPWriteBudget
+	}
+	if cfg.TCPWriteBudget < MinTCPWriteBudget {
+		return nil, fmt.Errorf("relay: TCPWriteBudget %d is below %d bytes", cfg.TCPWriteBudget, MinTCPWriteBudget)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -228,6 +247,7 @@ func New(cfg Config) (*Server, error) {
 		log:           cfg.Logger,
 		table:         table,
 		conns:         make(map[*streamConn]struct{}),
+		sources:       newStreamSources(cfg.TCPMaxConnectionsPerSource),
 		channels:      stunmsg.StrictChannels,
 		done:          make(chan struct{}),
 		clock:         cfg.Clock,

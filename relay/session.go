@@ -19,12 +19,25 @@ type clientPath struct {
 	stream *streamConn
 }
 
-// send delivers one complete message (STUN or ChannelData) to the client.
-// For UDP it is sent from the listener socket, at the end of the poll round
-// on a worker (sd.out set) and at once elsewhere; for streams it is copied
-// into the connection's write queue (padded as RFC 8656 §12.5 asks for
-// ChannelData). b is only read during the call.
+// send delivers one complete message of peer data or an indication (STUN
+// or ChannelData) to the client. For UDP it is sent from the listener
+// socket, at the end of the poll round on a worker (sd.out set) and at once
+// elsewhere; for streams it is copied into the connection's write queue
+// (padded as RFC 8656 §12.5 asks for ChannelData) if the data share of the
+// connection's write budget has room, and dropped and counted otherwise.
+// b is only read during the call.
 func (p *clientPath) send(b []byte, sd *sender, c *counters) bool {
+	return p.deliver(b, sd, c, false)
+}
+
+// respond delivers the response to a client's request as send does; on a
+// stream it may also use the reserve of the write budget that peer data
+// cannot take (streambudget.go).
+func (p *clientPath) respond(b []byte, sd *sender, c *counters) bool {
+	return p.deliver(b, sd, c, true)
+}
+
+func (p *clientPath) deliver(b []byte, sd *sender, c *counters, response bool) bool {
 	if p.udp != nil {
 		if sd.out != nil {
 			if sd.out.clients.add(p.udp, p.ft.Client, b) {
@@ -38,8 +51,12 @@ func (p *clientPath) send(b []byte, sd *sender, c *counters) bool {
 		}
 		return true
 	}
-	if !p.stream.enqueue(b) {
-		c.drop(DropStreamBackpressure)
+	if !p.stream.enqueue(b, response) {
+		if response {
+			c.drop(DropStreamBackpressure)
+		} else {
+			c.drop(DropStreamWriteBudget)
+		}
 		return false
 	}
 	return true

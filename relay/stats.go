@@ -39,6 +39,8 @@ const (
 	DropSendFailed           = turncore.DropSendFailed
 	DropStreamFrame          = turncore.DropStreamFrame
 	DropStreamBackpressure   = turncore.DropStreamBackpressure
+	DropStreamWriteBudget    = turncore.DropStreamWriteBudget
+	DropStreamSourceLimit    = turncore.DropStreamSourceLimit
 	DropICMPNoPermission     = turncore.DropICMPNoPermission
 	DropICMPIgnored          = turncore.DropICMPIgnored
 	DropICMPRateLimited      = turncore.DropICMPRateLimited

@@ -14,7 +14,8 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
-// Stream transport limits that are not worth a setting.
+// Stream transport limits that are not worth a setting (the bytes a
+// connection may queue are: Config.TCPWriteBudget).
 const (
 	streamQueue       = 256       // frames waiting to be written to one connection
 	streamReadBuffer  = 4096      // bufio size for reading frames
@@ -73,11 +74,18 @@ func (s *Server) accept(l net.Listener, tr allocation.Transport) {
 			c.Close()
 			continue
 		}
+		if !s.sources.acquire(c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()) {
+			s.connCount.Add(-1)
+			s.streamCounters.drop(DropStreamSourceLimit)
+			c.Close()
+			continue
+		}
 		sc := newStreamConn(s, c, tr)
 		s.streamMu.Lock()
 		if s.closing.Load() {
 			s.streamMu.Unlock()
 			sc.close()
+			s.sources.release(sc.ft.Client.Addr())
 			s.connCount.Add(-1)
 			return
 		}
@@ -92,13 +100,15 @@ func (s *Server) accept(l net.Listener, tr allocation.Transport) {
 // streamConn is one client TCP or TLS connection: a 5-tuple carrying STUN
 // and ChannelData frames (RFC 8656 §12.5), with at most one allocation.
 // It has a reader and a writer goroutine; writes from the packet loops go
-// through a bounded queue so a slow client can never stall a loop.
+// through a queue bounded in frames and in bytes (budget), so a slow client
+// can neither stall a loop nor make the relay hold more than its budget.
 type streamConn struct {
-	s    *Server
-	conn net.Conn
-	ft   allocation.FiveTuple
-	out  chan *[]byte
-	done chan struct{}
+	s      *Server
+	conn   net.Conn
+	ft     allocation.FiveTuple
+	out    chan *[]byte
+	done   chan struct{}
+	budget writeBudget
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -116,8 +126,9 @@ func newStreamConn(s *Server, c net.Conn, tr allocation.Transport) *streamConn {
 			Server:    peerAddr(local),
 			Transport: tr,
 		},
-		out:  make(chan *[]byte, streamQueue),
-		done: make(chan struct{}),
+		out:    make(chan *[]byte, streamQueue),
+		done:   make(chan struct{}),
+		budget: newWriteBudget(s.cfg.TCPWriteBudget),
 	}
 }
 
@@ -138,9 +149,19 @@ func (c *streamConn) detach(sess *session) {
 	c.mu.Unlock()
 }
 
-// enqueue copies one frame into the write queue; false when the queue is
-// full (the client reads too slowly) or the connection is closed.
-func (c *streamConn) enqueue(b []byte) bool {
+// enqueue copies one frame into the write queue; false when the
+// connection is closed or the frame does not fit its share of the queue
+// and the write budget (the client reads too slowly). A response may use
+// the reserve that data cannot (streambudget.go).
+func (c *streamConn) enqueue(b []byte, response bool) bool {
+	slots := streamQueue - responseReserveFrames
+	if response {
+		slots = streamQueue
+	}
+	cost := frameCost(len(b))
+	if len(c.out) >= slots || !c.budget.take(cost, response) {
+		return false
+	}
 	bp := framePool.Get().(*[]byte)
 	*bp = append((*bp)[:0], b...)
 	select {
@@ -152,8 +173,15 @@ func (c *streamConn) enqueue(b []byte) bool {
 		default:
 		}
 	}
-	putFrame(bp)
+	c.release(bp)
 	return false
+}
+
+// release returns a dequeued or refused frame's buffer to the pool and its
+// cost to the budget.
+func (c *streamConn) release(bp *[]byte) {
+	c.budget.give(frameCost(len(*bp)))
+	putFrame(bp)
 }
 
 func putFrame(bp *[]byte) {
@@ -187,6 +215,7 @@ func (c *streamConn) readLoop() {
 		s.streamMu.Lock()
 		delete(s.conns, c)
 		s.streamMu.Unlock()
+		s.sources.release(c.ft.Client.Addr())
 		s.connCount.Add(-1)
 	}()
 	tr := transportTCP
@@ -238,7 +267,7 @@ func (c *streamConn) writeLoop() {
 		}
 		for bp != nil {
 			_, err := w.Write(*bp)
-			putFrame(bp)
+			c.release(bp)
 			if err == nil && c.ft.Transport == allocation.TransportTLS {
 				// One TLS record per frame: deployed TLS clients (coturn's
 				// uclient measured 15 % loss otherwise) read one message per
@@ -268,7 +297,7 @@ func (c *streamConn) drainQueue() {
 	for {
 		select {
 		case bp := <-c.out:
-			putFrame(bp)
+			c.release(bp)
 		default:
 			return
 		}

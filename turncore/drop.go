@@ -25,7 +25,9 @@ const (
 	DropPeerFamily                       // the allocation has no relayed address of the peer's family
 	DropSendFailed                       // the kernel refused or had no room to send (EAGAIN, ENOBUFS, ...)
 	DropStreamFrame                      // a TCP/TLS frame too large or not STUN/ChannelData (closes the connection)
-	DropStreamBackpressure               // a stream client reads too slowly; its write queue was full
+	DropStreamBackpressure               // a response to a stream client that reads nothing: its write queue was full, reserve included
+	DropStreamWriteBudget                // peer data or an indication toward a stream client whose write budget is spent (it reads too slowly)
+	DropStreamSourceLimit                // a TCP/TLS connection refused: its source (IPv4 address, IPv6 /64) holds its limit of connections
 	DropICMPNoPermission                 // ICMP error quoting a peer without permission (RFC 8656 §11.5)
 	DropICMPIgnored                      // ICMP error of a type RFC 8656 §11.5 does not forward, or not from ICMP
 	DropICMPRateLimited                  // ICMP errors beyond the per-allocation rate
@@ -37,6 +39,7 @@ var dropLabels = [DropCount]string{
 	"channeldata_malformed", "no_allocation", "channel_unbound", "send_malformed",
 	"send_unknown_attribute", "send_dont_fragment", "no_permission", "peer_denied",
 	"peer_family", "send_failed", "stream_frame", "stream_backpressure",
+	"stream_write_budget", "stream_source_limit",
 	"icmp_no_permission", "icmp_ignored", "icmp_rate_limited",
 }
 
