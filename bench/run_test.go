@@ -79,13 +79,41 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 		}
 		if m.Result == nil || m.Result.ServerUsage == nil || m.Result.ServerUsage.PID == 0 {
 			t.Errorf("%s on %s: no server usage", m.Load, m.Server)
+			continue
 		}
+		checkValues(t, m)
 	}
 	for _, bin := range []string{r.Binaries.Pion, turnserver} {
 		if pids := running(bin); len(pids) > 0 {
 			t.Errorf("%s still running after Run: pids %v", bin, pids)
 		}
 	}
+}
+
+// checkValues compares a tiny load's values with what its raw counts and
+// loopback allow: the rate from the counts over the measured time, CPU per
+// packet between 100 ns and 10 ms.
+func checkValues(t *testing.T, m Measurement) {
+	t.Helper()
+	r, v := m.Result, m.Values
+	inRange := func(key string, lo, hi float64) {
+		if x := v[key]; !(x >= lo && x <= hi) {
+			t.Errorf("%s on %s: %s = %v, want %v–%v", m.Load, m.Server, key, x, lo, hi)
+		}
+	}
+	if r.Seconds <= 0 {
+		t.Errorf("%s on %s: measured %v s", m.Load, m.Server, r.Seconds)
+		return
+	}
+	if m.Load == "churn" {
+		rate := float64(r.Churn.Cycles) / r.Seconds
+		inRange("cycles_per_s", max(rate*0.9, 1), rate*1.1)
+		inRange("failed_cycles", 0, float64(r.Churn.Cycles))
+		return
+	}
+	rate := float64(r.Packets.Received) / r.Seconds
+	inRange("round_trips_per_s", max(rate*0.9, 100), rate*1.1)
+	inRange("cpu_per_packet_ns", 100, 10e6)
 }
 
 // running lists the children of this test process executing bin.
