@@ -44,6 +44,7 @@ const (
 	DropICMPNoPermission     = turncore.DropICMPNoPermission
 	DropICMPIgnored          = turncore.DropICMPIgnored
 	DropICMPRateLimited      = turncore.DropICMPRateLimited
+	DropUnauthBudget         = turncore.DropUnauthBudget
 	dropCount                = turncore.DropCount
 )
 

@@ -11,6 +11,7 @@ import (
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/internal/txcache"
+	"github.com/turnstile-relay/turnstile/sourcebudget"
 )
 
 // RelayIP pairs a local relay address with the address advertised for it
@@ -32,6 +33,10 @@ type Config struct {
 	TxCache *txcache.Cache
 	Policy  Policy
 	Hooks   Hooks // an extension's decisions; nil for none
+	// Budget bounds the unauthenticated responses per source over
+	// datagram transports (package sourcebudget); nil answers every
+	// request.
+	Budget *sourcebudget.Table
 
 	// Channels is the range ChannelBind and ChannelData accept
 	// (stunmsg.StrictChannels, or LegacyChannels by operator opt-in).

@@ -31,6 +31,7 @@ const (
 	DropICMPNoPermission                 // ICMP error quoting a peer without permission (RFC 8656 §11.5)
 	DropICMPIgnored                      // ICMP error of a type RFC 8656 §11.5 does not forward, or not from ICMP
 	DropICMPRateLimited                  // ICMP errors beyond the per-allocation rate
+	DropUnauthBudget                     // a request whose unauthenticated answer would exceed its source's budget (package sourcebudget)
 	DropCount                            // number of reasons; not a reason
 )
 
@@ -41,6 +42,7 @@ var dropLabels = [DropCount]string{
 	"peer_family", "send_failed", "stream_frame", "stream_backpressure",
 	"stream_write_budget", "stream_source_limit",
 	"icmp_no_permission", "icmp_ignored", "icmp_rate_limited",
+	"unauthenticated_budget",
 }
 
 func (d Drop) String() string {

@@ -16,6 +16,7 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/internal/txcache"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
+	"github.com/turnstile-relay/turnstile/sourcebudget"
 )
 
 // The fake shell of the tests: it owns pretend sockets, carries out the
@@ -70,6 +71,9 @@ type coreSettings struct {
 	hooks       Hooks
 	permitDeny  bool // Policy.PermitPeer refuses every peer
 	admitRefuse int  // Policy.AdmitAllocation refuses with this code
+	// budget, when its Rate is set, sizes Config.Budget; no budget
+	// otherwise.
+	budget sourcebudget.Config
 }
 
 func defaultSettings() coreSettings {
@@ -169,6 +173,12 @@ func newFakeShell(set coreSettings) (*fakeShell, error) {
 		tuples:  map[string]allocation.FiveTuple{},
 	}
 	sh.start = sh.clock.Now()
+	var budget *sourcebudget.Table
+	if set.budget.Rate != 0 {
+		if budget, err = sourcebudget.New(set.budget); err != nil {
+			return nil, err
+		}
+	}
 	ports := rand.New(rand.NewPCG(1, 2))
 	core, err := New(Config{
 		Realm:    "example.org",
@@ -182,6 +192,7 @@ func newFakeShell(set coreSettings) (*fakeShell, error) {
 			admitRefuse:   set.admitRefuse,
 		},
 		Hooks:                set.hooks,
+		Budget:               budget,
 		Channels:             stunmsg.StrictChannels,
 		Relays4:              set.relays4,
 		Relays6:              set.relays6,
@@ -426,6 +437,8 @@ func describe(raw []byte) string {
 			fmt.Fprintf(&b, " ALTERNATE=%s", ap)
 		case stunmsg.AttrNonce:
 			b.WriteString(" NONCE")
+		case stunmsg.AttrSoftware:
+			b.WriteString(" SOFTWARE")
 		case stunmsg.AttrUnknownAttributes:
 			fmt.Fprintf(&b, " UNKNOWN=%x", v)
 		case stunmsg.AttrMessageIntegrity, stunmsg.AttrMessageIntegritySHA256:

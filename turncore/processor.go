@@ -95,6 +95,13 @@ func (p *Processor) Handle(ft allocation.FiveTuple, raw []byte, now mono.Time, w
 	if p.cached {
 		p.cacheKey = txcache.MakeKey(ft.Client, ft.Server, uint8(ft.Transport), m.TransactionID)
 		if resp, ok := p.c.cfg.TxCache.Get(p.cacheKey, now); ok {
+			// Answering from the cache proves nothing about the source,
+			// so it spends the source's budget like any unauthenticated
+			// answer (a repeated transaction would otherwise be a free
+			// reflector).
+			if !p.withinBudget(ft, now) {
+				return p.drop(DropUnauthBudget)
+			}
 			p.c.retransmits.Add(1)
 			p.cached = false
 			p.res.Outcome.Retransmit = true
@@ -158,6 +165,10 @@ func (p *Processor) act(a Action) { p.actions = append(p.actions, a) }
 func (p *Processor) processRequest(req *request) []byte {
 	m := &p.msg
 	if m.Method == stunmsg.Binding {
+		if !p.withinBudget(req.ft, req.now) {
+			p.act(Action{Kind: ActDrop, Drop: DropUnauthBudget})
+			return nil
+		}
 		return p.binding(req)
 	}
 
@@ -165,6 +176,10 @@ func (p *Processor) processRequest(req *request) []byte {
 	// check, so an unauthenticated request with an unknown attribute gets 401.
 	d := p.authenticate(req.ft.Client, req.wall)
 	if d.Code != 0 {
+		if !p.withinBudget(req.ft, req.now) {
+			p.act(Action{Kind: ActDrop, Drop: DropUnauthBudget})
+			return nil
+		}
 		p.res.Outcome.AuthFailed, p.res.Outcome.Auth = true, d
 		return p.errorResponse(d.Code, nil, d.AttachNonce, req)
 	}
@@ -194,6 +209,18 @@ func (p *Processor) processRequest(req *request) []byte {
 	default:
 		return p.channelBind(req, a)
 	}
+}
+
+// withinBudget spends one unauthenticated response of ft's source and
+// reports whether it was there to spend. Only datagram transports are
+// budgeted: a stream's source finished a handshake, so it is not spoofed
+// and its answers reflect nowhere.
+func (p *Processor) withinBudget(ft allocation.FiveTuple, now mono.Time) bool {
+	b := p.c.cfg.Budget
+	if b == nil || ft.Transport != allocation.TransportUDP && ft.Transport != allocation.TransportDTLS {
+		return true
+	}
+	return b.Allow(ft.Client.Addr(), now)
 }
 
 // authenticate runs the RFC 8489 §9.2.4 long-term credential checks.

@@ -349,6 +349,12 @@ func (sc *scenario) configure(kvs []string, fail func(string, ...any)) {
 			sc.set.nonceLife, nerr = d, nil
 		case "software":
 			sc.set.software, nerr = v, nil
+		case "unauth-budget":
+			rate, burst, _ := strings.Cut(v, "/")
+			sc.set.budget.Rate, nerr = strconv.Atoi(rate)
+			if nerr == nil {
+				sc.set.budget.Burst, nerr = strconv.Atoi(burst)
+			}
 		case "alternate":
 			sc.set.alternates = append(sc.set.alternates, netip.MustParseAddrPort(v))
 			nerr = nil

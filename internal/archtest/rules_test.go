@@ -9,7 +9,7 @@ import (
 
 // cores decide and do no I/O (docs/architecture.md, Cores and shells). A
 // core listed here that does not exist yet is skipped.
-var cores = []string{"allocation", "auth", "peerpolicy", "gateway", "turncore"}
+var cores = []string{"allocation", "auth", "peerpolicy", "gateway", "turncore", "sourcebudget"}
 
 // shells are the packages that own sockets, processes or HTTP; a path ending
 // in "/..." stands for the package and everything below it.
