@@ -35,6 +35,8 @@ Lists are joined with commas; integers are printed without exponent.
   "peerAllow" "PEER_ALLOW"
   "peerDeny" "PEER_DENY"
   "tcpMaxConnections" "TCP_MAX_CONNECTIONS"
+  "tcpMaxConnectionsPerSource" "TCP_MAX_CONNECTIONS_PER_SOURCE"
+  "tcpWriteBudget" "TCP_WRITE_BUDGET"
   "tcpIdleTimeout" "TCP_IDLE_TIMEOUT"
   "tcpMaxFrame" "TCP_MAX_FRAME"
   "udpOffload" "UDP_OFFLOAD"
