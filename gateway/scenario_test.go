@@ -1,15 +1,14 @@
 package gateway
 
 import (
-	"flag"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/internal/scripttest"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -47,50 +46,8 @@ import (
 //	go test ./gateway -run TestScenarios -rewrite
 //
 // to regenerate the expected outputs, and review the diff.
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/scenarios")
-
 func TestScenarios(t *testing.T) {
-	files, err := filepath.Glob("testdata/scenarios/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scenarios: %v", err)
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := runScript(t, string(data))
-			if got == string(data) {
-				return
-			}
-			if *rewrite {
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			t.Errorf("%s differs from its run (go test -run TestScenarios -rewrite, then review the diff):\n%s",
-				file, firstDifference(string(data), got))
-		})
-	}
-}
-
-func firstDifference(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := range max(len(wl), len(gl)) {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, w, g)
-		}
-	}
-	return ""
+	scripttest.Run(t, "testdata/scenarios/*.txt", "go test ./gateway -run TestScenarios -rewrite", runScript)
 }
 
 // scenario is the state a script drives.

@@ -3,15 +3,14 @@ package turncore
 import (
 	"bytes"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/internal/scripttest"
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
@@ -56,71 +55,8 @@ import (
 //	go test ./turncore -run TestScenarios -rewrite
 //
 // to regenerate the expected outputs, and review the diff.
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/scenarios")
-
 func TestScenarios(t *testing.T) {
-	files, err := filepath.Glob("testdata/scenarios/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scenarios: %v", err)
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := runScript(t, string(data))
-			if got == string(data) {
-				return
-			}
-			if *rewrite {
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			t.Errorf("%s differs from its run (go test ./turncore -run TestScenarios -rewrite, then review the diff):\n%s",
-				file, lineDiff(string(data), got))
-		})
-	}
-}
-
-// lineDiff is a unified-style diff of the expected and the produced
-// script ("-" expected, "+" produced), with line numbers of the expected
-// file, from a longest common subsequence of lines (scripts are short).
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	// lcs[i][j] is the LCS length of w[i:] and g[j:].
-	lcs := make([][]int, len(w)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(g)+1)
-	}
-	for i := len(w) - 1; i >= 0; i-- {
-		for j := len(g) - 1; j >= 0; j-- {
-			if w[i] == g[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var b strings.Builder
-	shown := 0
-	for i, j := 0, 0; (i < len(w) || j < len(g)) && shown < 40; {
-		switch {
-		case i < len(w) && j < len(g) && w[i] == g[j]:
-			i, j = i+1, j+1
-		case j < len(g) && (i == len(w) || lcs[i][j+1] >= lcs[i+1][j]):
-			fmt.Fprintf(&b, "line %d: + %s\n", i+1, g[j])
-			j++
-			shown++
-		default:
-			fmt.Fprintf(&b, "line %d: - %s\n", i+1, w[i])
-			i++
-			shown++
-		}
-	}
-	return b.String()
+	scripttest.Run(t, "testdata/scenarios/*.txt", "go test ./turncore -run TestScenarios -rewrite", runScript)
 }
 
 // scriptClient is a TURN client of a script.
