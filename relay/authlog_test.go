@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/logging"
@@ -49,7 +51,7 @@ func TestAuthFailuresAreLoggedRateLimited(t *testing.T) {
 		}
 	}
 	var lines []map[string]any
-	waitUntil(t, "an authentication failure line", func() bool {
+	turnclienttest.WaitUntil(t, "an authentication failure line", func() bool {
 		lines = lines[:0]
 		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 			if l == "" {

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
@@ -118,7 +120,7 @@ func TestConformancePeerPolicyLoopbackWithoutAllow(t *testing.T) {
 // has nothing to synchronize on.
 func waitDropped(t testing.TB, srv *testServer, s dropSnapshot, d Drop, want uint64) {
 	t.Helper()
-	waitUntil(t, "counter "+d.String(), func() bool { return dropTotal(srv, d)-s[d] >= want })
+	turnclienttest.WaitUntil(t, "counter "+d.String(), func() bool { return dropTotal(srv, d)-s[d] >= want })
 }
 
 // switchablePeers is a Policy whose peer filter a test can replace while the

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
@@ -65,10 +67,10 @@ func TestConformanceStreamAllocationLifecycle(t *testing.T) {
 			requireCode(t, c.request(stunmsg.Allocate, func(b *stunmsg.Builder) { b.AddRequestedTransport(stunmsg.ProtoUDP) }), 437)
 
 			c.conn.Close()
-			waitUntil(t, "the allocation to go with its connection", func() bool {
+			turnclienttest.WaitUntil(t, "the allocation to go with its connection", func() bool {
 				return lookupAllocation(srv, ft) == nil && srv.events.count(EventDeleted) == deleted+1
 			})
-			waitUntil(t, "the relayed port to close", func() bool { return portClosed(relayed) })
+			turnclienttest.WaitUntil(t, "the relayed port to close", func() bool { return portClosed(relayed) })
 		})
 	}
 }
@@ -148,7 +150,7 @@ func TestConformanceStreamBadFrames(t *testing.T) {
 				c.write(tc.in)
 				c.requireClosed(3 * time.Second)
 				before.requireDropped(t, srv, DropStreamFrame, 1)
-				waitUntil(t, "the allocation to go with its connection", func() bool { return portClosed(relayed) })
+				turnclienttest.WaitUntil(t, "the allocation to go with its connection", func() bool { return portClosed(relayed) })
 			})
 		}
 		t.Run(transport+"/malformed STUN in a good frame", func(t *testing.T) {
@@ -204,7 +206,7 @@ func TestConformanceStreamMaxConnections(t *testing.T) {
 	third.requireClosed(3 * time.Second)
 
 	first.conn.Close()
-	waitUntil(t, "a freed connection slot", func() bool {
+	turnclienttest.WaitUntil(t, "a freed connection slot", func() bool {
 		c := dialStream(t, srv, "tcp")
 		defer c.conn.Close()
 		if _, err := c.conn.Write(binding(c)); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
@@ -63,7 +65,7 @@ func TestDualAllocationRelaysEachFamily(t *testing.T) {
 					}
 					reply := append([]byte("reply to "), msg...)
 					p.sendTo(reply, a.Relayed[i])
-					ev := mustTurnEvent(t, c, buf)
+					ev := turnclienttest.MustEvent(t, c, buf)
 					if ev.Kind != turnclient.EventData || ev.Data.Peer != p.addr() || ev.Data.Channel != channels[i] || !bytes.Equal(ev.Data.Payload, reply) {
 						t.Fatalf("client got %v %+v, want %q from %v on channel %#x", ev.Kind, ev.Data, reply, p.addr(), channels[i])
 					}
@@ -165,12 +167,12 @@ func TestPeerFamilyMismatch(t *testing.T) {
 			// The refused mixed CreatePermission installed nothing: own's
 			// datagrams are not relayed yet.
 			own.sendTo([]byte("too early"), a.Relayed[0])
-			expectNoTurnEvent(t, c, "datagram from a peer whose permission was refused")
+			turnclienttest.ExpectNoEvent(t, c, "datagram from a peer whose permission was refused")
 			before := dropsOf(srv, DropNoPermission)
 			if err := c.SendIndication(other.addr(), []byte("wrong family"), false); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, "the Send indication to be dropped", func() bool { return dropsOf(srv, DropNoPermission) > before })
+			turnclienttest.WaitUntil(t, "the Send indication to be dropped", func() bool { return dropsOf(srv, DropNoPermission) > before })
 			if got, _, ok := other.recv(100 * time.Millisecond); ok {
 				t.Fatalf("peer of the other family received %q", got)
 			}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
@@ -59,7 +61,7 @@ func TestDualAllocationRefreshPerFamily(t *testing.T) {
 	if got := refresh(0, v6); got != 0 {
 		t.Fatalf("deleting IPv6 returned LIFETIME %v", got)
 	}
-	waitUntil(t, "the IPv6 relayed port to be released", func() bool { return udpPortFree(relayed6) })
+	turnclienttest.WaitUntil(t, "the IPv6 relayed port to be released", func() bool { return udpPortFree(relayed6) })
 	buf := make([]byte, 2048)
 	if err := c.Send(p6.addr(), []byte("to the deleted family")); err != nil {
 		t.Fatal(err)
@@ -74,7 +76,7 @@ func TestDualAllocationRefreshPerFamily(t *testing.T) {
 		t.Fatalf("IPv6 peer received %q through a deleted relayed address", got)
 	}
 	p4.sendTo([]byte("reply"), relayed4)
-	if ev := mustTurnEvent(t, c, buf); ev.Kind != turnclient.EventData || ev.Data.Channel != 0x4001 || string(ev.Data.Payload) != "reply" {
+	if ev := turnclienttest.MustEvent(t, c, buf); ev.Kind != turnclient.EventData || ev.Data.Channel != 0x4001 || string(ev.Data.Payload) != "reply" {
 		t.Fatalf("client got %v %+v, want the reply on channel 0x4001", ev.Kind, ev.Data)
 	}
 
@@ -103,7 +105,7 @@ func TestDualAllocationRefreshPerFamily(t *testing.T) {
 	if _, err := c.Refresh(600*time.Second, 0); turnclient.Code(err) != 437 {
 		t.Fatalf("refresh after deleting both families: %v, want 437", err)
 	}
-	waitUntil(t, "the IPv4 relayed port to be released", func() bool { return udpPortFree(relayed4) })
+	turnclienttest.WaitUntil(t, "the IPv4 relayed port to be released", func() bool { return udpPortFree(relayed4) })
 }
 
 // TestDualAllocationDeleteIPv4Half: deleting the IPv4 half leaves the IPv6
@@ -123,9 +125,9 @@ func TestDualAllocationDeleteIPv4Half(t *testing.T) {
 	if _, err := c.Refresh(0, turnclient.FamilyIPv4); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the IPv4 relayed port to be released", func() bool { return udpPortFree(a.Relayed[0]) })
+	turnclienttest.WaitUntil(t, "the IPv4 relayed port to be released", func() bool { return udpPortFree(a.Relayed[0]) })
 	p6.sendTo([]byte("from v6"), a.Relayed[1])
-	if ev := mustTurnEvent(t, c, make([]byte, 100)); ev.Kind != turnclient.EventData || ev.Data.Peer != p6.addr() {
+	if ev := turnclienttest.MustEvent(t, c, make([]byte, 100)); ev.Kind != turnclient.EventData || ev.Data.Peer != p6.addr() {
 		t.Fatalf("client got %v %+v, want data from %v", ev.Kind, ev.Data, p6.addr())
 	}
 	if _, err := c.Refresh(600*time.Second, turnclient.FamilyIPv4); turnclient.Code(err) != 443 {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
@@ -213,7 +215,7 @@ func TestExtensionPeerPath(t *testing.T) {
 	x.outbounds[other.addr()] = OutboundVerdict{Action: OutboundSend, To: real.addr()}
 	x.mu.Unlock()
 	c.sendIndication(other.addr(), []byte("no permission"), nil)
-	waitUntil(t, "the indication to be dropped", func() bool { return dropsOf(srv, DropNoPermission) > 0 })
+	turnclienttest.WaitUntil(t, "the indication to be dropped", func() bool { return dropsOf(srv, DropNoPermission) > 0 })
 	real.expectNothing()
 }
 
@@ -254,7 +256,7 @@ func TestExtensionDecidesPeersAndAllocations(t *testing.T) {
 	requireCode(t, r, 403) // no opinion: the Policy denies private addresses
 
 	c.sendIndication(private, []byte("x"), nil)
-	waitUntil(t, "the extension's counters", func() bool { return srv.Stats().ExtensionCounts["stub"]["outbound"] > 0 })
+	turnclienttest.WaitUntil(t, "the extension's counters", func() bool { return srv.Stats().ExtensionCounts["stub"]["outbound"] > 0 })
 
 	r = c.request(stunmsg.Refresh, func(b *stunmsg.Builder) { b.AddUint32(stunmsg.AttrLifetime, 0) })
 	requireCode(t, r, 0)

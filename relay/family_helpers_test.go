@@ -55,40 +55,6 @@ func dialTurnclient(t testing.TB, srv *testServer, transport turnclient.Transpor
 	return c
 }
 
-// turnEvent waits up to d for the client's next event; ok is false on
-// timeout.
-func turnEvent(t testing.TB, c *turnclient.Client, buf []byte, d time.Duration) (turnclient.Event, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	ev, err := c.Receive(ctx, buf)
-	if err == context.DeadlineExceeded {
-		return ev, false
-	}
-	if err != nil {
-		t.Fatalf("receive: %v", err)
-	}
-	return ev, true
-}
-
-// mustTurnEvent is turnEvent that fails the test on timeout.
-func mustTurnEvent(t testing.TB, c *turnclient.Client, buf []byte) turnclient.Event {
-	t.Helper()
-	ev, ok := turnEvent(t, c, buf, 3*time.Second)
-	if !ok {
-		t.Fatal("no event from the relay within 3 s")
-	}
-	return ev
-}
-
-// expectNoTurnEvent asserts that nothing arrives for a while.
-func expectNoTurnEvent(t testing.TB, c *turnclient.Client, what string) {
-	t.Helper()
-	if ev, ok := turnEvent(t, c, make([]byte, 2048), 300*time.Millisecond); ok {
-		t.Fatalf("%s: got %+v, want nothing", what, ev)
-	}
-}
-
 // closedPeerPort returns a loopback address of network ("udp4" or "udp6")
 // whose port nobody listens on: a socket is bound to pick a free port and
 // closed at once, so datagrams to it draw ICMP port unreachable.
@@ -102,22 +68,6 @@ func closedPeerPort(t testing.TB, network string) netip.AddrPort {
 
 // dropsOf reads one drop counter of srv.
 func dropsOf(srv *testServer, d Drop) uint64 { return srv.Stats().Drops[d.String()] }
-
-// waitUntil polls cond every 2 ms for up to 3 s (counters are updated by the
-// packet loops after the client already got its answer).
-//
-// It is the relay tests' one polling loop: it waits for what the kernel and
-// the packet loops do asynchronously (a datagram handled, a port released, a
-// connection closed), never for protocol time, which the fake clock moves.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // udpNetworkOf names the UDP network of ap's family, for sockets that talk
 // to it.

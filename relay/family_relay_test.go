@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
@@ -51,7 +53,7 @@ func TestRelayAcrossFamilies(t *testing.T) {
 				t.Fatalf("peer got %q from %v (ok=%v), want \"out\" from %v", got, from, ok, a.Relayed[0])
 			}
 			p.sendTo([]byte("back"), a.Relayed[0])
-			ev := mustTurnEvent(t, c, make([]byte, 100))
+			ev := turnclienttest.MustEvent(t, c, make([]byte, 100))
 			if ev.Kind != turnclient.EventData || ev.Data.Peer != p.addr() || !bytes.Equal(ev.Data.Payload, []byte("back")) {
 				t.Fatalf("client got %v %+v", ev.Kind, ev.Data)
 			}

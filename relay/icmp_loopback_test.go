@@ -3,6 +3,8 @@ package relay
 import (
 	"testing"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
 
@@ -53,7 +55,7 @@ func TestICMPPortUnreachableOnLoopback(t *testing.T) {
 			if err := c.Send(closed, []byte("anyone there?")); err != nil {
 				t.Fatal(err)
 			}
-			ev := mustTurnEvent(t, c, make([]byte, 2048))
+			ev := turnclienttest.MustEvent(t, c, make([]byte, 2048))
 			want := turnclient.ICMPEvent{Peer: closed, Family: tc.family, Type: tc.typ, Code: tc.code}
 			if ev.Kind != turnclient.EventICMP || ev.ICMP != want {
 				t.Fatalf("got %v %+v, want ICMP %+v", ev.Kind, ev, want)
@@ -61,7 +63,7 @@ func TestICMPPortUnreachableOnLoopback(t *testing.T) {
 		})
 	}
 	// The loop counts after sending, so the count may trail the client.
-	waitUntil(t, "five forwarded ICMP errors counted", func() bool { return srv.Stats().ICMPForwarded == 5 })
+	turnclienttest.WaitUntil(t, "five forwarded ICMP errors counted", func() bool { return srv.Stats().ICMPForwarded == 5 })
 	byType := srv.Stats().ICMPForwardedByType
 	if byType["ipv4"]["dest_unreachable"] != 3 || byType["ipv6"]["dest_unreachable"] != 2 || byType["ipv4"]["packet_too_big"] != 0 {
 		t.Errorf("forwarded ICMP by family and type: %v", byType)

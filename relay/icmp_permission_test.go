@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
@@ -84,17 +86,17 @@ func TestICMPPermissionIsCheckedOnTheQuotedDestination(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.want != nil {
 				tc.inject()
-				if ev := mustTurnEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP != *tc.want {
+				if ev := turnclienttest.MustEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP != *tc.want {
 					t.Fatalf("got %v %+v, want ICMP %+v", ev.Kind, ev.ICMP, *tc.want)
 				}
 				return
 			}
 			before := dropsOf(srv, tc.drop)
 			tc.inject()
-			waitUntil(t, tc.drop.String()+" drop", func() bool { return dropsOf(srv, tc.drop) == before+1 })
+			turnclienttest.WaitUntil(t, tc.drop.String()+" drop", func() bool { return dropsOf(srv, tc.drop) == before+1 })
 			markerPeer := at(tc.family, uint16(41000+i))
 			tc.marker(markerPeer)()
-			ev := mustTurnEvent(t, c, buf)
+			ev := turnclienttest.MustEvent(t, c, buf)
 			if ev.Kind != turnclient.EventICMP || ev.ICMP.Peer != markerPeer {
 				t.Fatalf("after the dropped error got %v %+v, want the marker for %v", ev.Kind, ev.ICMP, markerPeer)
 			}
@@ -122,7 +124,7 @@ func TestICMPForExpiredPermissionIsDropped(t *testing.T) {
 	router := netip.MustParseAddr("127.0.0.3")
 	buf := make([]byte, 2048)
 	injectICMPv4(t, router, 3, 3, relayed, netip.AddrPortFrom(peer, 40001))
-	if ev := mustTurnEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 40001 {
+	if ev := turnclienttest.MustEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 40001 {
 		t.Fatalf("while permitted: %v %+v", ev.Kind, ev.ICMP)
 	}
 	alloc := srv.table.Lookup(allocation.FiveTuple{Client: c.LocalAddr(), Server: srv.udp, Transport: allocation.TransportUDP}, clock.Now())
@@ -135,12 +137,12 @@ func TestICMPForExpiredPermissionIsDropped(t *testing.T) {
 	}
 	before := dropsOf(srv, DropICMPNoPermission)
 	injectICMPv4(t, router, 3, 3, relayed, netip.AddrPortFrom(peer, 40002))
-	waitUntil(t, "the no-permission drop", func() bool { return dropsOf(srv, DropICMPNoPermission) == before+1 })
+	turnclienttest.WaitUntil(t, "the no-permission drop", func() bool { return dropsOf(srv, DropICMPNoPermission) == before+1 })
 	if err := c.CreatePermission(peer); err != nil {
 		t.Fatal(err)
 	}
 	injectICMPv4(t, router, 3, 3, relayed, netip.AddrPortFrom(peer, 40003))
-	if ev := mustTurnEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 40003 {
+	if ev := turnclienttest.MustEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 40003 {
 		t.Fatalf("after renewing: got %v %+v, want the error for port 40003", ev.Kind, ev.ICMP)
 	}
 }
@@ -170,7 +172,7 @@ func TestICMPRateLimitPerAllocation(t *testing.T) {
 	for i := 0; i < sent; i++ {
 		injectICMPv4(t, router, 3, 3, relayed[0], netip.AddrPortFrom(peer, uint16(42000+i)))
 	}
-	waitUntil(t, "every error to be handled", func() bool {
+	turnclienttest.WaitUntil(t, "every error to be handled", func() bool {
 		return srv.Stats().ICMPForwarded+dropsOf(srv, DropICMPRateLimited) == sent
 	})
 	forwarded, limited := srv.Stats().ICMPForwarded, dropsOf(srv, DropICMPRateLimited)
@@ -181,20 +183,20 @@ func TestICMPRateLimitPerAllocation(t *testing.T) {
 	}
 	buf := make([]byte, 2048)
 	for i := uint64(0); i < forwarded; i++ {
-		if ev := mustTurnEvent(t, clients[0], buf); ev.Kind != turnclient.EventICMP {
+		if ev := turnclienttest.MustEvent(t, clients[0], buf); ev.Kind != turnclient.EventICMP {
 			t.Fatalf("event %d: %+v", i, ev)
 		}
 	}
-	expectNoTurnEvent(t, clients[0], "beyond the rate limit")
+	turnclienttest.ExpectNoEvent(t, clients[0], "beyond the rate limit")
 
 	injectICMPv4(t, router, 3, 3, relayed[1], netip.AddrPortFrom(peer, 43000))
-	if ev := mustTurnEvent(t, clients[1], buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 43000 {
+	if ev := turnclienttest.MustEvent(t, clients[1], buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 43000 {
 		t.Fatalf("other allocation: %v %+v", ev.Kind, ev.ICMP)
 	}
-	// expectNoTurnEvent waited 300 ms: at icmpRate per second that refilled
+	// ExpectNoEvent waited 300 ms: at icmpRate per second that refilled
 	// at least one token.
 	injectICMPv4(t, router, 3, 3, relayed[0], netip.AddrPortFrom(peer, 43001))
-	if ev := mustTurnEvent(t, clients[0], buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 43001 {
+	if ev := turnclienttest.MustEvent(t, clients[0], buf); ev.Kind != turnclient.EventICMP || ev.ICMP.Peer.Port() != 43001 {
 		t.Fatalf("after the refill: %v %+v", ev.Kind, ev.ICMP)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
 )
@@ -183,7 +185,7 @@ func pathMTUInsideNamespace(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := turnclient.ICMPEvent{Peer: dst, Family: tc.family, Type: tc.unreachType, Code: tc.unreach}
-			if ev := mustTurnEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP != want {
+			if ev := turnclienttest.MustEvent(t, c, buf); ev.Kind != turnclient.EventICMP || ev.ICMP != want {
 				t.Fatalf("small datagram: got %v %+v, want %+v (the path to the peer host is broken)", ev.Kind, ev.ICMP, want)
 			}
 
@@ -191,7 +193,7 @@ func pathMTUInsideNamespace(t *testing.T) {
 				t.Fatal(err)
 			}
 			want = turnclient.ICMPEvent{Peer: dst, Family: tc.family, Type: tc.tooBigType, Code: tc.tooBigCde, MTU: pmtuFarMTU}
-			ev := mustTurnEvent(t, c, buf)
+			ev := turnclienttest.MustEvent(t, c, buf)
 			if ev.Kind != turnclient.EventICMP || ev.ICMP != want {
 				t.Fatalf("%d-byte datagram with DF: got %v %+v, want %+v", pmtuPayload, ev.Kind, ev.ICMP, want)
 			}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
 )
 
 // TestStatsMoveWithTraffic checks that the counters move live: requests by
@@ -21,7 +23,7 @@ func TestStatsMoveWithTraffic(t *testing.T) {
 	}
 	f.client.sendRaw(channelData(0x4ABC, []byte("unbound")))
 	var after Stats
-	waitUntil(t, "the channel_unbound drop", func() bool {
+	turnclienttest.WaitUntil(t, "the channel_unbound drop", func() bool {
 		after = f.srv.Stats()
 		return after.Drops["channel_unbound"] > before.Drops["channel_unbound"]
 	})

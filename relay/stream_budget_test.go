@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
@@ -157,7 +159,7 @@ func TestStreamWriteBudgetBoundsNoReadClients(t *testing.T) {
 		for i := range uint32(goodPerRound) {
 			peer.sendTo(binary.BigEndian.AppendUint32(nil, round*goodPerRound+i), goodRelayed)
 		}
-		waitUntil(t, "the reading client's datagrams of round "+strconv.Itoa(int(round)), func() bool {
+		turnclienttest.WaitUntil(t, "the reading client's datagrams of round "+strconv.Itoa(int(round)), func() bool {
 			return goodGot.Load() == round*goodPerRound+goodPerRound-1
 		})
 		// Pace the peer by the relay so the kernel does not drop the
@@ -218,11 +220,11 @@ func TestStreamWriteBudgetKeepsRoomForResponses(t *testing.T) {
 	sc := streamConnOf(t, srv, slow)
 
 	big := bytes.Repeat([]byte{0xCD}, floodDatagram)
-	waitUntil(t, "the data share of the write budget to fill with large frames", func() bool {
+	turnclienttest.WaitUntil(t, "the data share of the write budget to fill with large frames", func() bool {
 		peer.sendTo(big, relayed)
 		return dataShareFull(sc, floodDatagram)
 	})
-	waitUntil(t, "the rest of the data share to fill with small frames", func() bool {
+	turnclienttest.WaitUntil(t, "the rest of the data share to fill with small frames", func() bool {
 		peer.sendTo([]byte("small"), relayed)
 		return dataShareFull(sc, len("small"))
 	})
@@ -230,9 +232,9 @@ func TestStreamWriteBudgetKeepsRoomForResponses(t *testing.T) {
 	held := sc.budget.held.Load()
 	req := slow.creds.build(stunmsg.Binding, stunmsg.Request, newTxID(), false, nil)
 	slow.write(req)
-	waitUntil(t, "the response to be queued", func() bool { return sc.budget.held.Load() > held })
+	turnclienttest.WaitUntil(t, "the response to be queued", func() bool { return sc.budget.held.Load() > held })
 	peer.sendTo([]byte("small"), relayed)
-	waitUntil(t, "more peer data to be refused", func() bool {
+	turnclienttest.WaitUntil(t, "more peer data to be refused", func() bool {
 		return dropTotal(srv, DropStreamWriteBudget) > before[DropStreamWriteBudget]
 	})
 	if n := dropTotal(srv, DropStreamBackpressure) - before[DropStreamBackpressure]; n != 0 {

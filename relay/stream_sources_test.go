@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 )
 
@@ -74,7 +76,7 @@ func TestStreamConnectionsPerSource(t *testing.T) {
 	}
 
 	first.conn.Close()
-	waitUntil(t, "the first source's freed slot", func() bool {
+	turnclienttest.WaitUntil(t, "the first source's freed slot", func() bool {
 		c := dialStreamWith(t, srv, "tcp", from("127.0.0.1"))
 		defer c.conn.Close()
 		return answered(c)

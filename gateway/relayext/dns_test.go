@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/turnstile-relay/turnstile/gateway"
@@ -105,7 +107,7 @@ func TestGatewaySentinelAnswers(t *testing.T) {
 			if err := c.Send(sentinel4, []byte("not a DNS query")); err != nil {
 				t.Fatal(err)
 			}
-			expectNoTurnEvent(t, c, "malformed query")
+			turnclienttest.ExpectNoEvent(t, c, "malformed query")
 		})
 	}
 	for action, reason := range map[string]string{"dns": "sentinel", "resolve": "dns_resolve", "answer": "dns_answered", "drop": "dns_malformed"} {
@@ -165,7 +167,7 @@ func TestGatewayResolutionsCoalesce(t *testing.T) {
 	if err := clients[1].Send(sentinel4, dnsQuery(t, 100, "sip.test.internal.", dnsmessage.TypeA)); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "every query to reach the relay", func() bool {
+	turnclienttest.WaitUntil(t, "every query to reach the relay", func() bool {
 		return verdicts(srv, "resolve", "dns_resolve") == sent+1
 	})
 	if busy := verdicts(srv, "drop", resolveBusyReason); busy != sent-maxPendingPerSession {
@@ -182,7 +184,7 @@ func TestGatewayResolutionsCoalesce(t *testing.T) {
 	if id := askedID(t, clients[1]); id != 100 {
 		t.Fatalf("second allocation: answer ID %d, want 100", id)
 	}
-	expectNoTurnEvent(t, clients[0], "answers beyond the per-allocation limit")
+	turnclienttest.ExpectNoEvent(t, clients[0], "answers beyond the per-allocation limit")
 	if n := res.callsFor("sip.test.internal"); n != 1 {
 		t.Fatalf("%d resolutions for %d concurrent queries, want 1", n, sent+1)
 	}
@@ -195,7 +197,7 @@ func TestGatewayResolutionsCoalesce(t *testing.T) {
 // askedID waits for a DNS answer from the sentinel and returns its ID.
 func askedID(t testing.TB, c *turnclient.Client) uint16 {
 	t.Helper()
-	ev := mustTurnEvent(t, c, make([]byte, 2048))
+	ev := turnclienttest.MustEvent(t, c, make([]byte, 2048))
 	if ev.Kind != turnclient.EventData || ev.Data.Peer != sentinel4 {
 		t.Fatalf("got %v %+v, want a DNS answer from the sentinel", ev.Kind, ev.Data)
 	}

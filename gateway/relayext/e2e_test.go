@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
@@ -156,8 +158,8 @@ func icmpScenario(t *testing.T, srv *testServer) {
 
 	before := verdicts(srv, "drop", "no_flow")
 	injectICMPv4(t, gwHostB, 3, 3, 0, relayed4, netip.AddrPortFrom(gwHostA, 5999))
-	waitUntil(t, "the error quoting no flow to be judged", func() bool { return verdicts(srv, "drop", "no_flow") > before })
-	expectNoTurnEvent(t, c, "an ICMP error quoting no flow")
+	turnclienttest.WaitUntil(t, "the error quoting no flow to be judged", func() bool { return verdicts(srv, "drop", "no_flow") > before })
+	turnclienttest.ExpectNoEvent(t, c, "an ICMP error quoting no flow")
 }
 
 // dnsChangeScenario: after the name moves to a new IP, the live flow

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/turnstile-relay/turnstile/gateway"
@@ -179,7 +181,7 @@ func askSentinel(t testing.TB, c *turnclient.Client, sentinel netip.AddrPort, ch
 	if err := c.Send(sentinel, dnsQuery(t, id, name, typ)); err != nil {
 		t.Fatal(err)
 	}
-	ev := mustTurnEvent(t, c, make([]byte, 2048))
+	ev := turnclienttest.MustEvent(t, c, make([]byte, 2048))
 	if ev.Kind != turnclient.EventData || ev.Data.Peer != sentinel || ev.Data.Channel != channel {
 		t.Fatalf("query for %s: got %v %+v %+v, want data from the sentinel %v on channel %#x", name, ev.Kind, ev.Data, ev.ICMP, sentinel, channel)
 	}
@@ -209,7 +211,7 @@ func proxiesOf(t testing.TB, c *turnclient.Client, sentinel netip.AddrPort, name
 // wantICMP waits for an ICMP event and compares it.
 func wantICMP(t testing.TB, c *turnclient.Client, want turnclient.ICMPEvent) {
 	t.Helper()
-	ev := mustTurnEvent(t, c, make([]byte, 2048))
+	ev := turnclienttest.MustEvent(t, c, make([]byte, 2048))
 	if ev.Kind != turnclient.EventICMP || ev.ICMP != want {
 		t.Fatalf("got %v %+v %+v, want ICMP %+v", ev.Kind, ev.ICMP, ev.Data, want)
 	}
@@ -218,7 +220,7 @@ func wantICMP(t testing.TB, c *turnclient.Client, want turnclient.ICMPEvent) {
 // wantData waits for a data event and compares peer, channel and payload.
 func wantData(t testing.TB, c *turnclient.Client, peer netip.AddrPort, channel uint16, payload string) {
 	t.Helper()
-	ev := mustTurnEvent(t, c, make([]byte, 2048))
+	ev := turnclienttest.MustEvent(t, c, make([]byte, 2048))
 	if ev.Kind != turnclient.EventData || ev.Data.Peer != peer || ev.Data.Channel != channel || string(ev.Data.Payload) != payload {
 		t.Fatalf("got %v %+v %+v, want data %q from %v on channel %#x", ev.Kind, ev.Data, ev.ICMP, payload, peer, channel)
 	}

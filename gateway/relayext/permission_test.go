@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
@@ -150,7 +152,7 @@ func TestGatewayRefusalsAreRateLimited(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "every datagram to be judged", func() bool {
+	turnclienttest.WaitUntil(t, "every datagram to be judged", func() bool {
 		return verdicts(srv, "refuse", "filter_denied")+verdicts(srv, "drop", "icmp_rate_limited") == uint64(sent)
 	})
 	refused := verdicts(srv, "refuse", "filter_denied")
@@ -160,10 +162,10 @@ func TestGatewayRefusalsAreRateLimited(t *testing.T) {
 		t.Fatalf("%d of %d datagrams refused with ICMP, want the burst of %d (plus refill)", refused, sent, burst)
 	}
 	for range refused {
-		ev := mustTurnEvent(t, c, make([]byte, 2048))
+		ev := turnclienttest.MustEvent(t, c, make([]byte, 2048))
 		if ev.Kind != turnclient.EventICMP {
 			t.Fatalf("got %v, want ICMP", ev.Kind)
 		}
 	}
-	expectNoTurnEvent(t, c, "refusals beyond the rate limit")
+	turnclienttest.ExpectNoEvent(t, c, "refusals beyond the rate limit")
 }

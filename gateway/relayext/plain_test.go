@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/turnstile-relay/turnstile/internal/turnclient/turnclienttest"
+
 	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 )
@@ -32,7 +34,7 @@ func TestGatewayLeavesPlainPeersAlone(t *testing.T) {
 		if err := c.Send(peer, bytes.Repeat([]byte{0xAB}, 100)); err != nil {
 			t.Fatal(err)
 		}
-		ev := mustTurnEvent(t, c, make([]byte, 2048))
+		ev := turnclienttest.MustEvent(t, c, make([]byte, 2048))
 		if ev.Data.Peer != peer || ev.Data.Channel != channel || len(ev.Data.Payload) != 100 {
 			t.Fatalf("got %v %+v, want the echo from %v on channel %#x", ev.Kind, ev.Data, peer, channel)
 		}

@@ -2,7 +2,6 @@ package relayext
 
 import (
 	"bytes"
-	"context"
 	"net/netip"
 	"sync"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/gateway"
 	"github.com/turnstile-relay/turnstile/internal/mono"
-	"github.com/turnstile-relay/turnstile/internal/turnclient"
 	"github.com/turnstile-relay/turnstile/peerpolicy"
 	"github.com/turnstile-relay/turnstile/relay"
 )
@@ -140,51 +138,6 @@ func (r *recordingExtension) last(tb testing.TB) *session {
 // of wall-clock time from now.
 func restCredentials(user string, now time.Time) (string, string) {
 	return auth.MintREST(testSecret, user, time.Hour, now)
-}
-
-// turnEvent waits up to d for one event of c.
-func turnEvent(tb testing.TB, c *turnclient.Client, buf []byte, d time.Duration) (turnclient.Event, bool) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	ev, err := c.Receive(ctx, buf)
-	if err == context.DeadlineExceeded {
-		return ev, false
-	}
-	if err != nil {
-		tb.Fatalf("receive: %v", err)
-	}
-	return ev, true
-}
-
-// mustTurnEvent is turnEvent that fails the test after 3 s.
-func mustTurnEvent(tb testing.TB, c *turnclient.Client, buf []byte) turnclient.Event {
-	tb.Helper()
-	ev, ok := turnEvent(tb, c, buf, 3*time.Second)
-	if !ok {
-		tb.Fatal("no event from the relay within 3 s")
-	}
-	return ev
-}
-
-// expectNoTurnEvent asserts that nothing arrives for a while.
-func expectNoTurnEvent(tb testing.TB, c *turnclient.Client, what string) {
-	tb.Helper()
-	if ev, ok := turnEvent(tb, c, make([]byte, 2048), 300*time.Millisecond); ok {
-		tb.Fatalf("%s: got %+v, want nothing", what, ev)
-	}
-}
-
-// waitUntil polls cond every 10 ms for up to 3 s: the relay's counters are
-// updated by its packet loops after the client already got its answer.
-func waitUntil(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	for deadline := time.Now().Add(3 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // discardClient is a relay.Client for driving hooks without a relay: it
