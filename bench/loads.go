@@ -159,9 +159,9 @@ func Loads(p LoadParams) []Load {
 		},
 		{
 			Name:    "churn",
-			Title:   fmt.Sprintf("4. churn: %d workers, allocate + refresh + delete on a new 5-tuple per cycle", p.ChurnWorkers),
+			Title:   fmt.Sprintf("4. churn: %d workers, allocate + refresh + delete, each cycle from its own loopback address", p.ChurnWorkers),
 			Config:  churn,
-			Metrics: []Metric{churnRate, churnFailures, cpuPerCycle, foreignCPU},
+			Metrics: []Metric{churnRate, attemptedCycles, churnFailures, cpuPerCycle, foreignCPU},
 		},
 	}
 }

@@ -117,6 +117,15 @@ var (
 			return r.Churn.CyclesPerSecond, true
 		}),
 	}
+	attemptedCycles = Metric{
+		Key: "attempted_cycles", Title: "cycles attempted (failed ones included)", Unit: "count", NoRatio: true,
+		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
+			if r.Churn == nil {
+				return 0, false
+			}
+			return float64(r.Churn.Attempted), true
+		}),
+	}
 	churnFailures = Metric{
 		Key: "failed_cycles", Title: "failed cycles", Unit: "count",
 		LowerIsBetter: true, Worst: true, NoRatio: true, Target: Target{Kind: Zero},

@@ -37,12 +37,13 @@ func tinyLoads() []Load {
 	churn.Duration = 300 * time.Millisecond
 	return []Load{
 		{Name: "closed", Title: "closed", Config: closed, Metrics: []Metric{cpuPerPacket, throughput, rcvbufDrops}},
-		{Name: "churn", Title: "churn", Config: churn, Metrics: []Metric{churnRate, churnFailures}},
+		{Name: "churn", Title: "churn", Config: churn, Metrics: []Metric{churnRate, attemptedCycles, churnFailures}},
 	}
 }
 
 // TestRunnerAgainstPionAndCoturn runs tiny loads against real pion and
-// coturn servers and checks the values arrive and no server outlives Run.
+// coturn servers (two threads each: pion on two sockets) and checks the
+// values and that no server outlives Run.
 func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 	turnserver, err := exec.LookPath("turnserver")
 	if err != nil {
@@ -51,7 +52,7 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 	dir := t.TempDir()
 	r := &Runner{
 		Binaries: Binaries{Pion: buildPion(t, dir), Turnserver: turnserver},
-		Settings: ServerSettings{Secret: "0123456789abcdef0123", Realm: "bench.test", Threads: 1},
+		Settings: ServerSettings{Secret: "0123456789abcdef0123", Realm: "bench.test", Threads: 2},
 		Plan:     Plan{Runs: 1, Servers: []string{Pion, Coturn}, Loads: tinyLoads()},
 		Dir:      filepath.Join(dir, "out"),
 	}
@@ -70,7 +71,7 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 		}
 		want := []string{"cpu_per_packet_ns", "round_trips_per_s", "udp_rcvbuf_drops"}
 		if m.Load == "churn" {
-			want = []string{"cycles_per_s", "failed_cycles"}
+			want = []string{"cycles_per_s", "attempted_cycles", "failed_cycles"}
 		}
 		for _, key := range want {
 			if _, ok := m.Values[key]; !ok {
@@ -92,7 +93,8 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 
 // checkValues compares a tiny load's values with what its raw counts and
 // loopback allow: the rate from the counts over the measured time, CPU per
-// packet between 100 ns and 10 ms.
+// packet between 100 ns and 10 ms, and no failed churn cycle: with every
+// cycle from its own source address no server has a reason to refuse one.
 func checkValues(t *testing.T, m Measurement) {
 	t.Helper()
 	r, v := m.Result, m.Values
@@ -108,7 +110,12 @@ func checkValues(t *testing.T, m Measurement) {
 	if m.Load == "churn" {
 		rate := float64(r.Churn.Cycles) / r.Seconds
 		inRange("cycles_per_s", max(rate*0.9, 1), rate*1.1)
-		inRange("failed_cycles", 0, float64(r.Churn.Cycles))
+		inRange("failed_cycles", 0, 0)
+		attempted := float64(r.Churn.Cycles + r.Churn.Failed)
+		inRange("attempted_cycles", attempted, attempted)
+		if !r.Churn.DistinctSources {
+			t.Errorf("%s on %s: cycles did not come from distinct source addresses", m.Load, m.Server)
+		}
 		return
 	}
 	rate := float64(r.Packets.Received) / r.Seconds

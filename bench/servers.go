@@ -36,7 +36,8 @@ type ServerSettings struct {
 	// Realm is announced by all servers.
 	Realm string
 	// Threads is the number of threads that relay packets: GOMAXPROCS for
-	// the Go servers, --relay-threads for coturn.
+	// the Go servers, --relay-threads for coturn. turnstile and coturn open
+	// one listening socket per thread; pion gets as many (-udp-sockets).
 	Threads int
 }
 
@@ -142,9 +143,11 @@ func coturnCommand(bin string, s ServerSettings, listen netip.AddrPort, dir stri
 	return cmd
 }
 
-// pionCommand runs the repository's pion/turn v3 server on a UDP listener.
+// pionCommand runs the repository's pion/turn v3 server on Threads UDP
+// sockets sharing the listen address, like turnstile's workers and coturn's
+// relay threads, so no server is held to one socket's reading goroutine.
 func pionCommand(bin string, s ServerSettings, listen netip.AddrPort) *exec.Cmd {
-	cmd := exec.Command(bin, "-udp", listen.String(), "-realm", s.Realm)
+	cmd := exec.Command(bin, "-udp", listen.String(), "-udp-sockets", strconv.Itoa(s.Threads), "-realm", s.Realm)
 	cmd.Env = append(goEnvironment(),
 		"GOMAXPROCS="+strconv.Itoa(s.Threads),
 		"PION_TURN_SECRET="+s.Secret,

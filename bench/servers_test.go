@@ -72,7 +72,7 @@ func TestCoturnCommand(t *testing.T) {
 
 func TestPionCommand(t *testing.T) {
 	cmd := pionCommand("/bin/pion", testSettings, testListen)
-	if !slices.Equal(cmd.Args, []string{"/bin/pion", "-udp", "127.0.0.1:34567", "-realm", "bench.test"}) {
+	if !slices.Equal(cmd.Args, []string{"/bin/pion", "-udp", "127.0.0.1:34567", "-udp-sockets", "2", "-realm", "bench.test"}) {
 		t.Errorf("args = %q", cmd.Args)
 	}
 	for _, want := range []string{"GOMAXPROCS=2", "PION_TURN_SECRET=0123456789abcdef0123"} {

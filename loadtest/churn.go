@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,9 @@ const churnRedialPause = 100 * time.Millisecond
 // Warmup + Duration. By default every cycle is what a new client does: a new
 // connection (a new 5-tuple), an unauthenticated Allocate drawing the 401
 // with realm and nonce, the authenticated Allocate, a Refresh and the delete.
+// Against an IPv4 loopback server each new connection also comes from its
+// own source address (loopbackSources), so no cycle lands on the 5-tuple of
+// an allocation the server still holds after an earlier cycle's delete.
 // With ChurnReuseConnection a worker keeps its connection and nonce while
 // cycles succeed. After a failure the worker always starts over on a new
 // connection, so a half-deleted allocation cannot poison later cycles. With
@@ -32,22 +36,30 @@ func (r *runState) churn(ctx context.Context, res *Result) error {
 	until := from.Add(cfg.Duration)
 	r.win.set(from, until)
 
+	var sources *loopbackSources
+	if a := r.target.addr.Addr(); a.Is4() && a.IsLoopback() {
+		sources = &loopbackSources{}
+	}
 	workers := make([]churnWorker, cfg.Allocations)
 	var next atomic.Uint64
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
-		wg.Go(func() { w.run(ctx, r, i, start, until, &next) })
+		wg.Go(func() { w.run(ctx, r, i, start, until, &next, sources) })
 	}
 	err := sleepUntil(ctx, from, nil)
 	span := meter.begin(0)
 	wg.Wait()
 
-	c := &ChurnResult{}
+	c := &ChurnResult{DistinctSources: sources != nil}
 	for i := range workers {
 		c.Cycles += workers[i].ok
 		c.Failed += workers[i].failed
 		mergeCounts(&c.Failures, workers[i].failures)
+	}
+	c.Attempted = c.Cycles + c.Failed
+	if sources != nil {
+		c.SourceAddresses = sources.taken()
 	}
 	meter.endCycles(span, c.Cycles)
 	c.CyclesPerSecond = float64(c.Cycles) / cfg.Duration.Seconds()
@@ -72,7 +84,9 @@ type churnWorker struct {
 	failures map[string]uint64
 }
 
-func (w *churnWorker) run(ctx context.Context, r *runState, i int, start, until mono.Time, next *atomic.Uint64) {
+// run cycles until the window ends; sources, when not nil, gives every new
+// connection its source address.
+func (w *churnWorker) run(ctx context.Context, r *runState, i int, start, until mono.Time, next *atomic.Uint64, sources *loopbackSources) {
 	cfg := r.cfg
 	user, pass := credentials(cfg, i, time.Now())
 	w.cl = client{timeout: cfg.RequestTimeout, udp: cfg.Transport == TransportUDP}
@@ -91,7 +105,11 @@ func (w *churnWorker) run(ctx context.Context, r *runState, i int, start, until 
 		measured := r.win.contains(began)
 		if w.cl.conn == nil {
 			w.cl.auth = turnwire.NewAuth(user, pass)
-			conn, err := dial(ctx, cfg, r.target, 1, 1, ProbeHeaderSize)
+			var source netip.Addr
+			if sources != nil {
+				source = sources.take()
+			}
+			conn, err := dial(ctx, cfg, r.target, source, 1, 1, ProbeHeaderSize)
 			if err != nil {
 				if measured {
 					w.fail(&opError{"dial", err})

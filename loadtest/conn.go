@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -56,19 +57,28 @@ func maxDataFrame(payload int) int { return turnwire.HeaderSize + 24 + 4 + paylo
 // under the path MTU (RFC 8489 §6.1), so a datagram never exceeds this.
 const maxUDPControl = 2048
 
-// dial opens a client connection to the server. readBatch is how many
-// datagrams one UDP read may return, writeBatch how many one batched write
-// sends per system call; payload is the probe size, to size buffers.
-func dial(ctx context.Context, cfg *Config, t target, readBatch, writeBatch, payload int) (frameConn, error) {
+// dial opens a client connection to the server from source (the kernel
+// picks the source address when it is the zero Addr; the port is always the
+// kernel's choice). readBatch is how many datagrams one UDP read may return,
+// writeBatch how many one batched write sends per system call; payload is
+// the probe size, to size buffers.
+func dial(ctx context.Context, cfg *Config, t target, source netip.Addr, readBatch, writeBatch, payload int) (frameConn, error) {
 	switch cfg.Transport {
 	case TransportUDP:
-		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(t.addr))
+		var local *net.UDPAddr
+		if source.IsValid() {
+			local = net.UDPAddrFromAddrPort(netip.AddrPortFrom(source, 0))
+		}
+		c, err := net.DialUDP("udp", local, net.UDPAddrFromAddrPort(t.addr))
 		if err != nil {
 			return nil, fmt.Errorf("dial udp %v: %w", t.addr, err)
 		}
 		return newUDPConn(c, readBatch, writeBatch, max(maxUDPControl, maxDataFrame(payload)))
 	case TransportTCP, TransportTLS:
 		d := &net.Dialer{}
+		if source.IsValid() {
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(source, 0))
+		}
 		c, err := d.DialContext(ctx, "tcp", t.addr.String())
 		if err != nil {
 			return nil, fmt.Errorf("dial tcp %v: %w", t.addr, err)

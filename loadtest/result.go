@@ -85,6 +85,8 @@ type LatencyResult struct {
 // ChurnResult describes allocate/refresh/delete cycles started in the
 // measured window.
 type ChurnResult struct {
+	// Attempted is Cycles + Failed: every cycle started in the window.
+	Attempted       uint64  `json:"attempted"`
 	Cycles          uint64  `json:"cycles"`
 	Failed          uint64  `json:"failed"`
 	CyclesPerSecond float64 `json:"cycles_per_second"`
@@ -93,6 +95,13 @@ type ChurnResult struct {
 	Failures map[string]uint64 `json:"failures,omitempty"`
 	// Latency is the duration of a successful cycle (three transactions).
 	Latency *LatencyResult `json:"latency,omitempty"`
+	// DistinctSources says whether every new connection came from its own
+	// loopback source address (an IPv4 loopback server); otherwise the
+	// kernel picked the source, one address with ephemeral ports.
+	DistinctSources bool `json:"distinct_sources"`
+	// SourceAddresses is how many source addresses were used (warmup
+	// included), with DistinctSources.
+	SourceAddresses uint64 `json:"source_addresses,omitempty"`
 }
 
 // RampResult lists the ramp's steps and the highest rate that stayed under

@@ -253,6 +253,11 @@ func TestChurn(t *testing.T) {
 			if c == nil || c.Cycles == 0 || c.Failed != 0 || len(c.Failures) != 0 || c.CyclesPerSecond <= 0 {
 				t.Fatalf("churn %+v", c)
 			}
+			// Every connection (one per cycle, warmup's too) came from its
+			// own loopback address.
+			if c.Attempted != c.Cycles+c.Failed || !c.DistinctSources || c.SourceAddresses < c.Attempted {
+				t.Fatalf("attempted %d, distinct sources %v, %d source addresses for %d cycles", c.Attempted, c.DistinctSources, c.SourceAddresses, c.Cycles)
+			}
 			checkLatency(t, c.Latency, c.Cycles)
 			if cfg.ChurnRate > 0 {
 				want := cfg.ChurnRate * cfg.Duration.Seconds()
@@ -277,7 +282,7 @@ func TestChurnCountsFailuresByCode(t *testing.T) {
 	}
 	c := res.Churn
 	// pion answers a wrong MESSAGE-INTEGRITY with 400 (RFC 8489 §9.2.4 says 401).
-	if c.Cycles != 0 || c.Failed == 0 || c.Failures["allocate:400"] != c.Failed || len(c.Failures) != 1 {
+	if c.Cycles != 0 || c.Failed == 0 || c.Attempted != c.Failed || c.Failures["allocate:400"] != c.Failed || len(c.Failures) != 1 {
 		t.Fatalf("churn %+v", *c)
 	}
 }

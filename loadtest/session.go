@@ -64,7 +64,7 @@ func writeBatch(cfg *Config) int {
 // setupSession dials, allocates and installs the send path (ChannelBind, or
 // CreatePermission for Send indications) for allocation i toward peer.
 func setupSession(ctx context.Context, cfg *Config, t target, i int, peer netip.AddrPort) (*session, error) {
-	conn, err := dial(ctx, cfg, t, readBatch(cfg), writeBatch(cfg), cfg.PayloadSize)
+	conn, err := dial(ctx, cfg, t, netip.Addr{}, readBatch(cfg), writeBatch(cfg), cfg.PayloadSize)
 	if err != nil {
 		return nil, &opError{"dial", err}
 	}

@@ -31,8 +31,13 @@ const DefaultRealm = "pion.turnstile.test"
 // address disables that listener; at least one must be enabled.
 type Config struct {
 	UDPAddr string
-	TCPAddr string
-	TLSAddr string
+	// UDPSockets is the number of UDP sockets bound to UDPAddr with
+	// SO_REUSEPORT (Linux only above 1), each read by its own goroutine in
+	// pion: the benchmark gives pion as many as turnstile and coturn get
+	// relay threads. 0 means 1.
+	UDPSockets int
+	TCPAddr    string
+	TLSAddr    string
 	// TLSCertificate is required when TLSAddr is set.
 	TLSCertificate *tls.Certificate
 	// Secret is the TURN REST shared secret; required.
@@ -63,6 +68,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.TLSAddr != "" && cfg.TLSCertificate == nil {
 		return nil, errors.New("pionserver: Config.TLSAddr needs Config.TLSCertificate")
 	}
+	if cfg.UDPSockets < 0 || cfg.UDPSockets > maxUDPSockets {
+		return nil, fmt.Errorf("pionserver: Config.UDPSockets = %d: must be between 0 and %d", cfg.UDPSockets, maxUDPSockets)
+	}
 	realm := cfg.Realm
 	if realm == "" {
 		realm = DefaultRealm
@@ -89,17 +97,19 @@ func Start(cfg Config) (*Server, error) {
 		if err != nil {
 			return fail(err)
 		}
-		pc, err := net.ListenPacket("udp", cfg.UDPAddr)
+		conns, err := listenUDP(cfg.UDPAddr, max(1, cfg.UDPSockets))
 		if err != nil {
-			return fail(fmt.Errorf("pionserver: UDPAddr: %w", err))
+			return fail(err)
 		}
-		s.closers = append(s.closers, pc)
-		s.udp = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
-			PacketConn:            pc,
-			RelayAddressGenerator: relayGenerator(ip),
-			PermissionHandler:     loopbackPeersOnly,
-		})
+		for _, pc := range conns {
+			s.closers = append(s.closers, pc)
+			sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
+				PacketConn:            pc,
+				RelayAddressGenerator: relayGenerator(ip),
+				PermissionHandler:     loopbackPeersOnly,
+			})
+		}
+		s.udp = conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
 	}
 	addListener := func(field, addr string, wrap func(net.Listener) net.Listener) (netip.AddrPort, error) {
 		ip, err := loopbackIP(field, addr)
@@ -137,6 +147,35 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.turn = srv
 	return s, nil
+}
+
+// maxUDPSockets bounds Config.UDPSockets (a benchmark gives one per thread).
+const maxUDPSockets = 256
+
+// listenUDP opens n UDP sockets on addr: one plain socket when n is 1, else
+// n sockets sharing the address with SO_REUSEPORT, the first choosing the
+// port when addr's is 0. On an error it closes what it opened.
+func listenUDP(addr string, n int) ([]net.PacketConn, error) {
+	if n == 1 {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("pionserver: UDPAddr: %w", err)
+		}
+		return []net.PacketConn{pc}, nil
+	}
+	var conns []net.PacketConn
+	for range n {
+		pc, err := listenUDPShared(addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("pionserver: UDPAddr: %w", err)
+		}
+		conns = append(conns, pc)
+		addr = pc.LocalAddr().String() // the others join the first's port
+	}
+	return conns, nil
 }
 
 // loopbackIP parses a listen address and requires a loopback IP literal.

@@ -3,13 +3,18 @@ package pionserver
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v2"
+
 	"github.com/turnstile-relay/turnstile/loadtest/turnwire"
 )
 
@@ -28,6 +33,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"tls without cert", Config{Secret: "s", TLSAddr: "127.0.0.1:0"}, "TLSCertificate"},
 		{"not loopback", Config{Secret: "s", UDPAddr: "0.0.0.0:0"}, "loopback"},
 		{"hostname", Config{Secret: "s", TCPAddr: "localhost:0"}, "IP:port"},
+		{"too many sockets", Config{Secret: "s", UDPAddr: "127.0.0.1:0", UDPSockets: 257}, "UDPSockets"},
 		{"tls not loopback", Config{Secret: "s", TLSAddr: "192.0.2.1:0", TLSCertificate: &cert}, "loopback"},
 	}
 	for _, tc := range tests {
@@ -140,4 +146,53 @@ func TestTLSListenerServesCertificate(t *testing.T) {
 	if r := transact(t, tcp, req); r.Code != 401 {
 		t.Fatalf("tcp code %d", r.Code)
 	}
+}
+
+// TestUDPSocketsShareTheAddress starts pion on two SO_REUSEPORT sockets and
+// checks that both are bound to the one address and that clients from many
+// source ports, which the kernel spreads over both, all get answers.
+func TestUDPSocketsShareTheAddress(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_REUSEPORT load spreading is Linux's")
+	}
+	s, err := Start(Config{UDPAddr: "127.0.0.1:0", UDPSockets: 2, Secret: "bench-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := boundUDPSockets(t, s.UDPAddr()); n != 2 {
+		t.Fatalf("%d UDP sockets bound to %v, want 2", n, s.UDPAddr())
+	}
+	// With 32 clients, all hashing to one socket has probability 2^-31.
+	for i := range 32 {
+		conn, err := net.Dial("udp", s.UDPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := turnwire.AllocateRequest(nil)
+		if r := transact(t, conn, req); r.Code != int(stun.CodeUnauthorized) {
+			t.Fatalf("client %d: code %d", i, r.Code)
+		}
+		conn.Close()
+	}
+}
+
+// boundUDPSockets counts the network namespace's IPv4 UDP sockets bound to
+// addr, from /proc/net/udp (proc(5)): the kernel prints the address's 32-bit
+// word in hex in the host's byte order, then the port.
+func boundUDPSockets(t *testing.T, addr netip.AddrPort) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := addr.Addr().As4()
+	want := fmt.Sprintf("%08X:%04X", binary.NativeEndian.Uint32(ip[:]), addr.Port())
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == want {
+			n++
+		}
+	}
+	return n
 }

@@ -8,6 +8,7 @@
 // SIGTERM.
 //
 //	pion-turn-server -udp 127.0.0.1:3479 -tcp 127.0.0.1:3479 -secret s3cret
+//	pion-turn-server -udp 127.0.0.1:3479 -udp-sockets 2 -secret s3cret
 //	pion-turn-server -udp 127.0.0.1:0 -tls 127.0.0.1:0 -tls-self-signed ca.pem
 package main
 
@@ -35,6 +36,7 @@ func main() {
 
 func run() error {
 	udp := flag.String("udp", "127.0.0.1:3478", "UDP listen address (loopback IP:port; empty disables)")
+	udpSockets := flag.Int("udp-sockets", 1, "UDP sockets sharing the -udp address (SO_REUSEPORT), one reading goroutine each")
 	tcp := flag.String("tcp", "", "TCP listen address (loopback IP:port; empty disables)")
 	tlsAddr := flag.String("tls", "", "TLS listen address (loopback IP:port; empty disables)")
 	certFile := flag.String("cert", "", "TLS certificate chain (PEM) for -tls")
@@ -47,7 +49,7 @@ func run() error {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 
-	cfg := pionserver.Config{UDPAddr: *udp, TCPAddr: *tcp, TLSAddr: *tlsAddr, Secret: *secret, Realm: *realm}
+	cfg := pionserver.Config{UDPAddr: *udp, UDPSockets: *udpSockets, TCPAddr: *tcp, TLSAddr: *tlsAddr, Secret: *secret, Realm: *realm}
 	if *tlsAddr != "" {
 		cert, err := loadCertificate(*tlsAddr, *certFile, *keyFile, *selfSigned)
 		if err != nil {
