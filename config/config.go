@@ -91,6 +91,11 @@ type Config struct {
 	// TCPMaxFrame is the largest frame accepted on a stream, in bytes
 	// (TURNSTILE_TCP_MAX_FRAME).
 	TCPMaxFrame int
+	// UnauthRate and UnauthBurst are the per-source budget of
+	// unauthenticated answers over UDP: answers a second, and answers at
+	// once (TURNSTILE_UNAUTH_RATE, TURNSTILE_UNAUTH_BURST). UnauthRate 0
+	// turns the budget off.
+	UnauthRate, UnauthBurst int
 	// LegacyChannels accepts RFC 5766's channel numbers 0x5000–0x7FFF,
 	// which RFC 8656 §12 reserves, for old clients
 	// (TURNSTILE_LEGACY_CHANNELS).

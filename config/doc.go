@@ -29,8 +29,9 @@
 //	TURNSTILE_TLS_CERT_FILE       (none)           PEM certificate chain for the TLS listeners.
 //	TURNSTILE_TLS_KEY_FILE        (none)           PEM private key matching the certificate.
 //	TURNSTILE_REALM               turnstile        REALM (RFC 8489 §14.9): 1 to 127 printable ASCII characters.
-//	TURNSTILE_SOFTWARE            turnstile        SOFTWARE attribute (RFC 8489 §14.14), under 128 characters;
-//	                                               empty omits the attribute.
+//	TURNSTILE_SOFTWARE            turnstile        SOFTWARE attribute (RFC 8489 §14.14) of answers to
+//	                                               authenticated requests, under 128 characters; empty omits
+//	                                               the attribute.
 //	TURNSTILE_AUTH_SECRETS        (none)           TURN REST shared secrets, list; the first mints, all are
 //	                                               accepted. At most 8, each at least 16 bytes.
 //	TURNSTILE_AUTH_SECRETS_FILE   (none)           File of TURN REST shared secrets, one per line (blank lines
@@ -77,6 +78,13 @@
 //	                                               is closed; 1s to 24h.
 //	TURNSTILE_TCP_MAX_FRAME       65539            Largest STUN or ChannelData frame on TCP/TLS in bytes,
 //	                                               1280 to 65552.
+//	TURNSTILE_UNAUTH_RATE         10               Unauthenticated answers over UDP (Binding, 401, 400, 420, 438,
+//	                                               retransmissions) a second per source (an IPv4 address, an
+//	                                               IPv6 /64) once its burst is spent, 0 to 1000000; further
+//	                                               requests are dropped and counted. 0 turns the budget off,
+//	                                               which makes the relay a reflector for spoofed sources.
+//	TURNSTILE_UNAUTH_BURST        100              Unauthenticated answers a quiet source gets at once, 1 to
+//	                                               1000000.
 //	TURNSTILE_LEGACY_CHANNELS     false            true also accepts RFC 5766's channel numbers 0x5000-0x7FFF,
 //	                                               which RFC 8656 §12 reserves; for old clients such as coturn
 //	                                               4.6's turnutils_uclient, which picks from the old range.

@@ -30,6 +30,10 @@ const (
 	// connection's write budget must hold a 64 KiB datagram.
 	minWriteBudget = 128 << 10
 	maxWriteBudget = 64 << 20
+	// maxUnauthRate and maxUnauthBurst are sourcebudget.MaxRate and
+	// MaxBurst.
+	maxUnauthRate  = 1_000_000
+	maxUnauthBurst = 1_000_000
 	// minTCPFrame: every message a client may send without knowing the
 	// path MTU fits (RFC 8489 §6.1: 1280 bytes for IPv6).
 	minTCPFrame = 1280
@@ -123,6 +127,8 @@ func load(env map[string]string, dev bool) (*Config, error) {
 	c.TCPWriteBudget = p.integer(varTCPWriteBudget, raw.TCPWriteBudget, minWriteBudget, maxWriteBudget)
 	c.TCPIdleTimeout = p.duration(varTCPIdleTimeout, raw.TCPIdleTimeout, time.Second, maxTCPIdleTimeout, false)
 	c.TCPMaxFrame = p.integer(varTCPMaxFrame, raw.TCPMaxFrame, minTCPFrame, maxTCPFrame)
+	c.UnauthRate = p.integer(varUnauthRate, raw.UnauthRate, 0, maxUnauthRate)
+	c.UnauthBurst = p.integer(varUnauthBurst, raw.UnauthBurst, 1, maxUnauthBurst)
 	c.LegacyChannels = p.boolean(varLegacyChannels, raw.LegacyChannels)
 	c.LegacyDualAllocation = p.boolean(varLegacyDual, raw.LegacyDual)
 	c.UDPOffload = p.boolean(varUDPOffload, raw.UDPOffload)

@@ -28,6 +28,8 @@ const (
 	varTCPMaxPerSource   = "TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE"
 	varTCPWriteBudget    = "TURNSTILE_TCP_WRITE_BUDGET"
 	varTCPIdleTimeout    = "TURNSTILE_TCP_IDLE_TIMEOUT"
+	varUnauthRate        = "TURNSTILE_UNAUTH_RATE"
+	varUnauthBurst       = "TURNSTILE_UNAUTH_BURST"
 	varTCPMaxFrame       = "TURNSTILE_TCP_MAX_FRAME"
 	varLegacyChannels    = "TURNSTILE_LEGACY_CHANNELS"
 	varLegacyDual        = "TURNSTILE_LEGACY_DUAL_ALLOCATION"
@@ -71,6 +73,8 @@ type rawEnv struct {
 	TCPMaxPerSource   string `env:"TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE" envDefault:"1000"`
 	TCPWriteBudget    string `env:"TURNSTILE_TCP_WRITE_BUDGET" envDefault:"262144"`
 	TCPIdleTimeout    string `env:"TURNSTILE_TCP_IDLE_TIMEOUT" envDefault:"2m"`
+	UnauthRate        string `env:"TURNSTILE_UNAUTH_RATE" envDefault:"10"`
+	UnauthBurst       string `env:"TURNSTILE_UNAUTH_BURST" envDefault:"100"`
 	TCPMaxFrame       string `env:"TURNSTILE_TCP_MAX_FRAME" envDefault:"65539"`
 	LegacyChannels    string `env:"TURNSTILE_LEGACY_CHANNELS" envDefault:"false"`
 	LegacyDual        string `env:"TURNSTILE_LEGACY_DUAL_ALLOCATION" envDefault:"false"`

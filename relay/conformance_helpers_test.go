@@ -204,13 +204,25 @@ func requireCode(t testing.TB, m *stunmsg.Message, want int) {
 	}
 }
 
-// requireSoftware checks SOFTWARE (RFC 8489 §14.14, RFC 8656 §5: SHOULD be
-// in every Allocate and Refresh response, success or error).
+// requireSoftware checks SOFTWARE in an answer to an authenticated request
+// (RFC 8489 §14.14, RFC 8656 §5: SHOULD be in every Allocate and Refresh
+// response, success or error).
 func requireSoftware(t testing.TB, m *stunmsg.Message) {
 	t.Helper()
 	v, ok := m.Get(stunmsg.AttrSoftware)
 	if !ok || string(v) != testSoftware {
 		t.Fatalf("SOFTWARE = %q (present %v), want %q", v, ok, testSoftware)
+	}
+}
+
+// requireNoSoftware checks that an answer to an unauthenticated request
+// (Binding, 400, 401, 420, 438) goes without SOFTWARE: it may go to a spoofed
+// source, and the attribute would add to what it reflects
+// (docs/protocol.md, "Unauthenticated answers").
+func requireNoSoftware(t testing.TB, m *stunmsg.Message) {
+	t.Helper()
+	if v, ok := m.Get(stunmsg.AttrSoftware); ok {
+		t.Fatalf("unauthenticated %s answer carries SOFTWARE %q", m.Method, v)
 	}
 }
 

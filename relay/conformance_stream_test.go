@@ -42,7 +42,7 @@ func TestConformanceStreamAllocationLifecycle(t *testing.T) {
 			c := dialStream(t, srv, transport)
 			m := c.roundTrip(c.creds.build(stunmsg.Binding, stunmsg.Request, newTxID(), false, nil))
 			requireCode(t, m, 0)
-			requireSoftware(t, m)
+			requireNoSoftware(t, m)
 			if got := xorAddr(t, m, stunmsg.AttrXORMappedAddress); got != c.localAddr() {
 				t.Fatalf("XOR-MAPPED-ADDRESS %s, want %s", got, c.localAddr())
 			}

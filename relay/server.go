@@ -28,6 +28,7 @@ import (
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/internal/txcache"
 	"github.com/turnstile-relay/turnstile/logging"
+	"github.com/turnstile-relay/turnstile/sourcebudget"
 	"github.com/turnstile-relay/turnstile/turncore"
 )
 
@@ -84,6 +85,20 @@ type Config struct {
 	// is dropped and counted (streambudget.go). 0 means
 	// DefaultTCPWriteBudget; otherwise at least MinTCPWriteBudget.
 	TCPWriteBudget int
+
+	// UnauthRate and UnauthBurst size the per-source budget of
+	// unauthenticated answers over UDP (package sourcebudget): Binding
+	// answers, 401/400/420 refusals, retransmissions answered from the
+	// cache. A source (an IPv4 address or an IPv6 /64) gets UnauthBurst at
+	// once and UnauthRate a second after that; requests beyond are dropped
+	// and counted as unauthenticated_budget. 0 means the sourcebudget
+	// default (10 a second, 100 at once). docs/protocol.md explains the
+	// defaults.
+	UnauthRate, UnauthBurst int
+	// NoUnauthBudget answers every unauthenticated request, which makes
+	// the relay a reflector for spoofed sources (RFC 8489 §6.3.4); the
+	// zero value keeps the budget.
+	NoUnauthBudget bool
 
 	Workers      int // packet loops; 0 means GOMAXPROCS
 	SocketBuffer int // SO_RCVBUF/SO_SNDBUF for relay sockets in bytes; 0 keeps the kernel default
@@ -286,6 +301,13 @@ func New(cfg Config) (*Server, error) {
 		PortMax:              cfg.PortMax,
 		AlternateServers:     cfg.AlternateServers,
 		LegacyDualAllocation: cfg.LegacyDualAllocation,
+	}
+	if !cfg.NoUnauthBudget {
+		budget, err := sourcebudget.New(sourcebudget.Config{Rate: cfg.UnauthRate, Burst: cfg.UnauthBurst})
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		core.Budget = budget
 	}
 	if cfg.Extension != nil {
 		core.Hooks = coreHooks{cfg.Extension}

@@ -306,11 +306,15 @@ func (p *Processor) start(class stunmsg.Class) {
 	p.b.Reset(p.out[:0], stunmsg.MessageType(p.msg.Method, class), p.msg.TransactionID)
 }
 
-// finish appends SOFTWARE (RFC 8489 §14.14, RFC 8656 §5), MESSAGE-INTEGRITY
-// when the request was authenticated (RFC 8489 §9.2.4), and FINGERPRINT when
-// the request carried one (RFC 8489 §7), and returns the encoded response.
+// finish appends SOFTWARE (RFC 8489 §14.14, RFC 8656 §5) and
+// MESSAGE-INTEGRITY when the request was authenticated (RFC 8489 §9.2.4), and
+// FINGERPRINT when the request carried one (RFC 8489 §7), and returns the
+// encoded response. SOFTWARE is a SHOULD; an answer to a request that proved
+// nothing (Binding, 400, 401, 420, 438) goes without it, because it may go
+// to a spoofed source and the attribute would add to what it reflects
+// (docs/protocol.md, "Unauthenticated answers").
 func (p *Processor) finish(key *auth.Key) []byte {
-	if sw := p.c.cfg.Software; sw != "" {
+	if sw := p.c.cfg.Software; sw != "" && key != nil {
 		p.b.Add(stunmsg.AttrSoftware, []byte(sw))
 	}
 	if key != nil {

@@ -39,6 +39,8 @@ Lists are joined with commas; integers are printed without exponent.
   "tcpWriteBudget" "TCP_WRITE_BUDGET"
   "tcpIdleTimeout" "TCP_IDLE_TIMEOUT"
   "tcpMaxFrame" "TCP_MAX_FRAME"
+  "unauthRate" "UNAUTH_RATE"
+  "unauthBurst" "UNAUTH_BURST"
   "udpOffload" "UDP_OFFLOAD"
   "alternateServers" "ALTERNATE_SERVERS" }}
 {{- range $key := keys .Values.config | sortAlpha }}
