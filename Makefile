@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 FUZZTIME ?= 5s
 
-.PHONY: all build run test deps vet deps-check unit race fuzz bench-go deploy-check bench clean
+.PHONY: all build run test deps vet xdp-gen xdp-check deps-check unit race fuzz bench-go deploy-check bench clean
 
 all: build
 
@@ -16,7 +16,7 @@ run:
 	$(GO) run ./cmd/turnstile
 
 # Everything CI runs. Installs missing tools first (Debian packages).
-test: deps vet deps-check unit race fuzz bench-go deploy-check
+test: deps vet xdp-check deps-check unit race fuzz bench-go deploy-check
 	@echo "make test: all steps passed"
 
 deps:
@@ -29,6 +29,16 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) mod tidy -diff
 	$(GO) test -count=1 ./internal/archtest
+
+# The XDP fast path's BPF object (xdp/relay_bpfel.o) is generated from
+# xdp/bpf/relay.c with clang 14 and committed, so a build needs no clang.
+xdp-gen:
+	bash scripts/xdp-gen.sh
+
+# Regenerates it into a temporary directory and fails when the committed
+# files differ.
+xdp-check:
+	bash scripts/xdp-check.sh
 
 # The daemon links neither pion (the reference server of the interop tests and
 # the benchmark) nor gonum (the load generator's charts).

@@ -1,0 +1,3 @@
+package xdp
+
+//go:generate bash ../scripts/xdp-gen.sh
