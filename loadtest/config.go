@@ -19,6 +19,9 @@ const (
 	ModeOpen   Mode = "open"
 	ModeRamp   Mode = "ramp"
 	ModeChurn  Mode = "churn"
+	// ModeRealistic paces audio-like and video-like flows, each on its own
+	// with jitter, one datagram per send call (flows.go).
+	ModeRealistic Mode = "realistic"
 )
 
 // Transport is the client-to-server transport (RFC 8656 §3.1).
@@ -86,7 +89,21 @@ type Config struct {
 	InFlight int
 	// Rate is the open-loop target in packets per second, across all
 	// allocations.
-	Rate     float64
+	Rate float64
+	// VideoFlows is how many of the Allocations carry video-like flows in
+	// realistic mode; the others carry audio-like flows.
+	VideoFlows int
+	// Jitter bounds how late after its nominal time a realistic flow's
+	// packet (or video frame) leaves: each is delayed by a uniform draw
+	// in [0, Jitter).
+	Jitter time.Duration
+	// GSO lets a closed-loop window of equal probes leave as one
+	// segmented send (UDP_SEGMENT) and lets the echo peers answer a run of
+	// datagrams the same way. On loopback a server with UDP_GRO then
+	// receives the run coalesced, which clients that send one datagram per
+	// call never give it: a best case (docs/performance.md). Off, every
+	// datagram leaves in its own send or its own sendmmsg entry.
+	GSO      bool
 	SendPath SendPath
 	// PayloadSize is the probe's application data size in bytes; at least
 	// ProbeHeaderSize.
@@ -186,6 +203,8 @@ func DefaultConfig() Config {
 		SetupTimeout:     60 * time.Second,
 		SetupConcurrency: 64,
 		RefreshInterval:  2 * time.Minute,
+		VideoFlows:       0,
+		Jitter:           4 * time.Millisecond,
 		RampStartRate:    1000,
 		RampFactor:       1.5,
 		RampMaxRate:      1_000_000,
@@ -233,9 +252,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.Mode {
-	case ModeClosed, ModeOpen, ModeRamp, ModeChurn:
+	case ModeClosed, ModeOpen, ModeRamp, ModeChurn, ModeRealistic:
 	default:
-		return bad("Mode", c.Mode, `must be "closed", "open", "ramp" or "churn"`)
+		return bad("Mode", c.Mode, `must be "closed", "open", "ramp", "churn" or "realistic"`)
+	}
+	if c.Mode == ModeRealistic {
+		if err := c.validateRealistic(bad); err != nil {
+			return err
+		}
 	}
 	if c.Allocations < 1 || c.Allocations > MaxAllocations {
 		return bad("Allocations", c.Allocations, fmt.Sprintf("must be between 1 and %d", MaxAllocations))
@@ -300,6 +324,22 @@ func (c *Config) Validate() error {
 	return durationIn("SampleInterval", c.SampleInterval, 10*time.Millisecond, time.Minute)
 }
 
+func (c *Config) validateRealistic(bad func(string, any, string) error) error {
+	if c.VideoFlows < 0 || c.VideoFlows > c.Allocations {
+		return bad("VideoFlows", c.VideoFlows, "must be between 0 and Allocations")
+	}
+	if c.Jitter < 0 || c.Jitter >= audioInterval {
+		return bad("Jitter", c.Jitter, fmt.Sprintf("must be at least 0 and below the audio packet interval %v", audioInterval))
+	}
+	if c.GSO {
+		return bad("GSO", true, "realistic flows send one datagram per send call")
+	}
+	if c.Transport != TransportUDP {
+		return bad("Transport", c.Transport, "realistic flows are UDP media")
+	}
+	return nil
+}
+
 func (c *Config) validateRamp(bad func(string, any, string) error, durationIn func(string, time.Duration, time.Duration, time.Duration) error) error {
 	if !(c.RampStartRate > 0 && c.RampStartRate <= MaxRate) {
 		return bad("RampStartRate", c.RampStartRate, fmt.Sprintf("must be above 0 and at most %d", MaxRate))
@@ -320,6 +360,15 @@ func (c *Config) validateRamp(bad func(string, any, string) error, durationIn fu
 		return bad("RampStepDuration", c.RampStepDuration, fmt.Sprintf("the ramp could take %v, more than %v", total, MaxDuration))
 	}
 	return nil
+}
+
+// maxPayload is the largest probe payload the run sends: PayloadSize, or
+// in realistic mode the largest packet of a flow (flows.go).
+func (c *Config) maxPayload() int {
+	if c.Mode == ModeRealistic {
+		return videoPacketSize
+	}
+	return c.PayloadSize
 }
 
 // rampSteps is the number of ramp steps from RampStartRate to RampMaxRate.

@@ -73,7 +73,7 @@ func dial(ctx context.Context, cfg *Config, t target, source netip.Addr, readBat
 		if err != nil {
 			return nil, fmt.Errorf("dial udp %v: %w", t.addr, err)
 		}
-		return newUDPConn(c, readBatch, writeBatch, max(maxUDPControl, maxDataFrame(payload)))
+		return newUDPConn(c, readBatch, writeBatch, max(maxUDPControl, maxDataFrame(payload)), cfg.GSO)
 	case TransportTCP, TransportTLS:
 		d := &net.Dialer{}
 		if source.IsValid() {

@@ -11,17 +11,19 @@ import (
 )
 
 // udpConn is a connected UDP socket read with recvmmsg(2) and written with
-// UDP segmentation or sendmmsg(2) through netio, without allocating per
-// packet. The socket is connected, so sends name no destination.
+// sendmmsg(2), or UDP segmentation when Config.GSO asks for it, through
+// netio, without allocating per packet. The socket is connected, so sends
+// name no destination.
 type udpConn struct {
 	c      *net.UDPConn
 	r      *netio.Conn // the reading goroutine's
 	rb     *netio.Batch
 	frames [][]byte
-	w      *netio.Conn // the writing goroutine's (writeFrames)
+	w      batchSender // the writing goroutine's (writeFrames)
 	wb     *netio.Batch
 	seg    netio.SegmentScratch
-	// segment is false once the kernel refused a segmented send.
+	// segment is Config.GSO, false once the kernel refused a segmented
+	// send.
 	segment bool
 	// one sends writeFrame's single frames; writeFrame may be called from
 	// any goroutine, so it has its own Conn and lock.
@@ -30,15 +32,24 @@ type udpConn struct {
 	oneScratch netio.Scratch
 }
 
-// newUDPConn takes over c, closing it on an error.
-func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, error) {
+// batchSender is the part of netio.Conn that writeFrames and the echo
+// peers send with; tests put a recorder in its place to see which calls
+// the generator makes.
+type batchSender interface {
+	SendBatch(b *netio.Batch, n int) (int, error)
+	SendSegments(segs [][]byte, to netip.AddrPort, sc *netio.SegmentScratch) error
+}
+
+// newUDPConn takes over c, closing it on an error. gso lets writeFrames
+// join a window of equal frames into one segmented send.
+func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int, gso bool) (*udpConn, error) {
 	fail := func(err error) (*udpConn, error) {
 		c.Close()
 		return nil, err
 	}
 	readBatch = min(max(1, readBatch), netio.MaxBatch)
 	writeBatch = min(max(1, writeBatch), netio.MaxBatch)
-	u := &udpConn{c: c, frames: make([][]byte, 0, readBatch), segment: true}
+	u := &udpConn{c: c, frames: make([][]byte, 0, readBatch), segment: gso}
 	var err error
 	if u.rb, err = netio.NewBatch(readBatch, bufSize, 0); err != nil {
 		return fail(err)
@@ -46,11 +57,13 @@ func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, e
 	if u.wb, err = netio.NewBatch(writeBatch, bufSize, 0); err != nil {
 		return fail(err)
 	}
-	for _, conn := range []**netio.Conn{&u.r, &u.w, &u.one} {
+	var w *netio.Conn
+	for _, conn := range []**netio.Conn{&u.r, &w, &u.one} {
 		if *conn, err = netio.NewConn(c); err != nil {
 			return fail(err)
 		}
 	}
+	u.w = w
 	return u, nil
 }
 
@@ -66,9 +79,10 @@ func (u *udpConn) readFrames() ([][]byte, error) {
 	return u.frames, nil
 }
 
-// writeFrames sends a burst that the kernel can cut back into these frames
-// (a window of equal probes) as one segmented send, anything else in
-// batches of sendmmsg; the batch path copies the frames into its buffers.
+// writeFrames sends the frames in batches of sendmmsg, one datagram per
+// entry, copying them into its buffers; with GSO, a burst that the kernel
+// can cut back into these frames (a window of equal probes) leaves as one
+// segmented send instead.
 func (u *udpConn) writeFrames(frames [][]byte) error {
 	if u.segment && netio.Segmentable(frames) {
 		err := u.w.SendSegments(frames, netip.AddrPort{}, &u.seg)

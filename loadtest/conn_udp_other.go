@@ -15,7 +15,7 @@ type udpConn struct {
 	frames [][]byte
 }
 
-func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int) (*udpConn, error) {
+func newUDPConn(c *net.UDPConn, readBatch, writeBatch, bufSize int, gso bool) (*udpConn, error) {
 	return &udpConn{c: c, buf: make([]byte, bufSize), frames: make([][]byte, 0, 1)}, nil
 }
 

@@ -120,7 +120,7 @@ func TestOnFrameRejectsForeignData(t *testing.T) {
 // batched UDP connection: what goes out comes back unchanged, the echo
 // counter follows, and the round trip does not allocate on either side.
 func TestUDPConnAndEchoPool(t *testing.T) {
-	pool, err := startEchoPool(netip.MustParseAddr("127.0.0.1"), 2, 2048)
+	pool, err := startEchoPool(netip.MustParseAddr("127.0.0.1"), 2, 2048, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func BenchmarkClosedLoopStep(b *testing.B) {
 }
 
 func BenchmarkUDPEchoRoundTrip(b *testing.B) {
-	pool, err := startEchoPool(netip.MustParseAddr("127.0.0.1"), 1, 2048)
+	pool, err := startEchoPool(netip.MustParseAddr("127.0.0.1"), 1, 2048, true)
 	if err != nil {
 		b.Fatal(err)
 	}

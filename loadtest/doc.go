@@ -11,6 +11,11 @@
 //     loss stays below RampLossLimit;
 //   - churn: allocate / refresh / delete cycles, counted per second, with
 //     failures counted by method and error code.
+//   - realistic: every allocation is a media flow paced on its own with
+//     jitter, audio-like (50 packets/s of 100–200 bytes) or video-like (30
+//     frames/s of 3–5 datagrams up to 1200 bytes, back to back), each
+//     datagram in a send call of its own (flows.go); offered rate, loss and
+//     RTT percentiles as in open loop.
 //
 // Probe packets travel as ChannelData (RFC 8656 §12) or Send indications
 // (RFC 8656 §11); they carry a sequence number and the send time, so the
@@ -22,14 +27,15 @@
 //
 // On Linux the generator keeps its own cost low, since it shares the machine
 // with the server it measures: socket calls are raw non-blocking system
-// calls, and a session's window of equal probes, like an echo peer's run of
-// datagrams back to one relayed address, leaves in one UDP GSO send
-// (UDP_SEGMENT). The kernel cuts such a send into ordinary datagrams before
-// any socket sees them, except that a socket which set UDP_GRO on the same
-// host receives the run coalesced, as it would receive a burst of one flow
-// from a NIC's GRO on a real network; loopback has no NIC, so without GSO a
-// GRO-capable server would never see that on loopback. Servers without
-// UDP_GRO (coturn, pion/turn) get the same datagrams one by one.
+// calls, and batches leave in one sendmmsg(2), one datagram per entry, as
+// browsers and softphones send. Config.GSO (a best case, off by default)
+// lets a session's window of equal probes, like an echo peer's run of
+// datagrams back to one relayed address, leave as one UDP GSO send
+// (UDP_SEGMENT) instead. The kernel cuts such a send into ordinary
+// datagrams before any socket sees them, except that a socket which set
+// UDP_GRO on the same host receives the run coalesced, so a GRO-capable
+// server takes it in one receive; servers without UDP_GRO (coturn,
+// pion/turn) get the same datagrams one by one.
 //
 // Given the server's pid, the result also carries the server's CPU time per
 // relayed packet and its resident memory per allocation (package procstat).

@@ -35,8 +35,9 @@ type echoCounter struct {
 }
 
 // startEchoPool binds n sockets on ip and starts serving them. maxDatagram is
-// the largest datagram to echo whole.
-func startEchoPool(ip netip.Addr, n, maxDatagram int) (*echoPool, error) {
+// the largest datagram to echo whole; gso lets them answer a run of
+// datagrams to one source as one segmented send (Config.GSO).
+func startEchoPool(ip netip.Addr, n, maxDatagram int, gso bool) (*echoPool, error) {
 	p := &echoPool{echoed: make([]echoCounter, n)}
 	for i := 0; i < n; i++ {
 		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
@@ -51,7 +52,7 @@ func startEchoPool(ip netip.Addr, n, maxDatagram int) (*echoPool, error) {
 		p.addrs = append(p.addrs, c.LocalAddr().(*net.UDPAddr).AddrPort())
 	}
 	for i, c := range p.conns {
-		server, err := newEchoServer(c, maxDatagram, &p.echoed[i].n)
+		server, err := newEchoServer(c, maxDatagram, &p.echoed[i].n, gso)
 		if err != nil {
 			p.close()
 			return nil, err

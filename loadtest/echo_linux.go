@@ -9,14 +9,15 @@ import (
 )
 
 // echoServer echoes datagrams in batches: one recvmmsg(2) fills up to
-// echoBatch buffers with their source addresses, and they go back in as
-// few sends as order allows. Consecutive datagrams from one source that
+// echoBatch buffers with their source addresses, and they go back in one
+// sendmmsg(2), one datagram per entry, as a media peer answers. With GSO
+// (Config.GSO, a best case), consecutive datagrams from one source that
 // the kernel can cut apart again (equal sizes, a shorter last) go back as
 // one segmented send (UDP_SEGMENT), so a relay's burst costs the echo peer
 // one trip down the stack; the datagrams between such runs go back in one
 // sendmmsg(2). No allocation per packet.
 type echoServer struct {
-	conn   *netio.Conn
+	conn   echoConn
 	in     *netio.Batch // received datagrams and their sources
 	echoed *atomic.Uint64
 	// out holds copies of the single datagrams between runs, which must
@@ -28,7 +29,14 @@ type echoServer struct {
 	segment bool
 }
 
-func newEchoServer(c *net.UDPConn, maxDatagram int, echoed *atomic.Uint64) (*echoServer, error) {
+// echoConn is the part of netio.Conn an echo peer uses; tests put a
+// recorder in its place.
+type echoConn interface {
+	batchSender
+	RecvBatch(b *netio.Batch) (int, error)
+}
+
+func newEchoServer(c *net.UDPConn, maxDatagram int, echoed *atomic.Uint64, gso bool) (*echoServer, error) {
 	conn, err := netio.NewConn(c)
 	if err != nil {
 		return nil, err
@@ -47,7 +55,7 @@ func newEchoServer(c *net.UDPConn, maxDatagram int, echoed *atomic.Uint64) (*ech
 		out:     out,
 		segs:    make([][]byte, 0, netio.MaxSegments),
 		echoed:  echoed,
-		segment: true,
+		segment: gso,
 	}, nil
 }
 

@@ -14,7 +14,7 @@ type echoServer struct {
 	echoed *atomic.Uint64
 }
 
-func newEchoServer(c *net.UDPConn, maxDatagram int, echoed *atomic.Uint64) (*echoServer, error) {
+func newEchoServer(c *net.UDPConn, maxDatagram int, echoed *atomic.Uint64, gso bool) (*echoServer, error) {
 	return &echoServer{c: c, buf: make([]byte, maxDatagram), echoed: echoed}, nil
 }
 

@@ -66,7 +66,7 @@ func dialTestConn(t testing.TB, to netip.AddrPort, batch int) *udpConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := newUDPConn(c, batch, batch, 2048)
+	conn, err := newUDPConn(c, batch, batch, 2048, true)
 	if err != nil {
 		t.Fatal(err)
 	}

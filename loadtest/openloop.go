@@ -125,11 +125,14 @@ func (p *pacer) run(r *runState, sessions []*session, rate float64, start, end m
 }
 
 // send writes one probe on s.
-func (p *pacer) send(r *runState, s *session) {
-	now := mono.Now()
+func (p *pacer) send(r *runState, s *session) { p.sendSized(r, s, s.payload, mono.Now()) }
+
+// sendSized writes one probe of size payload bytes on s at now, in a send
+// call of its own.
+func (p *pacer) sendSized(r *runState, s *session, size int, now mono.Time) {
 	s.openSeq++
-	s.fillFrame(s.openFrame, &s.openTxid, probe{session: uint32(s.id), seq: s.openSeq, sent: now})
-	if err := s.cl.conn.writeFrame(s.openFrame); err != nil {
+	frame := s.fillSized(s.openFrame, &s.openTxid, probe{session: uint32(s.id), seq: s.openSeq, sent: now}, size)
+	if err := s.cl.conn.writeFrame(frame); err != nil {
 		bump(&p.cnt.writeErrors)
 		return
 	}
@@ -137,5 +140,71 @@ func (p *pacer) send(r *runState, s *session) {
 	bump(&p.cnt.sentAll)
 	if r.win.contains(now) {
 		bump(&p.cnt.sent)
+	}
+}
+
+// runFlowPacers sends the realistic profile's flows from start until end,
+// the sessions spread round-robin over pacerCount goroutines, and returns
+// when they finish. Sessions below Config.VideoFlows carry video.
+func (r *runState) runFlowPacers(start, end mono.Time) {
+	k := len(r.pacers)
+	seed := uint64(mono.Now())
+	var wg sync.WaitGroup
+	for j := 0; j < k; j++ {
+		var mine []*session
+		video := 0
+		for i := j; i < len(r.sessions); i += k {
+			mine = append(mine, r.sessions[i])
+			if i < r.cfg.VideoFlows {
+				video++
+			}
+		}
+		p := &r.pacers[j]
+		sched := newFlowSchedule(len(mine), video, start, r.cfg.Jitter, seed+uint64(j))
+		wg.Go(func() { p.runFlows(r, mine, sched, end, systemFlowClock{}) })
+	}
+	wg.Wait()
+}
+
+// flowClock is the time source of runFlows: the system's, or a test's fake
+// that advances when asked to sleep.
+type flowClock interface {
+	Now() mono.Time
+	Sleep(d time.Duration)
+}
+
+// systemFlowClock is the real flowClock.
+type systemFlowClock struct{}
+
+func (systemFlowClock) Now() mono.Time        { return mono.Now() }
+func (systemFlowClock) Sleep(d time.Duration) { time.Sleep(d) }
+
+// runFlows sends every burst of sched when it is due until end, each
+// packet in a send call of its own, and sleeps until the next. A pacer
+// that falls behind sends the overdue bursts at once, late: the achieved
+// rate and the RTTs show it.
+func (p *pacer) runFlows(r *runState, sessions []*session, sched *flowSchedule, end mono.Time, clock flowClock) {
+	if len(sessions) == 0 {
+		return
+	}
+	now := clock.Now()
+	for !r.stop.Load() && p.budget > 0 && now.Before(end) {
+		for p.budget > 0 {
+			b, ok := sched.pop(now)
+			if !ok {
+				break
+			}
+			s := sessions[b.session]
+			for _, size := range b.sizes[:b.n] {
+				if p.budget == 0 {
+					break
+				}
+				p.sendSized(r, s, size, now)
+			}
+		}
+		if d := min(sched.next(), end).Sub(now); d > 0 {
+			clock.Sleep(d)
+		}
+		now = clock.Now()
 	}
 }

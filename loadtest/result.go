@@ -15,7 +15,14 @@ type Result struct {
 	Allocations int       `json:"allocations"`
 	InFlight    int       `json:"in_flight,omitempty"`
 	PayloadSize int       `json:"payload_bytes"`
-	TargetRate  float64   `json:"target_pps,omitempty"`
+	// TargetRate is the open loop's Rate, or the realistic flows' mean
+	// offered packets per second.
+	TargetRate float64 `json:"target_pps,omitempty"`
+	// VideoFlows is how many realistic flows carried video.
+	VideoFlows int `json:"video_flows,omitempty"`
+	// GSO is Config.GSO: the generator joined datagrams into segmented
+	// sends (a best case for servers with UDP_GRO).
+	GSO bool `json:"gso,omitempty"`
 	// Seconds is the measured time: Duration, or the sum of ramp steps.
 	Seconds float64 `json:"seconds"`
 

@@ -42,7 +42,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.InFlight = cfg.InFlight
 	case ModeOpen:
 		res.TargetRate = cfg.Rate
+	case ModeRealistic:
+		res.TargetRate = offeredRate(cfg.Allocations-cfg.VideoFlows, cfg.VideoFlows)
+		res.VideoFlows = cfg.VideoFlows
+		res.PayloadSize = 0
 	}
+	res.GSO = cfg.GSO
 	if cfg.Mode == ModeChurn {
 		err = r.churn(ctx, &res)
 	} else {
@@ -56,7 +61,7 @@ func (r *runState) traffic(ctx context.Context, res *Result) error {
 	cfg := r.cfg
 	meter := newServerMeter(cfg.ServerPID)
 	rssBefore := meter.rss()
-	echo, err := startEchoPool(cfg.PeerIP, cfg.EchoSockets, maxDataFrame(cfg.PayloadSize))
+	echo, err := startEchoPool(cfg.PeerIP, cfg.EchoSockets, maxDataFrame(cfg.maxPayload()), cfg.GSO)
 	if err != nil {
 		return fmt.Errorf("loadtest: %w", err)
 	}
@@ -155,7 +160,9 @@ func (r *runState) measure(ctx context.Context, res *Result, meter *serverMeter)
 	case ModeClosed:
 		err = r.closedPhase(ctx, res, meter, start)
 	case ModeOpen:
-		err = r.openPhase(ctx, res, meter, start)
+		err = r.openPhase(ctx, res, meter, start, func(start, until mono.Time) { r.runPacers(cfg.Rate, start, until) })
+	case ModeRealistic:
+		err = r.openPhase(ctx, res, meter, start, r.runFlowPacers)
 	case ModeRamp:
 		err = r.rampPhase(ctx, res, meter, start)
 	}
@@ -213,16 +220,17 @@ func (r *runState) closedPhase(ctx context.Context, res *Result, meter *serverMe
 	return err
 }
 
-// openPhase sends at Rate for Warmup + Duration, then waits PacketTimeout
-// for the last probes, stops the receivers and counts.
-func (r *runState) openPhase(ctx context.Context, res *Result, meter *serverMeter, start mono.Time) error {
+// openPhase sends with send (open-loop pacers at Rate, or the realistic
+// flows) for Warmup + Duration, then waits PacketTimeout for the last
+// probes, stops the receivers and counts.
+func (r *runState) openPhase(ctx context.Context, res *Result, meter *serverMeter, start mono.Time, send func(start, until mono.Time)) error {
 	cfg := r.cfg
 	from := start.Add(cfg.Warmup)
 	until := from.Add(cfg.Duration)
 	r.win.set(from, until)
 	r.startLoops(r.receiveLoop)
 	pacersDone := make(chan struct{})
-	go func() { r.runPacers(cfg.Rate, start, until); close(pacersDone) }()
+	go func() { send(start, until); close(pacersDone) }()
 
 	stopPacers := func(err error) error {
 		r.stop.Store(true)

@@ -474,7 +474,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	// The detector must see our goroutines when there are some (once
 	// started: before that a goroutine from WaitGroup.Go shows no frame of
 	// ours, but a leaked one is blocked inside our code).
-	pool, err := startEchoPool(netipMust("127.0.0.1"), 1, 64)
+	pool, err := startEchoPool(netipMust("127.0.0.1"), 1, 64, false)
 	if err != nil {
 		t.Fatal(err)
 	}

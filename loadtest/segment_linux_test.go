@@ -62,7 +62,7 @@ func TestSegmentedWriteArrivesAsDatagrams(t *testing.T) {
 // with a shorter last and an empty one after, come back to each source
 // exactly, in order (the echo joins runs into segmented sends).
 func TestEchoSendsRunsBack(t *testing.T) {
-	pool, err := startEchoPool(netip.MustParseAddr("127.0.0.1"), 1, 2048)
+	pool, err := startEchoPool(netip.MustParseAddr("127.0.0.1"), 1, 2048, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestEchoKeepsOrderAroundRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var echoed atomic.Uint64
-	server, err := newEchoServer(c, 2048, &echoed)
+	server, err := newEchoServer(c, 2048, &echoed, true)
 	if err != nil {
 		t.Fatal(err)
 	}

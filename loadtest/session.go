@@ -23,7 +23,10 @@ type session struct {
 	peer    netip.AddrPort
 	channel uint16 // 0 for the Send-indication path
 	payload int
-	cnt     counters
+	// variable marks a session whose probes have sizes up to payload
+	// (realistic flows) instead of exactly payload.
+	variable bool
+	cnt      counters
 
 	// Open loop: owned by the session's pacer, kept off the cache lines the
 	// loop writes.
@@ -64,16 +67,17 @@ func writeBatch(cfg *Config) int {
 // setupSession dials, allocates and installs the send path (ChannelBind, or
 // CreatePermission for Send indications) for allocation i toward peer.
 func setupSession(ctx context.Context, cfg *Config, t target, i int, peer netip.AddrPort) (*session, error) {
-	conn, err := dial(ctx, cfg, t, netip.Addr{}, readBatch(cfg), writeBatch(cfg), cfg.PayloadSize)
+	conn, err := dial(ctx, cfg, t, netip.Addr{}, readBatch(cfg), writeBatch(cfg), cfg.maxPayload())
 	if err != nil {
 		return nil, &opError{"dial", err}
 	}
 	user, pass := credentials(cfg, i, time.Now())
 	s := &session{
-		id:      i,
-		cl:      client{conn: conn, auth: turnwire.NewAuth(user, pass), timeout: cfg.RequestTimeout, udp: cfg.Transport == TransportUDP},
-		peer:    peer,
-		payload: cfg.PayloadSize,
+		id:       i,
+		cl:       client{conn: conn, auth: turnwire.NewAuth(user, pass), timeout: cfg.RequestTimeout, udp: cfg.Transport == TransportUDP},
+		peer:     peer,
+		payload:  cfg.maxPayload(),
+		variable: cfg.Mode == ModeRealistic,
 	}
 	resp, _, err := s.cl.transact(ctx, "allocate", turnwire.AllocateRequest)
 	if err != nil {
@@ -138,16 +142,26 @@ func (s *session) frameSize() int {
 // the probe header. The rest of the payload keeps whatever frame held (the
 // probe's filler). txid is the caller's indication counter.
 func (s *session) fillFrame(frame []byte, txid *[12]byte, p probe) {
+	s.fillSized(frame, txid, p, s.payload)
+}
+
+// fillSized writes a probe frame of size payload bytes (at most s.payload)
+// at the start of frame and returns it.
+func (s *session) fillSized(frame []byte, txid *[12]byte, p probe, size int) []byte {
 	var payload []byte
+	var n int
 	if s.channel != 0 {
-		turnwire.PutChannelDataHeader(frame, s.channel, s.payload)
+		turnwire.PutChannelDataHeader(frame, s.channel, size)
+		n = turnwire.ChannelDataSize(size, s.cl.conn.stream())
 		payload = frame[turnwire.ChannelDataHeaderSize:]
 	} else {
 		nextTxid(txid)
-		off := turnwire.PutSendIndication(frame, txid, s.peer, s.payload)
+		off := turnwire.PutSendIndication(frame, txid, s.peer, size)
+		n = turnwire.SendIndicationSize(s.peer, size)
 		payload = frame[off:]
 	}
 	putProbe(payload, p)
+	return frame[:n]
 }
 
 // nextTxid advances an indication transaction ID as a 96-bit counter. RFC
@@ -191,10 +205,18 @@ func (s *session) onFrame(f []byte, now mono.Time) (p probe, ok bool) {
 		return probe{}, false
 	}
 	p, ok = parseProbe(data)
-	if !ok || p.session != uint32(s.id) || len(data) != s.payload {
+	if !ok || p.session != uint32(s.id) || !s.sizeFits(len(data)) {
 		bump(&s.cnt.stray)
 		return probe{}, false
 	}
 	bump(&s.cnt.receivedAll)
 	return p, true
+}
+
+// sizeFits reports whether a returning probe has a size this session sends.
+func (s *session) sizeFits(n int) bool {
+	if s.variable {
+		return n >= ProbeHeaderSize && n <= s.payload
+	}
+	return n == s.payload
 }

@@ -21,7 +21,15 @@ func (r *Result) WriteSummary(w io.Writer) error {
 	if r.Mode == ModeClosed {
 		fmt.Fprintf(&b, " × %d in flight", r.InFlight)
 	}
-	fmt.Fprintf(&b, ", %d-byte payload, %.1f s measured\n", r.PayloadSize, r.Seconds)
+	if r.Mode == ModeRealistic {
+		fmt.Fprintf(&b, " (%d video, %d audio flows, %.0f packets/s offered)", r.VideoFlows, r.Allocations-r.VideoFlows, r.TargetRate)
+	} else {
+		fmt.Fprintf(&b, ", %d-byte payload", r.PayloadSize)
+	}
+	if r.GSO {
+		b.WriteString(", GSO sends (best case)")
+	}
+	fmt.Fprintf(&b, ", %.1f s measured\n", r.Seconds)
 	if s := r.Setup; s != nil {
 		fmt.Fprintf(&b, "setup:    %d allocated in %.2f s (%.0f allocations/s)%s\n", s.Allocated, s.Seconds, s.AllocationsPerSecond, failures(s.Failures))
 	}

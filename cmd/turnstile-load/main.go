@@ -4,6 +4,7 @@
 // RSS per allocation. It is a thin shell over package loadtest.
 //
 //	turnstile-load -server 127.0.0.1:3478 -secret s3cret
+//	turnstile-load -mode realistic -allocations 300 -video-flows 60
 //	turnstile-load -mode churn -transport tcp -allocations 16 -duration 10s
 //	turnstile-load -mode ramp -send send -size 200 -plot ramp.png -json ramp.json
 //
