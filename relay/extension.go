@@ -186,7 +186,10 @@ type Client interface {
 type Observer interface {
 	// BindingUsable: ChannelData on b.Channel can now flow between the
 	// client and b.Peer (a ChannelBind succeeded, RFC 8656 §12.2, or a
-	// CreatePermission renewed the expired permission of a live channel).
+	// CreatePermission renewed the expired permission of a live channel),
+	// until b.Expires. It is called again, with the later Expires, when a
+	// ChannelBind or CreatePermission refreshes a usable binding. The
+	// relay sends the request's success response after the call returns.
 	BindingUsable(b Binding, now mono.Time)
 	// BindingUnusable: b can no longer carry data, for why. Every usable
 	// binding is told once, before it is usable again.
@@ -206,6 +209,10 @@ type Binding struct {
 	Channel uint16
 	Peer    netip.AddrPort
 	Relayed netip.AddrPort
+	// Expires is the earlier of the channel's and the permission's
+	// deadlines (RFC 8656 §12, §9), set in BindingUsable; the relay tells
+	// BindingUnusable at that instant unless a refresh moved it.
+	Expires mono.Time
 }
 
 // Unusable says why a binding stopped being usable.

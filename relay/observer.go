@@ -15,7 +15,8 @@ import (
 // expires or the allocation ends. It exists only with an Observer.
 //
 // Expiry: each usable binding has one entry in a deadline queue, at the
-// earlier of its channel's and its permission's deadlines, and the relay's
+// earlier of its channel's and its permission's deadlines (Binding.Expires,
+// told again when a refresh moves it), and the relay's
 // housekeeping timer (which runs no later than the queue's earliest
 // deadline) re-checks the due ones. A refresh does not touch the queue: an
 // entry that falls due for a binding refreshed meanwhile finds it still
@@ -37,6 +38,7 @@ type watchedBinding struct {
 	peer   netip.AddrPort
 	usable bool      // as last told to the observer
 	at     mono.Time // the queued deadline while usable
+	told   mono.Time // the Expires last told while usable
 }
 
 // channelBound records a successful ChannelBind of ch to peer on sess.
@@ -115,11 +117,16 @@ func (w *bindingWatch) check(b *watchedBinding, now mono.Time) {
 	rs := b.sess.relayFor(b.peer.Addr())
 	switch {
 	case chanOK && permOK && rs != nil:
-		if !b.usable {
-			b.usable = true
-			w.obs.BindingUsable(w.binding(b, rs), now)
+		at := min(chanEnd, permEnd)
+		if !b.usable || at != b.told {
+			// New, or refreshed: a data path that enforces the deadline
+			// itself (the XDP maps) learns the new one.
+			b.usable, b.told = true, at
+			bd := w.binding(b, rs)
+			bd.Expires = at
+			w.obs.BindingUsable(bd, now)
 		}
-		if at := min(chanEnd, permEnd); at != b.at {
+		if at != b.at {
 			b.at = at
 			heap.Push(&w.queue, watchEntry{at: at, b: b})
 		}
@@ -138,7 +145,7 @@ func (w *bindingWatch) drop(b *watchedBinding, why Unusable, now mono.Time) {
 	if !b.usable {
 		return
 	}
-	b.usable, b.at = false, 0
+	b.usable, b.at, b.told = false, 0, 0
 	w.obs.BindingUnusable(w.binding(b, b.sess.relayOfFamily(b.peer.Addr())), why, now)
 }
 

@@ -21,7 +21,7 @@ type recordingObserver struct {
 }
 
 func (o *recordingObserver) BindingUsable(b Binding, now mono.Time) {
-	o.add(fmt.Sprintf("usable %#x %v relayed=%v at %v", b.Channel, b.Peer, b.Relayed.IsValid(), now))
+	o.add(fmt.Sprintf("usable %#x %v relayed=%v until %v at %v", b.Channel, b.Peer, b.Relayed.IsValid(), b.Expires, now))
 }
 
 func (o *recordingObserver) BindingUnusable(b Binding, why Unusable, now mono.Time) {
@@ -50,6 +50,38 @@ func (o *recordingObserver) take() []string {
 	return out
 }
 
+// TestObserverHearsRefreshes: a ChannelBind or CreatePermission that moves
+// a usable binding's deadline tells the observer the new Expires (the XDP
+// maps enforce it in the kernel), and the binding ends at the last one.
+func TestObserverHearsRefreshes(t *testing.T) {
+	clock := monotest.New(time.Now())
+	obs := &recordingObserver{}
+	srv := newTestServer(t, withClock(clock), func(c *Config) { c.Observer = obs })
+	t0 := clock.Now()
+	at := func(d time.Duration) mono.Time { return t0.Add(d) }
+	want := func(step string, events ...string) {
+		t.Helper()
+		if got := obs.take(); fmt.Sprint(got) != fmt.Sprint(events) {
+			t.Fatalf("%s: observer heard %q, want %q", step, got, events)
+		}
+	}
+	c := newRawClient(t, srv.udp, "udp4")
+	requireCode(t, c.allocateWith(lifetimeAttr(3600)), 0)
+	peer := netip.MustParseAddrPort("127.0.0.2:5000")
+	c.bind(0x4000, peer)
+	want("ChannelBind", fmt.Sprintf("usable 0x4000 %v relayed=true until %v at %v", peer, at(300*time.Second), t0))
+	clock.Advance(100 * time.Second)
+	c.bind(0x4000, peer) // refreshes the permission to 400 s and the channel to 700 s
+	want("ChannelBind refresh", fmt.Sprintf("usable 0x4000 %v relayed=true until %v at %v", peer, at(400*time.Second), at(100*time.Second)))
+	clock.Advance(100 * time.Second)
+	c.permit(peer)
+	want("CreatePermission refresh", fmt.Sprintf("usable 0x4000 %v relayed=true until %v at %v", peer, at(500*time.Second), at(200*time.Second)))
+	clock.Advance(300*time.Second - time.Nanosecond)
+	want("before the refreshed deadline")
+	clock.Advance(time.Nanosecond)
+	want("refreshed permission expiry", fmt.Sprintf("unusable 0x4000 %v permission_expired at %v", peer, at(500*time.Second)))
+}
+
 // TestObserverFollowsBindings: the observer hears that a binding is usable
 // when ChannelBind succeeds, with the client's 5-tuple and the relayed
 // socket; that it stops being usable exactly at the deadline of its
@@ -75,12 +107,12 @@ func TestObserverFollowsBindings(t *testing.T) {
 	requireCode(t, c.allocateWith(lifetimeAttr(3600)), 0)
 	peer := netip.MustParseAddrPort("127.0.0.2:5000")
 	c.bind(0x4000, peer)
-	want("ChannelBind", fmt.Sprintf("usable 0x4000 %v relayed=true at %v", peer, t0))
+	want("ChannelBind", fmt.Sprintf("usable 0x4000 %v relayed=true until %v at %v", peer, at(300*time.Second), t0))
 	b := c.fiveTuple()
 	if got := lookupAllocation(srv, b).Ext.(*session).watched[0x4000]; got == nil || got.sess.client.ft != b {
 		t.Fatalf("the binding is not watched for the client's 5-tuple %v", b)
 	}
-	c.bind(0x4000, peer) // a refresh of a usable binding tells nothing
+	c.bind(0x4000, peer) // a refresh that moves no deadline tells nothing
 	want("refresh")
 
 	clock.Advance(300*time.Second - time.Nanosecond)
@@ -90,14 +122,14 @@ func TestObserverFollowsBindings(t *testing.T) {
 
 	clock.Advance(100 * time.Second)
 	c.permit(peer)
-	want("CreatePermission", fmt.Sprintf("usable 0x4000 %v relayed=true at %v", peer, at(400*time.Second)))
+	want("CreatePermission", fmt.Sprintf("usable 0x4000 %v relayed=true until %v at %v", peer, at(600*time.Second), at(400*time.Second)))
 	clock.Advance(200*time.Second - time.Nanosecond)
 	want("just before the channel's deadline")
 	clock.Advance(time.Nanosecond)
 	want("channel expiry", fmt.Sprintf("unusable 0x4000 %v channel_expired at %v", peer, at(600*time.Second)))
 
 	c.bind(0x4000, peer)
-	want("bind again", fmt.Sprintf("usable 0x4000 %v relayed=true at %v", peer, at(600*time.Second)))
+	want("bind again", fmt.Sprintf("usable 0x4000 %v relayed=true until %v at %v", peer, at(900*time.Second), at(600*time.Second)))
 	requireCode(t, c.request(stunmsg.Refresh, func(b *stunmsg.Builder) { b.AddUint32(stunmsg.AttrLifetime, 0) }), 0)
 	want("Refresh 0", fmt.Sprintf("unusable 0x4000 %v allocation_deleted at %v", peer, at(600*time.Second)))
 
@@ -107,11 +139,11 @@ func TestObserverFollowsBindings(t *testing.T) {
 	c2 := newRawClient(t, srv.udp, "udp4")
 	requireCode(t, c2.allocateWith(lifetimeAttr(600)), 0)
 	c2.bind(0x4001, peer)
-	want("second allocation", fmt.Sprintf("usable 0x4001 %v relayed=true at %v", peer, at(600*time.Second)))
+	want("second allocation", fmt.Sprintf("usable 0x4001 %v relayed=true until %v at %v", peer, at(900*time.Second), at(600*time.Second)))
 	clock.Advance(400 * time.Second)
 	want("its permission", fmt.Sprintf("unusable 0x4001 %v permission_expired at %v", peer, at(900*time.Second)))
 	c2.bind(0x4001, peer)
-	want("bound again", fmt.Sprintf("usable 0x4001 %v relayed=true at %v", peer, at(1000*time.Second)))
+	want("bound again", fmt.Sprintf("usable 0x4001 %v relayed=true until %v at %v", peer, at(1300*time.Second), at(1000*time.Second)))
 	clock.Advance(200 * time.Second)
 	want("allocation expiry", fmt.Sprintf("unusable 0x4001 %v allocation_expired at %v", peer, at(1200*time.Second)))
 
