@@ -20,6 +20,9 @@ type allocateParams struct {
 	token        [8]byte
 	hasToken     bool
 	dontFragment bool
+	// tcp: REQUESTED-TRANSPORT asked for TCP (RFC 6062 §5.1); the relayed
+	// socket is a listening TCP socket.
+	tcp bool
 	// draftCodes: the request used draft-ietf-tram-turnbis' codepoint for
 	// ADDITIONAL-ADDRESS-FAMILY, so ADDRESS-ERROR-CODE answers in kind.
 	draftCodes bool
@@ -37,7 +40,7 @@ func (p *Processor) allocate(req *request) []byte {
 	if p.c.cfg.Table.Lookup(ft, req.now) != nil {
 		return p.errorResponse(437, key, false, req)
 	}
-	params, code := p.allocateParams()
+	params, code := p.allocateParams(ft)
 	if code != 0 {
 		return p.errorResponse(code, key, false, req)
 	}
@@ -119,6 +122,7 @@ func (p *Processor) Commit(ext Stateful) Result {
 	key := &req.key
 	st := ext.TURNState()
 	st.dontFragment = pa.params.dontFragment
+	st.tcp = pa.params.tcp
 	st.setLive(allocation.FamilyIPv4, pa.v4.Handle != nil)
 	st.setLive(allocation.FamilyIPv6, pa.v6.Handle != nil)
 	st.hook = pa.hook
@@ -236,10 +240,11 @@ func (p *Processor) clearActions() {
 
 // allocateParams applies the attribute checks of RFC 8656 §7.2 steps 3–9 and
 // returns the request's parameters, or the error code to answer.
-func (p *Processor) allocateParams() (allocateParams, int) {
+func (p *Processor) allocateParams(ft allocation.FiveTuple) (allocateParams, int) {
 	m := &p.msg
 	var ap allocateParams
-	// Step 3: REQUESTED-TRANSPORT is mandatory; only UDP is relayed.
+	// Step 3: REQUESTED-TRANSPORT is mandatory; UDP is relayed, and TCP
+	// when TCP relaying is on (RFC 6062).
 	v, ok := m.Get(stunmsg.AttrRequestedTransport)
 	if !ok {
 		return ap, 400
@@ -248,7 +253,11 @@ func (p *Processor) allocateParams() (allocateParams, int) {
 	if !ok {
 		return ap, 400
 	}
-	if proto != stunmsg.ProtoUDP {
+	switch {
+	case proto == stunmsg.ProtoUDP:
+	case proto == stunmsg.ProtoTCP && p.c.cfg.TCP.Enabled:
+		return p.tcpAllocateParams(ft)
+	default:
 		return ap, 442
 	}
 	// Step 4: DONT-FRAGMENT is supported: the relayed sockets set DF

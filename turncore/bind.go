@@ -136,6 +136,7 @@ func (p *Processor) askOpen(port uint16) {
 		Local:        netip.AddrPortFrom(pa.ip.Local, port),
 		Public:       netip.AddrPortFrom(pa.ip.Public, port),
 		DontFragment: pa.params.dontFragment,
+		TCP:          pa.params.tcp,
 	}
 }
 

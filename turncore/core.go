@@ -61,6 +61,9 @@ type Config struct {
 	// (RFC 8656 §7.2); nil means crypto/rand. Must be safe for concurrent
 	// use.
 	TokenRand func(b []byte)
+
+	// TCP turns on and bounds TCP relaying (RFC 6062); off by default.
+	TCP TCPConfig
 }
 
 // Core holds the shared decision state. It is safe for concurrent use; each
@@ -78,6 +81,7 @@ type Core struct {
 	// time).
 	expired  []*allocation.Allocation
 	reserved []any
+	tcp      *tcpConns
 }
 
 // New checks cfg and returns a core.
@@ -90,7 +94,8 @@ func New(cfg Config) (*Core, error) {
 	case cfg.Channels.Max() == 0:
 		return nil, errors.New("turncore: Config.Channels is required")
 	}
-	c := &Core{cfg: cfg, has4: len(cfg.Relays4) > 0, has6: len(cfg.Relays6) > 0, portRand: cfg.PortRand, tokenRand: cfg.TokenRand}
+	cfg.TCP.withDefaults()
+	c := &Core{cfg: cfg, has4: len(cfg.Relays4) > 0, has6: len(cfg.Relays6) > 0, portRand: cfg.PortRand, tokenRand: cfg.TokenRand, tcp: newTCPConns()}
 	if c.portRand == nil {
 		c.portRand = rand.IntN
 	}
@@ -136,6 +141,7 @@ func (c *Core) nextAlternate(client netip.Addr) (netip.AddrPort, bool) {
 type State struct {
 	live4, live6 atomic.Bool
 	dontFragment bool
+	tcp          bool     // a TCP allocation (RFC 6062 §5.1)
 	hook         PeerHook // the extension's state; nil without one
 }
 
@@ -159,6 +165,11 @@ func (s *State) Hook() PeerHook { return s.hook }
 // DontFragment reports whether the allocation's sockets set DF (RFC 8656
 // §7.2 step 4).
 func (s *State) DontFragment() bool { return s.dontFragment }
+
+// TCP reports whether the allocation relays TCP (RFC 6062 §5.1): its
+// relayed address is a listening TCP socket, and peers are reached with
+// Connect rather than Send or channels.
+func (s *State) TCP() bool { return s.tcp }
 
 func (s *State) setLive(f allocation.Family, live bool) {
 	if f == allocation.FamilyIPv4 {

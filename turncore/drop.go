@@ -32,6 +32,7 @@ const (
 	DropICMPIgnored                      // ICMP error of a type RFC 8656 §11.5 does not forward, or not from ICMP
 	DropICMPRateLimited                  // ICMP errors beyond the per-allocation rate
 	DropUnauthBudget                     // a request whose unauthenticated answer would exceed its source's budget (package sourcebudget)
+	DropTCPAllocation                    // a Send indication on a TCP allocation, which relays over connections only (RFC 6062 §5.1)
 	DropCount                            // number of reasons; not a reason
 )
 
@@ -42,7 +43,7 @@ var dropLabels = [DropCount]string{
 	"peer_family", "send_failed", "stream_frame", "stream_backpressure",
 	"stream_write_budget", "stream_source_limit",
 	"icmp_no_permission", "icmp_ignored", "icmp_rate_limited",
-	"unauthenticated_budget",
+	"unauthenticated_budget", "tcp_allocation",
 }
 
 func (d Drop) String() string {

@@ -74,6 +74,12 @@ type coreSettings struct {
 	// budget, when its Rate is set, sizes Config.Budget; no budget
 	// otherwise.
 	budget sourcebudget.Config
+	// drain: the new core drains from the start.
+	drain bool
+	// tcp is Config.TCP; ConnIDRand is the fake shell's counter unless
+	// randomConnIDs leaves it to the core's default.
+	tcp           TCPConfig
+	randomConnIDs bool
 }
 
 func defaultSettings() coreSettings {
@@ -136,6 +142,33 @@ type fakeShell struct {
 	// installed lists the ActChannelBound and ActPermitted actions, kept
 	// out of the transcripts (TestInstalledActions reads them).
 	installed []string
+	// connIDs counts the CONNECTION-IDs handed out (the scripts' IDs are
+	// 1, 2, ... so that they can name them); conns are the pretend peer
+	// data connections by ID.
+	connIDs uint32
+	conns   map[ConnID]*fakeConn
+}
+
+// fakeConn is a pretend peer data connection (RFC 6062).
+type fakeConn struct {
+	client string // the allocation's client
+	peer   netip.AddrPort
+	open   bool // connected or accepted (not only being dialled)
+}
+
+// tcpWithCounter makes tc's CONNECTION-IDs (and ConnectionAttempt
+// transaction IDs) a counter, so scripts can name them.
+func tcpWithCounter(set coreSettings, n *uint32) TCPConfig {
+	tc := set.tcp
+	if set.randomConnIDs {
+		return tc
+	}
+	tc.ConnIDRand = func(b []byte) {
+		*n++
+		clear(b)
+		b[len(b)-4], b[len(b)-3], b[len(b)-2], b[len(b)-1] = byte(*n>>24), byte(*n>>16), byte(*n>>8), byte(*n)
+	}
+	return tc
 }
 
 func newFakeShell(set coreSettings) (*fakeShell, error) {
@@ -206,11 +239,16 @@ func newFakeShell(set coreSettings) (*fakeShell, error) {
 			clear(b)
 			b[len(b)-1] = byte(sh.tokens)
 		},
+		TCP: tcpWithCounter(set, &sh.connIDs),
 	})
 	if err != nil {
 		return nil, err
 	}
+	if set.drain {
+		core.Drain()
+	}
 	sh.core, sh.proc = core, core.NewProcessor()
+	sh.conns = map[ConnID]*fakeConn{}
 	return sh, nil
 }
 
@@ -292,6 +330,9 @@ func (sh *fakeShell) open(o OpenSocket) Result {
 	if o.DontFragment {
 		df = " df"
 	}
+	if o.TCP {
+		df += " tcp"
+	}
 	sh.printf("bind %s%s", o.Public, df)
 	return sh.proc.Opened(rs, Opened)
 }
@@ -343,6 +384,26 @@ func (sh *fakeShell) execute(actions []Action) {
 			sh.installed = append(sh.installed, fmt.Sprintf("bound %s %#x %s", a.Alloc.Ext.(*fakeSession).client, a.Channel, a.Peer))
 		case ActPermitted:
 			sh.installed = append(sh.installed, fmt.Sprintf("permitted %s %s", a.Alloc.Ext.(*fakeSession).client, a.Peer))
+		case ActConnect:
+			sh.conns[a.Conn] = &fakeConn{client: a.Alloc.Ext.(*fakeSession).client, peer: a.Peer}
+			sh.printf("dial %s -> %s as conn %d", a.Alloc.Ext.(*fakeSession).client, a.Peer, a.Conn)
+		case ActConnectionBound:
+			sh.printf("bind conn %d (%s) to the data connection", a.Conn, a.Handle.(*fakeConn).peer)
+		case ActCloseConnection:
+			how := "close"
+			if a.Expired {
+				how = "time out"
+			}
+			state := "dialling"
+			if a.Handle != nil {
+				a.Handle.(*fakeConn).open = false
+				state = "open"
+			}
+			delete(sh.conns, a.Conn)
+			sh.printf("%s conn %d (%s)", how, a.Conn, state)
+			if a.Data != nil {
+				sh.printf("to %s: %s", a.Alloc.Ext.(*fakeSession).client, describe(a.Data))
+			}
 		case ActRelease:
 			sh.printf("release %s", a.Hook.(interface{ userName() string }).userName())
 		}
@@ -435,6 +496,12 @@ func describe(raw []byte) string {
 		case stunmsg.AttrAlternateServer:
 			ap, _ := stunmsg.DecodeAddress(v)
 			fmt.Fprintf(&b, " ALTERNATE=%s", ap)
+		case stunmsg.AttrXORPeerAddress:
+			ap, _ := stunmsg.DecodeXORAddress(v, m.TransactionID)
+			fmt.Fprintf(&b, " PEER=%s", ap)
+		case stunmsg.AttrConnectionID:
+			id, _ := stunmsg.DecodeUint32(v)
+			fmt.Fprintf(&b, " CONNECTION-ID=%d", id)
 		case stunmsg.AttrNonce:
 			b.WriteString(" NONCE")
 		case stunmsg.AttrSoftware:

@@ -65,7 +65,9 @@ func (p *Processor) channelBind(req *request, a *allocation.Allocation) []byte {
 		return p.errorResponse(400, key, false, req)
 	}
 	peer, err := stunmsg.DecodeXORAddress(peerValue, p.msg.TransactionID)
-	if err != nil {
+	if err != nil || stateOf(a).tcp {
+		// RFC 6062 §5.1: a TCP allocation has no channels; its data
+		// goes over peer data connections.
 		return p.errorResponse(400, key, false, req)
 	}
 	peer = peerAddr(peer)

@@ -82,6 +82,11 @@ func (p *Processor) Handle(ft allocation.FiveTuple, raw []byte, now mono.Time, w
 	}
 	switch m.Method {
 	case stunmsg.Binding, stunmsg.Allocate, stunmsg.Refresh, stunmsg.CreatePermission, stunmsg.ChannelBind:
+	case stunmsg.Connect, stunmsg.ConnectionBind:
+		// RFC 6062 §6.1: methods of TCP relaying, known only when it is on.
+		if !p.c.cfg.TCP.Enabled {
+			return p.drop(DropUnexpectedClass)
+		}
 	default:
 		// RFC 8489 §6.3: unknown methods (and Send/Data, which are
 		// indication-only) are not processed.
@@ -185,12 +190,17 @@ func (p *Processor) processRequest(req *request) []byte {
 	}
 	req.key, req.username, req.user = d.Key, d.Username, d.User
 
-	if p.unknown = m.UnknownRequired(p.unknown[:0]); len(p.unknown) > 0 {
+	if p.unknown = p.unknownRequired(); len(p.unknown) > 0 {
 		return p.unknownAttributes(req)
 	}
 
-	if m.Method == stunmsg.Allocate {
+	switch m.Method {
+	case stunmsg.Allocate:
 		return p.allocate(req)
+	case stunmsg.ConnectionBind:
+		// RFC 6062 §5.4: sent on a new connection, which has no
+		// allocation of its own.
+		return p.connectionBind(req)
 	}
 	// RFC 8656 §5: every other request needs the 5-tuple's allocation, made
 	// by the same user (441 otherwise).
@@ -206,9 +216,28 @@ func (p *Processor) processRequest(req *request) []byte {
 		return p.refresh(req, a)
 	case stunmsg.CreatePermission:
 		return p.createPermission(req, a)
+	case stunmsg.Connect:
+		return p.connect(req, a)
 	default:
 		return p.channelBind(req, a)
 	}
+}
+
+// unknownRequired lists the request's unknown comprehension-required
+// attributes. CONNECTION-ID (RFC 6062 §6.2.1) is understood exactly when
+// TCP relaying is on (RFC 8489 §6.3: "known" is per server build).
+func (p *Processor) unknownRequired() []uint16 {
+	list := p.msg.UnknownRequired(p.unknown[:0])
+	if !p.c.cfg.TCP.Enabled {
+		return list
+	}
+	kept := list[:0]
+	for _, t := range list {
+		if t != stunmsg.AttrConnectionID {
+			kept = append(kept, t)
+		}
+	}
+	return kept
 }
 
 // withinBudget spends one unauthenticated response of ft's source and
@@ -256,7 +285,7 @@ func (p *Processor) authenticate(client netip.AddrPort, wall time.Time) auth.Dec
 // binding answers a Binding request (RFC 8489 §6.3.1.1): no authentication
 // on a public relay, XOR-MAPPED-ADDRESS of the request's source.
 func (p *Processor) binding(req *request) []byte {
-	if p.unknown = p.msg.UnknownRequired(p.unknown[:0]); len(p.unknown) > 0 {
+	if p.unknown = p.unknownRequired(); len(p.unknown) > 0 {
 		return p.unknownAttributes(req)
 	}
 	p.start(stunmsg.Success)

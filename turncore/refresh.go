@@ -60,6 +60,7 @@ func (p *Processor) refresh(req *request, a *allocation.Allocation) []byte {
 		st.setLive(allocation.FamilyIPv4, false)
 		st.setLive(allocation.FamilyIPv6, false)
 		p.act(Action{Kind: ActDeleted, Alloc: a})
+		p.actions = p.c.CloseConnectionsOf(a, p.actions)
 	default:
 		lifetime := p.c.cfg.Table.Config().Lifetime(seconds, present)
 		if otherLive {

@@ -29,6 +29,9 @@ type OpenSocket struct {
 	// DontFragment: the socket must forbid fragmentation (RFC 8656 §7.2
 	// step 4).
 	DontFragment bool
+	// TCP: bind a listening TCP socket (a TCP allocation, RFC 6062 §5.1)
+	// instead of a UDP one.
+	TCP bool
 	// Reserved, when set, is a socket the shell bound earlier and the core
 	// held under a RESERVATION-TOKEN: bind nothing, only set DF on it.
 	Reserved any
@@ -85,6 +88,21 @@ const (
 	// permission for Action.Peer's IP (port 0) on Action.Alloc (RFC 8656
 	// §10.2), one action per IP.
 	ActPermitted
+	// ActConnect: open a TCP connection from Action.Alloc's relayed
+	// address to Action.Peer (RFC 6062 §5.2) and report the outcome with
+	// Core.ConnectDone(Action.Conn, ...). The Connect is answered then.
+	ActConnect
+	// ActConnectionBound: the ConnectionBind being answered bound the
+	// client data connection it arrived on to Action.Conn's peer
+	// connection (Action.Handle, to Action.Peer). After sending the
+	// response the shell relays raw bytes both ways (RFC 6062 §5.4).
+	ActConnectionBound
+	// ActCloseConnection: close Action.Conn's peer data connection
+	// (Action.Handle; nil while a Connect still opens it: abandon the
+	// attempt). With Action.Data, send it on Action.Alloc's control
+	// connection: the Connect's 447 (RFC 6062 §5.2). Expired is set for
+	// the timeouts of RFC 6062 §5.2 and §5.3.
+	ActCloseConnection
 )
 
 // Action is one thing for the shell to do. Data aliases the message the
@@ -101,6 +119,7 @@ type Action struct {
 	Channel uint16
 	Expired bool
 	Hook    PeerHook
+	Conn    ConnID
 }
 
 // Outcome describes a request for counters and logs.

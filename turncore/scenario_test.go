@@ -48,6 +48,15 @@ import (
 //	tick DURATION            advance the clock and run the expiry timer
 //	advance DURATION         advance the clock only (the timer runs late)
 //	rawreq NAME HEX          any bytes from NAME's 5-tuple
+//	connect NAME PEER        Connect (RFC 6062 §5.2)
+//	dialed ID ok|fail        the shell's outcome of conn ID's outbound connection
+//	connbind NAME ID         ConnectionBind for conn ID from NAME (a data connection)
+//	incoming NAME PEER       a peer connects to NAME's relayed TCP address (RFC 6062 §5.3)
+//	hangup ID                conn ID closed on the shell's side
+//	drain                    the core starts draining
+//
+// config also knows tcp (TCP relaying on), tcp-per-alloc, tcp-per-user,
+// tcp-pending and connect-timeout. Client transports: transport=tcp|tls|udp.
 //
 // A request without a valid nonce is challenged; the client then learns
 // the nonce and retries once, and both answers are shown. Run
@@ -174,7 +183,12 @@ func (sc *scenario) run(line int, cmd string) []string {
 			case "pass":
 				c.pass = v
 			case "transport":
-				c.ft.Transport = allocation.TransportTCP
+				c.ft.Transport = map[string]allocation.Transport{
+					"tcp": allocation.TransportTCP, "tls": allocation.TransportTLS, "udp": allocation.TransportUDP,
+				}[v]
+				if c.ft.Transport == 0 {
+					c.ft.Transport = allocation.TransportTCP
+				}
 			default:
 				fail("unknown option %s", kv)
 			}
@@ -249,8 +263,50 @@ func (sc *scenario) run(line int, cmd string) []string {
 	case "peer":
 		sh.fromPeer(addr(arg(1)), addr(arg(2)), []byte(arg(3)))
 		return sh.flush()
-	case "allocate", "refresh", "permit", "chanbind", "binding":
+	case "allocate", "refresh", "permit", "chanbind", "binding", "connect", "connbind":
 		return sc.transact(client(), f, fail)
+	case "drain":
+		sh.core.Drain()
+		return nil
+	case "dialed":
+		id, err := strconv.ParseUint(arg(1), 10, 32)
+		if err != nil {
+			fail("%v", err)
+		}
+		conn := sh.conns[ConnID(id)]
+		if conn == nil {
+			conn = &fakeConn{}
+		}
+		ok := arg(2) == "ok"
+		conn.open = ok
+		ans := sh.core.ConnectDone(ConnID(id), conn, ok, sh.now())
+		if ans.Close {
+			sh.printf("close the late connection")
+		}
+		if ans.Alloc != nil {
+			sh.printf("to %s: %s", ans.Alloc.Ext.(*fakeSession).client, describe(ans.Response))
+		}
+		return sh.flush()
+	case "incoming":
+		c, peer := client(), addr(arg(2))
+		a := sh.core.Table().Lookup(c.ft, sh.now())
+		if a == nil {
+			return []string{"no allocation of " + c.name}
+		}
+		conn := &fakeConn{client: c.name, peer: peer, open: true}
+		id, ind, err := sh.core.AcceptPeer(a, peer, conn, sh.now())
+		if err != nil {
+			return []string{"refuse: " + err.Error()}
+		}
+		sh.conns[id] = conn
+		return []string{fmt.Sprintf("accept as conn %d", id), "to " + c.name + ": " + describe(ind)}
+	case "hangup":
+		id, err := strconv.ParseUint(arg(1), 10, 32)
+		if err != nil {
+			fail("%v", err)
+		}
+		delete(sh.conns, ConnID(id))
+		return []string{fmt.Sprintf("known: %v", sh.core.ConnectionClosed(ConnID(id)))}
 	}
 	fail("unknown command")
 	return nil
@@ -303,8 +359,17 @@ func (sc *scenario) configure(kvs []string, fail func(string, ...any)) {
 		case "permit-deny":
 			sc.set.permitDeny, nerr = true, nil
 		case "drain":
-			defer sc.sh.core.Drain()
-			nerr = nil
+			sc.set.drain, nerr = true, nil
+		case "tcp":
+			sc.set.tcp.Enabled, nerr = true, nil
+		case "tcp-per-alloc":
+			sc.set.tcp.MaxPerAllocation = n
+		case "tcp-per-user":
+			sc.set.tcp.MaxPerUser = n
+		case "tcp-pending":
+			sc.set.tcp.MaxPending = n
+		case "connect-timeout":
+			sc.set.tcp.ConnectTimeout, nerr = time.ParseDuration(v)
 		default:
 			fail("unknown setting %s", k)
 		}
@@ -356,6 +421,7 @@ func (sc *scenario) buildRequest(c *scriptClient, f []string, fail func(string, 
 	method := map[string]stunmsg.Method{
 		"allocate": stunmsg.Allocate, "refresh": stunmsg.Refresh, "permit": stunmsg.CreatePermission,
 		"chanbind": stunmsg.ChannelBind, "binding": stunmsg.Binding,
+		"connect": stunmsg.Connect, "connbind": stunmsg.ConnectionBind,
 	}[f[0]]
 	var b stunmsg.Builder
 	b.Reset(make([]byte, 0, 512), stunmsg.MessageType(method, stunmsg.Request), txid)
@@ -431,6 +497,18 @@ func (sc *scenario) buildRequest(c *scriptClient, f []string, fail func(string, 
 		}
 		b.AddChannelNumber(uint16(ch))
 		b.AddXORAddress(stunmsg.AttrXORPeerAddress, netip.MustParseAddrPort(f[3]))
+	case "connect":
+		for _, p := range f[2:] {
+			b.AddXORAddress(stunmsg.AttrXORPeerAddress, netip.MustParseAddrPort(p))
+		}
+	case "connbind":
+		for _, v := range f[2:] {
+			id, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				fail("%v", err)
+			}
+			b.AddUint32(stunmsg.AttrConnectionID, uint32(id))
+		}
 	case "binding":
 		b.AddFingerprint()
 		raw, _ := b.Bytes()

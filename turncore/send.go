@@ -34,8 +34,14 @@ func (p *Processor) send(ft allocation.FiveTuple, now mono.Time) {
 	}
 	// RFC 8489 §6.3.2: an indication with an unknown comprehension-required
 	// attribute is discarded.
-	if p.unknown = m.UnknownRequired(p.unknown[:0]); len(p.unknown) > 0 {
+	if p.unknown = p.unknownRequired(); len(p.unknown) > 0 {
 		p.act(Action{Kind: ActDrop, Drop: DropSendUnknownAttr})
+		return
+	}
+	if stateOf(a).tcp {
+		// RFC 6062 §5.1: a TCP allocation relays over peer data
+		// connections only; it has no datagram socket to send from.
+		p.act(Action{Kind: ActDrop, Drop: DropTCPAllocation})
 		return
 	}
 	peerValue, okPeer := m.Get(stunmsg.AttrXORPeerAddress)

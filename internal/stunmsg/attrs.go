@@ -30,7 +30,7 @@ const (
 	AttrReservationToken        uint16 = 0x0022 // RFC 8656 §18.10
 	AttrPriority                uint16 = 0x0024 // RFC 8445 §16.1
 	AttrUseCandidate            uint16 = 0x0025 // RFC 8445 §16.1
-	AttrConnectionID            uint16 = 0x002A // RFC 6062 §6.2.1 (not implemented)
+	AttrConnectionID            uint16 = 0x002A // RFC 6062 §6.2.1 (understood by turncore only when TCP relaying is on)
 	AttrAdditionalAddressFamily uint16 = 0x8000 // RFC 8656 §18.11
 	AttrAddressErrorCode        uint16 = 0x8001 // RFC 8656 §18.12
 	AttrPasswordAlgorithms      uint16 = 0x8002 // RFC 8489 §14.11

@@ -2,20 +2,22 @@ package stunmsg
 
 // Error codes this relay sends (docs/protocol.md), for AddErrorCode.
 const (
-	CodeTryAlternate              = 300 // RFC 8489 §14.8
-	CodeBadRequest                = 400 // RFC 8489 §14.8
-	CodeUnauthenticated           = 401 // RFC 8489 §14.8
-	CodeForbidden                 = 403 // RFC 8656 §19
-	CodeUnknownAttribute          = 420 // RFC 8489 §14.8
-	CodeAllocationMismatch        = 437 // RFC 8656 §19
-	CodeStaleNonce                = 438 // RFC 8489 §14.8
-	CodeAddressFamilyNotSupported = 440 // RFC 8656 §19
-	CodeWrongCredentials          = 441 // RFC 8656 §19
-	CodeUnsupportedTransport      = 442 // RFC 8656 §19
-	CodePeerAddressFamilyMismatch = 443 // RFC 8656 §19
-	CodeAllocationQuotaReached    = 486 // RFC 8656 §19
-	CodeServerError               = 500 // RFC 8489 §14.8
-	CodeInsufficientCapacity      = 508 // RFC 8656 §19
+	CodeTryAlternate               = 300 // RFC 8489 §14.8
+	CodeBadRequest                 = 400 // RFC 8489 §14.8
+	CodeUnauthenticated            = 401 // RFC 8489 §14.8
+	CodeForbidden                  = 403 // RFC 8656 §19
+	CodeUnknownAttribute           = 420 // RFC 8489 §14.8
+	CodeAllocationMismatch         = 437 // RFC 8656 §19
+	CodeStaleNonce                 = 438 // RFC 8489 §14.8
+	CodeAddressFamilyNotSupported  = 440 // RFC 8656 §19
+	CodeWrongCredentials           = 441 // RFC 8656 §19
+	CodeUnsupportedTransport       = 442 // RFC 8656 §19
+	CodePeerAddressFamilyMismatch  = 443 // RFC 8656 §19
+	CodeConnectionAlreadyExists    = 446 // RFC 6062 §6.3
+	CodeConnectionTimeoutOrFailure = 447 // RFC 6062 §6.3
+	CodeAllocationQuotaReached     = 486 // RFC 8656 §19
+	CodeServerError                = 500 // RFC 8489 §14.8
+	CodeInsufficientCapacity       = 508 // RFC 8656 §19
 )
 
 // DefaultReason returns the reason phrase the RFCs suggest for code, or ""
@@ -44,6 +46,10 @@ func DefaultReason(code int) string {
 		return "Unsupported Transport Protocol"
 	case CodePeerAddressFamilyMismatch:
 		return "Peer Address Family Mismatch"
+	case CodeConnectionAlreadyExists:
+		return "Connection Already Exists"
+	case CodeConnectionTimeoutOrFailure:
+		return "Connection Timeout or Failure"
 	case CodeAllocationQuotaReached:
 		return "Allocation Quota Reached"
 	case CodeServerError:

@@ -26,6 +26,11 @@ const (
 	Data             Method = 0x007 // RFC 8656 §17, indication only
 	CreatePermission Method = 0x008 // RFC 8656 §17, request only
 	ChannelBind      Method = 0x009 // RFC 8656 §17, request only
+	// RFC 6062 §6.1 (TCP relaying): Connect and ConnectionBind are
+	// requests, ConnectionAttempt is the server's indication.
+	Connect           Method = 0x00A
+	ConnectionBind    Method = 0x00B
+	ConnectionAttempt Method = 0x00C
 )
 
 // String names the method for logs; unknown methods are "unknown".
@@ -45,6 +50,12 @@ func (m Method) String() string {
 		return "create_permission"
 	case ChannelBind:
 		return "channel_bind"
+	case Connect:
+		return "connect"
+	case ConnectionBind:
+		return "connection_bind"
+	case ConnectionAttempt:
+		return "connection_attempt"
 	}
 	return "unknown"
 }
@@ -109,5 +120,5 @@ const (
 // IP protocol numbers for REQUESTED-TRANSPORT (RFC 8656 §18.8).
 const (
 	ProtoUDP uint8 = 17 // RFC 8656
-	ProtoTCP uint8 = 6  // RFC 6062, not relayed by turnstile
+	ProtoTCP uint8 = 6  // RFC 6062 §6.2 (TCP relaying, when the core enables it)
 )

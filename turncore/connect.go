@@ -1,0 +1,162 @@
+package turncore
+
+import (
+	"net/netip"
+
+	"github.com/turnstile-relay/turnstile/allocation"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+)
+
+// isStream reports whether ft's transport is a TCP or TLS connection, the
+// only control (and data) connections of TCP relaying (RFC 6062 §5.1, §5.4).
+func isStream(ft allocation.FiveTuple) bool {
+	return ft.Transport == allocation.TransportTCP || ft.Transport == allocation.TransportTLS
+}
+
+// connect handles a Connect request on a's control connection (RFC 6062
+// §5.2). The checks run in the RFC's order; what passes becomes an
+// ActConnect, and the response waits for the shell's Core.ConnectDone (or
+// the connect timeout, which answers 447 from Expire).
+func (p *Processor) connect(req *request, a *allocation.Allocation) []byte {
+	key := &req.key
+	if !stateOf(a).tcp {
+		// A UDP allocation has no TCP relayed address to connect from
+		// (coturn answers 403 too).
+		return p.errorResponse(403, key, false, req)
+	}
+	v, ok := p.msg.Get(stunmsg.AttrXORPeerAddress)
+	if !ok {
+		return p.errorResponse(400, key, false, req)
+	}
+	peer, err := stunmsg.DecodeXORAddress(v, p.msg.TransactionID)
+	if err != nil || peer.Port() == 0 {
+		return p.errorResponse(400, key, false, req)
+	}
+	peer = peerAddr(peer)
+	if !familyMatches(a, peer.Addr()) {
+		return p.errorResponse(443, key, false, req)
+	}
+	if p.c.draining.Load() {
+		// Draining refuses new connections; open ones keep relaying.
+		return p.errorResponse(403, key, false, req)
+	}
+	// The peer is checked exactly as for CreatePermission and ChannelBind
+	// (RFC 6062 §5.2: 403 for a connection local policy forbids).
+	if err := p.permitPeer(a, peer, true, req); err != nil {
+		p.res.Outcome.PeerDenied = err
+		return p.errorResponse(RefusalCode(err, 403), key, false, req)
+	}
+	t := p.c.tcp
+	cfg := &p.c.cfg.TCP
+	t.mu.Lock()
+	if _, exists := t.byPeer[peerKey{a, peer}]; exists {
+		// RFC 6062 §5.2: one connection per peer address, pending or
+		// active.
+		t.mu.Unlock()
+		return p.errorResponse(446, key, false, req)
+	}
+	if !t.roomLocked(cfg, a) {
+		t.mu.Unlock()
+		return p.errorResponse(508, key, false, req)
+	}
+	// The connection implies a permission for the peer's IP, so that its
+	// later connections (§5.3) and the policy's view agree (RFC 6062 §5.2).
+	if err := a.Permit(append(p.peers[:0], peer.Addr()), req.now); err != nil {
+		t.mu.Unlock()
+		return p.errorResponse(508, key, false, req)
+	}
+	conn := &tcpConn{
+		alloc:    a,
+		peer:     peer,
+		state:    connConnecting,
+		deadline: req.now.Add(cfg.ConnectTimeout),
+		index:    -1,
+		answer: deferredAnswer{
+			txID:        p.msg.TransactionID,
+			key:         req.key,
+			sha256:      p.msg.IntegritySHA256At >= 0,
+			fingerprint: p.msg.FingerprintAt >= 0,
+		},
+	}
+	t.addLocked(cfg, conn)
+	t.mu.Unlock()
+	p.act(Action{Kind: ActPermitted, Alloc: a, Peer: netip.AddrPortFrom(peer.Addr(), 0)})
+	p.act(Action{Kind: ActConnect, Alloc: a, Peer: peer, Conn: conn.id})
+	p.count(0)
+	return nil
+}
+
+// connectionBind handles a ConnectionBind on a new client data connection
+// (RFC 6062 §5.4): the CONNECTION-ID must name a connection waiting for its
+// bind, made by an allocation of the same user (the quota user the Policy
+// named, so a TURN REST client with fresh credentials still binds); the ID is spent by a
+// successful bind. Anything else is 400, which tells another user nothing
+// about whether the ID exists.
+func (p *Processor) connectionBind(req *request) []byte {
+	key := &req.key
+	if !isStream(req.ft) || p.c.cfg.Table.Lookup(req.ft, req.now) != nil {
+		// RFC 6062 §5.4: a data connection is a TCP or TLS connection
+		// of its own, not a control connection.
+		return p.errorResponse(400, key, false, req)
+	}
+	v, ok := p.msg.Get(stunmsg.AttrConnectionID)
+	if !ok {
+		return p.errorResponse(400, key, false, req)
+	}
+	raw, ok := stunmsg.DecodeUint32(v)
+	if !ok {
+		return p.errorResponse(400, key, false, req)
+	}
+	t := p.c.tcp
+	t.mu.Lock()
+	conn := t.byID[ConnID(raw)]
+	if conn == nil || conn.state != connPending || conn.deadline <= req.now || conn.alloc.User != req.user {
+		t.mu.Unlock()
+		return p.errorResponse(400, key, false, req)
+	}
+	conn.state = connBound
+	t.unboundDoneLocked(conn)
+	t.mu.Unlock()
+	p.act(Action{Kind: ActConnectionBound, Alloc: conn.alloc, Conn: conn.id, Handle: conn.handle, Peer: conn.peer})
+	p.successResponse()
+	return p.finish(key)
+}
+
+// tcpAllocateParams checks an Allocate for TCP (RFC 6062 §5.1): only on a
+// TCP or TLS control connection, and without the attributes that describe
+// datagram sockets (DONT-FRAGMENT, EVEN-PORT, RESERVATION-TOKEN), each 400.
+// REQUESTED-ADDRESS-FAMILY picks the family; a dual allocation
+// (ADDITIONAL-ADDRESS-FAMILY, RFC 8656 §7.2 step 9) is not offered for TCP,
+// whose relayed address is one listening socket: 400 as well.
+func (p *Processor) tcpAllocateParams(ft allocation.FiveTuple) (allocateParams, int) {
+	m := &p.msg
+	ap := allocateParams{tcp: true, want4: true}
+	if !isStream(ft) {
+		return ap, 400
+	}
+	for _, t := range [...]uint16{
+		stunmsg.AttrDontFragment, stunmsg.AttrEvenPort, stunmsg.AttrReservationToken,
+		stunmsg.AttrAdditionalAddressFamily,
+	} {
+		if m.Contains(t) {
+			return ap, 400
+		}
+	}
+	if v, ok := m.Get(stunmsg.AttrRequestedAddressFamily); ok {
+		fam, ok := stunmsg.DecodeAddressFamily(v)
+		if !ok {
+			return ap, 400
+		}
+		switch fam {
+		case stunmsg.FamilyIPv4:
+		case stunmsg.FamilyIPv6:
+			ap.want4, ap.want6 = false, true
+		default:
+			return ap, 440
+		}
+	}
+	if ap.want4 && !p.c.has4 || ap.want6 && !p.c.has6 {
+		return ap, 440
+	}
+	return ap, 0
+}
