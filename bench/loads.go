@@ -113,6 +113,19 @@ func base(p LoadParams) loadtest.Config {
 	return c
 }
 
+// rssCheckpoints are the allocation counts at which the memory load reads
+// the server's RssAnon: a quarter, half, three quarters and all of n, so the
+// slope through them leaves out the server's fixed memory.
+func rssCheckpoints(n int) []int {
+	var out []int
+	for _, k := range []int{n / 4, n / 2, 3 * n / 4, n} {
+		if k >= 1 && (len(out) == 0 || k > out[len(out)-1]) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Loads returns issue 6's four loads sized by p.
 func Loads(p LoadParams) []Load {
 	closed := base(p)
@@ -123,6 +136,7 @@ func Loads(p LoadParams) []Load {
 	rss := base(p)
 	rss.Mode = loadtest.ModeClosed
 	rss.Allocations, rss.InFlight = p.RSSAllocations, 1
+	rss.RSSCheckpoints = rssCheckpoints(p.RSSAllocations)
 	rss.Warmup = 0
 	rss.Duration = 500 * time.Millisecond
 
@@ -147,7 +161,7 @@ func Loads(p LoadParams) []Load {
 		},
 		{
 			Name:    "rss",
-			Title:   fmt.Sprintf("2. memory: %d allocations, each with a channel", p.RSSAllocations),
+			Title:   fmt.Sprintf("2. memory: RssAnon read at %v allocations, each with a channel; per allocation: the least-squares slope", rss.RSSCheckpoints),
 			Config:  rss,
 			Metrics: []Metric{rssPerAllocation, setupRate, setupFailures, foreignCPU},
 		},

@@ -56,13 +56,13 @@ var (
 		Value:  rttP99.Value,
 	}
 	rssPerAllocation = Metric{
-		Key: "rss_per_allocation_bytes", Title: "server RSS per allocation", Unit: "bytes",
+		Key: "rss_per_allocation_bytes", Title: "server RssAnon per allocation (slope)", Unit: "bytes",
 		LowerIsBetter: true, Target: Target{Kind: RatioAtMost, Ratio: 0.25},
 		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
-			if r.ServerUsage == nil || r.ServerUsage.RSSAfterSetupBytes == 0 {
+			if r.ServerUsage == nil || len(r.ServerUsage.RSSAnonPoints) < 2 {
 				return 0, false
 			}
-			return r.ServerUsage.RSSPerAllocationBytes, true
+			return r.ServerUsage.RSSAnonSlopeBytes, true
 		}),
 	}
 	setupRate = Metric{

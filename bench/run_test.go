@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,17 +27,23 @@ func buildPion(t *testing.T, dir string) string {
 	return bin
 }
 
-// tinyLoads are a closed loop and a churn of a fraction of a second each.
+// tinyLoads are a closed loop, a memory load of 40 allocations and a churn
+// of a fraction of a second each.
 func tinyLoads() []Load {
 	closed := base(LoadParams{})
 	closed.Allocations, closed.InFlight = 4, 2
 	closed.Duration = 300 * time.Millisecond
+	rss := base(LoadParams{})
+	rss.Allocations, rss.InFlight = 40, 1
+	rss.RSSCheckpoints = rssCheckpoints(40)
+	rss.Duration = 100 * time.Millisecond
 	churn := base(LoadParams{})
 	churn.Mode = loadtest.ModeChurn
 	churn.Allocations = 2
 	churn.Duration = 300 * time.Millisecond
 	return []Load{
 		{Name: "closed", Title: "closed", Config: closed, Metrics: []Metric{cpuPerPacket, throughput, rcvbufDrops}},
+		{Name: "rss", Title: "rss", Config: rss, Metrics: []Metric{rssPerAllocation}},
 		{Name: "churn", Title: "churn", Config: churn, Metrics: []Metric{churnRate, attemptedCycles, churnFailures}},
 	}
 }
@@ -62,16 +69,19 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 4 {
-		t.Fatalf("%d measurements, want 4", len(ms))
+	if len(ms) != 6 {
+		t.Fatalf("%d measurements, want 6", len(ms))
 	}
 	for _, m := range ms {
 		if m.Error != "" {
 			t.Errorf("%s on %s: %s", m.Load, m.Server, m.Error)
 		}
 		want := []string{"cpu_per_packet_ns", "round_trips_per_s", "udp_rcvbuf_drops"}
-		if m.Load == "churn" {
+		switch m.Load {
+		case "churn":
 			want = []string{"cycles_per_s", "attempted_cycles", "failed_cycles"}
+		case "rss":
+			want = []string{"rss_per_allocation_bytes"}
 		}
 		for _, key := range want {
 			if _, ok := m.Values[key]; !ok {
@@ -105,6 +115,16 @@ func checkValues(t *testing.T, m Measurement) {
 	}
 	if r.Seconds <= 0 {
 		t.Errorf("%s on %s: measured %v s", m.Load, m.Server, r.Seconds)
+		return
+	}
+	if m.Load == "rss" {
+		// The slope through a RssAnon reading at each of 10, 20, 30 and 40
+		// allocations.
+		u := r.ServerUsage
+		if len(u.RSSAnonPoints) != 4 || u.RSSAnonPoints[3].Allocations != 40 {
+			t.Errorf("rss on %s: points %v", m.Server, u.RSSAnonPoints)
+		}
+		inRange("rss_per_allocation_bytes", u.RSSAnonSlopeBytes, u.RSSAnonSlopeBytes)
 		return
 	}
 	if m.Load == "churn" {
@@ -148,6 +168,23 @@ func running(bin string) []string {
 		}
 	}
 	return pids
+}
+
+func TestRSSCheckpoints(t *testing.T) {
+	tests := []struct {
+		n    int
+		want []int
+	}{
+		{2000, []int{500, 1000, 1500, 2000}},
+		{40, []int{10, 20, 30, 40}},
+		{3, []int{1, 2, 3}},
+		{1, []int{1}},
+	}
+	for _, tc := range tests {
+		if got := rssCheckpoints(tc.n); !slices.Equal(got, tc.want) {
+			t.Errorf("rssCheckpoints(%d) = %v, want %v", tc.n, got, tc.want)
+		}
+	}
 }
 
 func TestRunnerValidates(t *testing.T) {

@@ -160,6 +160,12 @@ type Config struct {
 	// ServerPID, when not 0, is the server's process id, for its CPU time
 	// and memory.
 	ServerPID int
+	// RSSCheckpoints are allocation counts, ascending and at most
+	// Allocations, at which setup pauses to read the server's RssAnon, for
+	// the memory per allocation as a slope over several counts
+	// (ServerUsage.RSSAnonSlopeBytes). They need ServerPID and a mode with
+	// allocations (not churn).
+	RSSCheckpoints []int
 	// SampleInterval is the spacing of throughput samples and progress
 	// lines.
 	SampleInterval time.Duration
@@ -321,6 +327,9 @@ func (c *Config) Validate() error {
 	if c.ServerPID < 0 {
 		return bad("ServerPID", c.ServerPID, "must be a process id or 0")
 	}
+	if err := c.validateCheckpoints(bad); err != nil {
+		return err
+	}
 	return durationIn("SampleInterval", c.SampleInterval, 10*time.Millisecond, time.Minute)
 }
 
@@ -369,6 +378,21 @@ func (c *Config) maxPayload() int {
 		return videoPacketSize
 	}
 	return c.PayloadSize
+}
+
+func (c *Config) validateCheckpoints(bad func(string, any, string) error) error {
+	if len(c.RSSCheckpoints) == 0 {
+		return nil
+	}
+	if c.ServerPID == 0 || c.Mode == ModeChurn {
+		return bad("RSSCheckpoints", c.RSSCheckpoints, "need ServerPID and a mode other than churn")
+	}
+	for i, n := range c.RSSCheckpoints {
+		if n < 1 || n > c.Allocations || (i > 0 && n <= c.RSSCheckpoints[i-1]) {
+			return bad("RSSCheckpoints", c.RSSCheckpoints, "must ascend strictly between 1 and Allocations")
+		}
+	}
+	return nil
 }
 
 // rampSteps is the number of ramp steps from RampStartRate to RampMaxRate.

@@ -155,8 +155,21 @@ type ServerUsage struct {
 	RSSAfterTeardownBytes uint64 `json:"rss_after_teardown_bytes,omitempty"`
 	// RSSPerAllocationBytes is (after setup − before) / allocations.
 	RSSPerAllocationBytes float64 `json:"rss_per_allocation_bytes,omitempty"`
+	// RSSAnonPoints are the server's RssAnon at each of
+	// Config.RSSCheckpoints, with the allocations it held then.
+	RSSAnonPoints []RSSPoint `json:"rss_anon_points,omitempty"`
+	// RSSAnonSlopeBytes is the least-squares slope of RSSAnonPoints: bytes
+	// of anonymous memory per further allocation (with two or more points).
+	RSSAnonSlopeBytes float64 `json:"rss_anon_slope_bytes,omitempty"`
 	// Errors lists failures to read the server's /proc entries.
 	Errors []string `json:"errors,omitempty"`
+}
+
+// RSSPoint is the server's anonymous resident memory while it held
+// Allocations allocations.
+type RSSPoint struct {
+	Allocations  int    `json:"allocations"`
+	RSSAnonBytes uint64 `json:"rss_anon_bytes"`
 }
 
 // Sample is the throughput over one sampling interval ending Seconds after

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -68,7 +69,7 @@ func (r *runState) traffic(ctx context.Context, res *Result) error {
 	r.echo = echo
 	defer echo.close()
 
-	if err := r.setup(ctx, res); err != nil {
+	if err := r.setup(ctx, res, meter); err != nil {
 		return err
 	}
 	defer r.closeSessions()
@@ -82,48 +83,39 @@ func (r *runState) traffic(ctx context.Context, res *Result) error {
 		if rssBefore > 0 && rssSetup > 0 {
 			u.RSSPerAllocationBytes = (float64(rssSetup) - float64(rssBefore)) / float64(len(r.sessions))
 		}
+		if slope, ok := leastSquaresSlope(u.RSSAnonPoints); ok {
+			u.RSSAnonSlopeBytes = slope
+		}
 		res.ServerUsage = u
 	}
 	return runErr
 }
 
 // setup creates the allocations, SetupConcurrency at a time, within
-// SetupTimeout.
-func (r *runState) setup(ctx context.Context, res *Result) error {
+// SetupTimeout. With RSSCheckpoints it creates them in stages, reading the
+// server's anonymous resident memory after each (meter may be nil).
+func (r *runState) setup(ctx context.Context, res *Result, meter *serverMeter) error {
 	cfg := r.cfg
 	ctx, cancel := context.WithTimeout(ctx, cfg.SetupTimeout)
 	defer cancel()
 	start := time.Now()
-	sessions := make([]*session, cfg.Allocations)
-	errs := make([]error, cfg.Allocations)
-	sem := make(chan struct{}, cfg.SetupConcurrency)
-	var wg sync.WaitGroup
-	for i := range sessions {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			errs[i] = &opError{"allocate", errTimeout}
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			sessions[i], errs[i] = setupSession(ctx, cfg, r.target, i, r.echo.addr(i))
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	setup := &SetupResult{Seconds: elapsed.Seconds()}
+	setup := &SetupResult{}
 	var firstErr error
-	for i, s := range sessions {
-		if s != nil {
-			r.sessions = append(r.sessions, s)
-			continue
+	from := 0
+	for _, upTo := range append(slices.Clone(cfg.RSSCheckpoints), cfg.Allocations) {
+		if upTo <= from {
+			continue // the last checkpoint was Allocations itself
 		}
-		if firstErr == nil {
-			firstErr = errs[i]
+		if err := r.setupRange(ctx, from, upTo, setup); err != nil && firstErr == nil {
+			firstErr = err
 		}
-		mergeCounts(&setup.Failures, map[string]uint64{failureKey(errs[i]): 1})
+		if slices.Contains(cfg.RSSCheckpoints, upTo) {
+			meter.rssPoint(len(r.sessions))
+		}
+		from = upTo
 	}
+	elapsed := time.Since(start)
+	setup.Seconds = elapsed.Seconds()
 	setup.Allocated = len(r.sessions)
 	setup.AllocationsPerSecond = float64(setup.Allocated) / elapsed.Seconds()
 	res.Setup = setup
@@ -131,6 +123,43 @@ func (r *runState) setup(ctx context.Context, res *Result) error {
 		return fmt.Errorf("loadtest: no allocation succeeded; first failure: %w", firstErr)
 	}
 	return nil
+}
+
+// setupRange sets up allocations from..upTo-1, appending the ones that
+// succeed to r.sessions and counting failures in setup; it returns the
+// first failure.
+func (r *runState) setupRange(ctx context.Context, from, upTo int, setup *SetupResult) error {
+	cfg := r.cfg
+	sessions := make([]*session, upTo-from)
+	errs := make([]error, len(sessions))
+	sem := make(chan struct{}, cfg.SetupConcurrency)
+	var wg sync.WaitGroup
+	for k := range sessions {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[k] = &opError{"allocate", errTimeout}
+			continue
+		}
+		i := from + k
+		wg.Go(func() {
+			defer func() { <-sem }()
+			sessions[k], errs[k] = setupSession(ctx, cfg, r.target, i, r.echo.addr(i))
+		})
+	}
+	wg.Wait()
+	var firstErr error
+	for k, s := range sessions {
+		if s != nil {
+			r.sessions = append(r.sessions, s)
+			continue
+		}
+		if firstErr == nil {
+			firstErr = errs[k]
+		}
+		mergeCounts(&setup.Failures, map[string]uint64{failureKey(errs[k]): 1})
+	}
+	return firstErr
 }
 
 // measure runs the data phase of the mode with the sampler alongside.

@@ -153,15 +153,53 @@ func TestServerUsageOfThisProcess(t *testing.T) {
 	}
 }
 
+// TestRSSCheckpoints sets up allocations in stages against the in-process
+// pion server and checks a RssAnon reading of this process at each stage,
+// with the allocations held then, and the slope through them.
+func TestRSSCheckpoints(t *testing.T) {
+	s := startTestServer(t)
+	cfg := s.baseConfig()
+	cfg.Allocations = 8
+	cfg.RSSCheckpoints = []int{2, 4, 8}
+	cfg.ServerPID = os.Getpid()
+	ownBefore := ownStatusBytes(t, "RssAnon:")
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownAfter := ownStatusBytes(t, "RssAnon:")
+	checkSetup(t, cfg, res)
+	u := res.ServerUsage
+	if u == nil || len(u.Errors) != 0 || len(u.RSSAnonPoints) != 3 {
+		t.Fatalf("usage %+v", u)
+	}
+	lo, hi := min(ownBefore, ownAfter)/2, max(ownBefore, ownAfter)*2
+	for i, p := range u.RSSAnonPoints {
+		if p.Allocations != cfg.RSSCheckpoints[i] {
+			t.Errorf("point %d at %d allocations, want %d", i, p.Allocations, cfg.RSSCheckpoints[i])
+		}
+		if p.RSSAnonBytes < lo || p.RSSAnonBytes > hi {
+			t.Errorf("point %d: RssAnon %d bytes, this process had %d–%d around the run", i, p.RSSAnonBytes, ownBefore, ownAfter)
+		}
+	}
+	// The fit itself is TestLeastSquaresSlope's; here, that it is wired.
+	if want, ok := leastSquaresSlope(u.RSSAnonPoints); !ok || u.RSSAnonSlopeBytes != want {
+		t.Errorf("slope %v, the points give %v", u.RSSAnonSlopeBytes, want)
+	}
+}
+
 // ownRSS reads this process's VmRSS from /proc/self/status (proc(5)).
-func ownRSS(t *testing.T) uint64 {
+func ownRSS(t *testing.T) uint64 { return ownStatusBytes(t, "VmRSS:") }
+
+// ownStatusBytes reads a "<field> <n> kB" line of /proc/self/status.
+func ownStatusBytes(t *testing.T, field string) uint64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -169,7 +207,7 @@ func ownRSS(t *testing.T) uint64 {
 			return kb * 1024
 		}
 	}
-	t.Fatal("no VmRSS in /proc/self/status")
+	t.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
 

@@ -31,6 +31,45 @@ func (m *serverMeter) rss() uint64 {
 	return v
 }
 
+// rssPoint reads the server's RssAnon while it holds allocations and
+// records the point for the slope; a failed read is recorded as an error.
+func (m *serverMeter) rssPoint(allocations int) {
+	if m == nil {
+		return
+	}
+	v, err := procstat.RSSAnon(m.usage.PID)
+	if err != nil {
+		m.usage.Errors = append(m.usage.Errors, err.Error())
+		return
+	}
+	m.usage.RSSAnonPoints = append(m.usage.RSSAnonPoints, RSSPoint{Allocations: allocations, RSSAnonBytes: v})
+}
+
+// leastSquaresSlope fits bytes = a + slope × allocations through points by
+// least squares: the memory each further allocation costs, without the
+// fixed part (a fresh server's tables and buffers) that a single reading
+// divided by its count would spread over the allocations. ok is false with
+// fewer than two distinct allocation counts.
+func leastSquaresSlope(points []RSSPoint) (slope float64, ok bool) {
+	n := float64(len(points))
+	var sx, sy float64
+	for _, p := range points {
+		sx += float64(p.Allocations)
+		sy += float64(p.RSSAnonBytes)
+	}
+	mx, my := sx/n, sy/n
+	var sxx, sxy float64
+	for _, p := range points {
+		dx := float64(p.Allocations) - mx
+		sxx += dx * dx
+		sxy += dx * (float64(p.RSSAnonBytes) - my)
+	}
+	if len(points) < 2 || sxx == 0 {
+		return 0, false
+	}
+	return sxy / sxx, true
+}
+
 func (m *serverMeter) cpu() time.Duration {
 	if m == nil {
 		return 0

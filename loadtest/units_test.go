@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -145,6 +146,11 @@ func TestConfigValidation(t *testing.T) {
 		{"EchoSockets", func(c *Config) { c.EchoSockets = 0 }},
 		{"ServerPID", func(c *Config) { c.ServerPID = -1 }},
 		{"SampleInterval", func(c *Config) { c.SampleInterval = 0 }},
+		{"RSSCheckpoints", func(c *Config) { c.RSSCheckpoints = []int{1, 2} }}, // no ServerPID
+		{"RSSCheckpoints", func(c *Config) { c.ServerPID, c.Mode, c.RSSCheckpoints = 1, ModeChurn, []int{1, 2} }},
+		{"RSSCheckpoints", func(c *Config) { c.ServerPID, c.RSSCheckpoints = 1, []int{2, 2} }},
+		{"RSSCheckpoints", func(c *Config) { c.ServerPID, c.RSSCheckpoints = 1, []int{0, 2} }},
+		{"RSSCheckpoints", func(c *Config) { c.ServerPID, c.RSSCheckpoints = 1, []int{2, c.Allocations + 1} }},
 	}
 	for _, tc := range tests {
 		cfg := valid
@@ -165,6 +171,38 @@ func TestConfigValidation(t *testing.T) {
 	cfg.Secret, cfg.Username, cfg.Password = "", "u", "p"
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("static credentials: %v", err)
+	}
+}
+
+func TestLeastSquaresSlope(t *testing.T) {
+	pts := func(xy ...uint64) []RSSPoint {
+		var out []RSSPoint
+		for i := 0; i < len(xy); i += 2 {
+			out = append(out, RSSPoint{Allocations: int(xy[i]), RSSAnonBytes: xy[i+1]})
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		points []RSSPoint
+		want   float64
+		ok     bool
+	}{
+		// 4 MiB fixed plus 1000 bytes per allocation: the slope is 1000,
+		// where the last point alone would say 1000 + 4 MiB / 2000.
+		{"exact line", pts(500, 4<<20+500_000, 1000, 4<<20+1_000_000, 2000, 4<<20+2_000_000), 1000, true},
+		// y = 100, 300, 200 at x = 0, 1, 2: Σdx·dy / Σdx² = 100 / 2.
+		{"scatter", pts(0, 100, 1, 300, 2, 200), 50, true},
+		{"falling", pts(10, 5000, 20, 3000), -200, true},
+		{"one point", pts(1000, 1<<20), 0, false},
+		{"one count twice", pts(1000, 1<<20, 1000, 2<<20), 0, false},
+		{"none", nil, 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := leastSquaresSlope(tc.points)
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: slope %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/turnstile-relay/turnstile/loadtest"
 )
@@ -23,7 +25,7 @@ type options struct {
 func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, error) {
 	cfg := loadtest.DefaultConfig()
 	var opt options
-	var transport, mode, sendPath, peerIP string
+	var transport, mode, sendPath, peerIP, checkpoints string
 
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "TURN server `host:port` (loopback unless -allow-non-loopback)")
 	fs.StringVar(&transport, "transport", string(cfg.Transport), "client transport: udp, tcp or tls")
@@ -68,6 +70,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 	fs.StringVar(&peerIP, "peer-ip", cfg.PeerIP.String(), "address the echo peers bind")
 	fs.IntVar(&cfg.EchoSockets, "echo-sockets", cfg.EchoSockets, "echo peer sockets (one goroutine each)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server's `pid`, to report its CPU per packet and RSS per allocation")
+	fs.StringVar(&checkpoints, "rss-checkpoints", "", "with -server-pid: comma-separated allocation `counts` at which setup reads the server's RssAnon, for the memory per allocation as a slope (e.g. 500,1000,2000)")
 	fs.DurationVar(&cfg.SampleInterval, "sample-interval", cfg.SampleInterval, "throughput sampling and progress interval")
 
 	fs.StringVar(&opt.jsonPath, "json", "-", "write the JSON result to this `file` (- for stdout)")
@@ -88,6 +91,15 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 		return cfg, opt, fmt.Errorf("-peer-ip: %w", err)
 	}
 	cfg.PeerIP = ip
+	if checkpoints != "" {
+		for _, f := range strings.Split(checkpoints, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return cfg, opt, fmt.Errorf("-rss-checkpoints: %w", err)
+			}
+			cfg.RSSCheckpoints = append(cfg.RSSCheckpoints, n)
+		}
+	}
 	// The static password may come from the environment even when REST
 	// credentials are used; it only matters with -username.
 	if cfg.Username == "" {

@@ -82,6 +82,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad mode", []string{"-secret", "x", "-mode", "burst"}, 2, "Config.Mode"},
 		{"no credentials", []string{}, 2, "no credentials"},
 		{"bad peer ip", []string{"-secret", "x", "-peer-ip", "nope"}, 2, "-peer-ip"},
+		{"bad rss checkpoint", []string{"-secret", "x", "-server-pid", "1", "-rss-checkpoints", "8,x"}, 2, "-rss-checkpoints"},
+		{"rss checkpoints beyond allocations", []string{"-secret", "x", "-server-pid", "1", "-allocations", "4", "-rss-checkpoints", "2,8"}, 2, "Config.RSSCheckpoints"},
 		{"remote server", []string{"-secret", "x", "-server", "192.0.2.1:3478"}, 1, "not loopback"},
 	}
 	t.Setenv("TURNSTILE_LOAD_SECRET", "")

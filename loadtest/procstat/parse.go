@@ -46,10 +46,20 @@ func parseSchedstatNanos(b []byte) (uint64, error) {
 }
 
 // parseVmRSSBytes finds "VmRSS: <n> kB" in /proc/<pid>/status and returns
-// bytes. The kernel prints the value in kibibytes despite the "kB" label.
-func parseVmRSSBytes(b []byte) (uint64, error) {
+// bytes.
+func parseVmRSSBytes(b []byte) (uint64, error) { return parseStatusBytes(b, "VmRSS:") }
+
+// parseRssAnonBytes finds "RssAnon: <n> kB" in /proc/<pid>/status: the
+// resident anonymous memory (heap, stacks), without the file-backed pages of
+// the binary and libraries that VmRSS also counts (proc(5)).
+func parseRssAnonBytes(b []byte) (uint64, error) { return parseStatusBytes(b, "RssAnon:") }
+
+// parseStatusBytes finds the line "<field> <n> kB" in /proc/<pid>/status and
+// returns bytes. The kernel prints the value in kibibytes despite the "kB"
+// label.
+func parseStatusBytes(b []byte, field string) (uint64, error) {
 	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		rest, ok := bytes.CutPrefix(line, []byte(field))
 		if !ok {
 			continue
 		}
@@ -59,10 +69,10 @@ func parseVmRSSBytes(b []byte) (uint64, error) {
 		}
 		kib, err := strconv.ParseUint(string(fields[0]), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("procstat: VmRSS: %w", err)
+			return 0, fmt.Errorf("procstat: %s %w", field, err)
 		}
 		return kib * 1024, nil
 	}
-	// Kernel threads and zombies have no VmRSS line.
+	// Kernel threads and zombies have no memory lines.
 	return 0, errFormat
 }

@@ -47,6 +47,16 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
+func TestParseRssAnon(t *testing.T) {
+	status := "Name:\tx\nVmRSS:\t    4096 kB\nRssAnon:\t    1536 kB\nRssFile:\t 2560 kB\n"
+	if got, err := parseRssAnonBytes([]byte(status)); err != nil || got != 1536*1024 {
+		t.Fatalf("got %d, %v; want %d", got, err, 1536*1024)
+	}
+	if _, err := parseRssAnonBytes([]byte("Name:\tkthreadd\n")); err == nil {
+		t.Fatal("status without RssAnon accepted")
+	}
+}
+
 func TestParseSchedstat(t *testing.T) {
 	if got, err := parseSchedstatNanos([]byte("123456789 5000 12\n")); err != nil || got != 123456789 {
 		t.Fatalf("got %d, %v", got, err)

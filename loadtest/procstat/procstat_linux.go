@@ -103,9 +103,28 @@ func SchedstatCPUTime(pid int) (time.Duration, error) {
 // RSS returns the resident set size of process pid in bytes (VmRSS in
 // /proc/<pid>/status).
 func RSS(pid int) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	b, err := readStatus(pid)
 	if err != nil {
-		return 0, fmt.Errorf("procstat: %w", err)
+		return 0, err
 	}
 	return parseVmRSSBytes(b)
+}
+
+// RSSAnon returns the resident anonymous memory of process pid in bytes
+// (RssAnon in /proc/<pid>/status): what a server's own data takes, without
+// the pages of its binary and libraries.
+func RSSAnon(pid int) (uint64, error) {
+	b, err := readStatus(pid)
+	if err != nil {
+		return 0, err
+	}
+	return parseRssAnonBytes(b)
+}
+
+func readStatus(pid int) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return nil, fmt.Errorf("procstat: %w", err)
+	}
+	return b, nil
 }

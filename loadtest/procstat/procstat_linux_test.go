@@ -103,14 +103,21 @@ func TestCPUTimeOfThisProcess(t *testing.T) {
 	}
 }
 
+// TestRSSOfThisProcess touches fresh anonymous pages and checks that both
+// VmRSS and RssAnon grow by about their size.
 func TestRSSOfThisProcess(t *testing.T) {
 	pid := os.Getpid()
-	before, err := RSS(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before == 0 {
-		t.Fatal("zero RSS")
+	readers := map[string]func(int) (uint64, error){"RSS": RSS, "RSSAnon": RSSAnon}
+	before := map[string]uint64{}
+	for name, read := range readers {
+		v, err := read(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == 0 {
+			t.Fatalf("zero %s", name)
+		}
+		before[name] = v
 	}
 	// Fresh anonymous pages, not Go heap memory that may already be
 	// resident from earlier tests.
@@ -123,12 +130,14 @@ func TestRSSOfThisProcess(t *testing.T) {
 	for i := 0; i < len(b); i += 4096 {
 		b[i] = 1 // touch every page so it becomes resident
 	}
-	after, err := RSS(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after < before+size*3/4 {
-		t.Fatalf("RSS grew from %d to %d after touching %d bytes", before, after, size)
+	for name, read := range readers {
+		after, err := read(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after < before[name]+size*3/4 {
+			t.Fatalf("%s grew from %d to %d after touching %d bytes", name, before[name], after, size)
+		}
 	}
 }
 
@@ -143,6 +152,9 @@ func TestInvalidPID(t *testing.T) {
 	}
 	if _, err := RSS(missing); err == nil {
 		t.Fatal("missing pid accepted by RSS")
+	}
+	if _, err := RSSAnon(missing); err == nil {
+		t.Fatal("missing pid accepted by RSSAnon")
 	}
 	if _, err := StatCPUTime(missing); err == nil {
 		t.Fatal("missing pid accepted by StatCPUTime")

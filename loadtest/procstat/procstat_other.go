@@ -18,3 +18,6 @@ func SchedstatCPUTime(pid int) (time.Duration, error) { return 0, ErrUnsupported
 
 // RSS is only available on Linux.
 func RSS(pid int) (uint64, error) { return 0, ErrUnsupported }
+
+// RSSAnon is only available on Linux.
+func RSSAnon(pid int) (uint64, error) { return 0, ErrUnsupported }
