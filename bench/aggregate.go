@@ -51,3 +51,29 @@ func ratio(a, b float64) (float64, bool) {
 	}
 	return a / b, true
 }
+
+// Range is the lowest and highest of Runs values.
+type Range struct {
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	Runs int     `json:"runs"`
+}
+
+// ratioRange pairs a's and b's values by run and returns the range of the
+// ratios a/b over the runs both have (ok false when there is none). Pairing
+// by run keeps a repetition's conditions (the machine's load, its rotation
+// of the servers' order) on both sides of each ratio.
+func ratioRange(a, b map[int]float64) (Range, bool) {
+	rg := Range{Min: math.Inf(1), Max: math.Inf(-1)}
+	for run, x := range a {
+		y, ok := b[run]
+		if !ok {
+			continue
+		}
+		if r, ok := ratio(x, y); ok {
+			rg.Min, rg.Max = min(rg.Min, r), max(rg.Max, r)
+			rg.Runs++
+		}
+	}
+	return rg, rg.Runs > 0
+}

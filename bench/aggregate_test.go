@@ -121,3 +121,23 @@ func TestTargetString(t *testing.T) {
 		}
 	}
 }
+
+func TestRatioRange(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b map[int]float64
+		want Range
+		ok   bool
+	}{
+		{"paired by run, not by order", map[int]float64{1: 2, 2: 9, 3: 4}, map[int]float64{1: 4, 2: 10, 3: 2}, Range{Min: 0.5, Max: 2, Runs: 3}, true},
+		{"runs only one side has are left out", map[int]float64{1: 3, 2: 100}, map[int]float64{1: 6, 3: 1}, Range{Min: 0.5, Max: 0.5, Runs: 1}, true},
+		{"a zero denominator is no ratio", map[int]float64{1: 3, 2: 1}, map[int]float64{1: 0, 2: 4}, Range{Min: 0.25, Max: 0.25, Runs: 1}, true},
+		{"no common run", map[int]float64{1: 3}, map[int]float64{2: 3}, Range{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ratioRange(tt.a, tt.b)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("%s: ratioRange = %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -14,7 +14,7 @@ func (r *Report) header() []string {
 	if r.Quick {
 		kind = "quick (smoke run: short windows, not for quoting)"
 	}
-	agg := fmt.Sprintf("median of %d runs", r.Runs)
+	agg := fmt.Sprintf("median of %d runs, in parentheses the lowest and highest run (for ratios: of the per-run ratios)", r.Runs)
 	if r.Runs == 1 {
 		agg = "1 run"
 	}
@@ -89,7 +89,7 @@ func (r *Report) values(row Row) []string {
 	for i, s := range r.Servers {
 		out[i] = "-"
 		if v, ok := row.Values[s]; ok {
-			out[i] = formatValue(v.Value)
+			out[i] = formatSummary(v, row.Aggregate == "worst")
 		}
 	}
 	return out
@@ -104,5 +104,6 @@ func better(row Row) string {
 
 func rowRatio(row Row, other string) string {
 	v, ok := row.Ratios[other]
-	return formatRatio(v, ok)
+	rg, haveRange := row.RatioRanges[other]
+	return formatRatio(v, ok, rg, haveRange)
 }

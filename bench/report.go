@@ -48,6 +48,10 @@ type Row struct {
 	Values map[string]Summary `json:"values"`
 	// Ratios maps "coturn" and "pion" to turnstile's value over theirs.
 	Ratios map[string]float64 `json:"ratios,omitempty"`
+	// RatioRanges maps the same servers to the lowest and highest of the
+	// per-repetition ratios (turnstile's value in run k over theirs in run
+	// k), over the runs both measured: the spread behind Ratios.
+	RatioRanges map[string]Range `json:"ratio_ranges,omitempty"`
 	// Target is issue 6's goal ("" when none); TargetMet is nil when no
 	// verdict is possible.
 	Target    string `json:"target,omitempty"`
@@ -76,13 +80,16 @@ func buildRow(metric Metric, load string, servers []string, ms []Measurement) Ro
 	if metric.Worst {
 		row.Aggregate = "worst"
 	}
+	byRun := map[string]map[int]float64{}
 	for _, server := range servers {
 		var samples []float64
+		byRun[server] = map[int]float64{}
 		for _, m := range ms {
 			// A failed measurement (server crash, cancelled run) is kept in
 			// the report's list but counts for no metric.
 			if v, ok := m.Values[metric.Key]; ok && m.Load == load && m.Server == server && m.Error == "" {
 				samples = append(samples, v)
+				byRun[server][m.Run] = v
 			}
 		}
 		if len(samples) > 0 {
@@ -99,6 +106,12 @@ func buildRow(metric Metric, load string, servers []string, ms []Measurement) Ro
 					}
 					row.Ratios[other] = r
 				}
+			}
+			if rg, ok := ratioRange(byRun[Turnstile], byRun[other]); ok {
+				if row.RatioRanges == nil {
+					row.RatioRanges = map[string]Range{}
+				}
+				row.RatioRanges[other] = rg
 			}
 		}
 	}
@@ -141,12 +154,29 @@ func formatValue(v float64) string {
 }
 
 // formatRatio prints a ratio with three decimals, enough to show why a
-// ratio near a target's bound missed it ("-" when absent).
-func formatRatio(r float64, ok bool) string {
+// ratio near a target's bound missed it ("-" when absent), followed by the
+// range of the per-repetition ratios when there were several, e.g.
+// "0.780 (0.740–0.820)".
+func formatRatio(r float64, ok bool, rg Range, haveRange bool) string {
 	if !ok {
 		return "-"
 	}
-	return fmt.Sprintf("%.3f", r)
+	s := fmt.Sprintf("%.3f", r)
+	if haveRange && rg.Runs > 1 {
+		s += fmt.Sprintf(" (%.3f–%.3f)", rg.Min, rg.Max)
+	}
+	return s
+}
+
+// formatSummary prints a server's value of a row: the median followed by
+// the lowest and highest repetition when there were several ("600
+// (500–700)"); a worst-run value stands alone, being an extreme already.
+func formatSummary(s Summary, worst bool) string {
+	v := formatValue(s.Value)
+	if !worst && len(s.Samples) > 1 {
+		v += " (" + formatValue(s.Min) + "–" + formatValue(s.Max) + ")"
+	}
+	return v
 }
 
 // verdict renders a target and whether it was met.

@@ -51,6 +51,14 @@ func TestBuildReport(t *testing.T) {
 	if got := cpu.Ratios[Pion]; got != 0.25 {
 		t.Errorf("ratio to pion = %v, want 0.25", got)
 	}
+	// Per run: 500/1000 and 700/1000 (run 3 has no coturn value); pion
+	// only ran once, 500/2400.
+	if got, want := cpu.RatioRanges[Coturn], (Range{Min: 0.5, Max: 0.7, Runs: 2}); got != want {
+		t.Errorf("ratio range to coturn = %+v, want %+v", got, want)
+	}
+	if got := cpu.RatioRanges[Pion]; got.Runs != 1 || got.Min != 500.0/2400 || got.Max != got.Min {
+		t.Errorf("ratio range to pion = %+v, want one run of %v", got, 500.0/2400)
+	}
 	if cpu.TargetMet == nil || !*cpu.TargetMet {
 		t.Errorf("CPU target (≤ 0.6×) not met at exactly 0.6: %v", cpu.TargetMet)
 	}
@@ -62,8 +70,8 @@ func TestBuildReport(t *testing.T) {
 	if got := fails.Values[Turnstile].Value; got != 3 {
 		t.Errorf("failed cycles = %v, want the worst run's 3", got)
 	}
-	if fails.Ratios != nil {
-		t.Errorf("a count has ratios: %v", fails.Ratios)
+	if fails.Ratios != nil || fails.RatioRanges != nil {
+		t.Errorf("a count has ratios: %v, %v", fails.Ratios, fails.RatioRanges)
 	}
 	if fails.TargetMet == nil || *fails.TargetMet {
 		t.Errorf("zero-failures target met with 3 failures: %v", fails.TargetMet)
@@ -100,7 +108,12 @@ func TestReportRendering(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
 	}
-	if !strings.Contains(md.String(), "| server CPU per relayed packet | ns | lower | 600 | 1000 | 2400 | 0.600 | 0.250 | ≤ 0.6× coturn met |") {
+	// Medians with their lowest and highest run, ratios with the range of
+	// the per-run ratios; a single run's value and a worst-run count alone.
+	if !strings.Contains(md.String(), "| server CPU per relayed packet | ns | lower | 600 (500–700) | 1000 (1000–1000) | 2400 | 0.600 (0.500–0.700) | 0.250 | ≤ 0.6× coturn met |") {
+		t.Errorf("markdown row malformed:\n%s", md.String())
+	}
+	if !strings.Contains(md.String(), "| failed cycles | count | lower | 3 | 10 | - | - | - | = 0 MISSED |") {
 		t.Errorf("markdown row malformed:\n%s", md.String())
 	}
 	if !strings.Contains(md.String(), "- Command: `turnstile-bench -runs 3`") {
