@@ -156,6 +156,8 @@ type Client struct {
 
 	closeOnce sync.Once
 	closing   atomic.Bool
+	closed    chan struct{} // closed by Close, wakes a reader held by StopReading
+	stopRead  atomic.Bool   // StopReading was called
 	dead      chan struct{} // closed when the reader has stopped
 	readErr   error         // why the reader stopped; set before dead closes
 }
@@ -202,6 +204,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		ring:           make([]slot, cfg.QueueLength),
 		free:           make(chan int, cfg.QueueLength),
 		ready:          make(chan int, cfg.QueueLength),
+		closed:         make(chan struct{}),
 		dead:           make(chan struct{}),
 	}
 	c.local = addrPortOf(conn.LocalAddr())
@@ -267,11 +270,19 @@ func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
+		close(c.closed)
 		err = c.conn.Close()
 		<-c.dead
 	})
 	return err
 }
+
+// StopReading makes the client behave as an application that hangs: its
+// reader takes no more bytes from the connection (after the frame it may be
+// reading now), so over TCP and TLS the relay's writes to it back up, and
+// responses and data stop arriving. Requests then time out. Only Close
+// ends such a client; tests use it to hold a relay's write queue full.
+func (c *Client) StopReading() { c.stopRead.Store(true) }
 
 // ErrClosed is returned by calls on a closed Client.
 var ErrClosed = errors.New("turnclient: client closed")
@@ -301,6 +312,10 @@ func (c *Client) readLoop() {
 	}
 	var m stunmsg.Message
 	for {
+		if c.stopRead.Load() {
+			<-c.closed
+			return
+		}
 		var msg []byte
 		if c.stream {
 			msg, err = readFrame(br, buf)

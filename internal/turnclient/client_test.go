@@ -425,3 +425,56 @@ func settledGoroutines() int {
 	}
 	return n
 }
+
+// TestStopReadingBacksUpTheRelay: a TCP client that stops reading lets the
+// relay's write queue to it fill, so peer data beyond the relay's write
+// budget is dropped there (stream_write_budget); a client that kept reading
+// (and dropped in its own ring instead) would never make the relay drop.
+// Close still ends the stopped client at once.
+func TestStopReadingBacksUpTheRelay(t *testing.T) {
+	tr := startRelay(t)
+	c := tr.dialRelay(t, TCP)
+	a, err := c.Allocate(AllocateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if err := c.CreatePermission(netip.MustParseAddr("127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	relayed := net.UDPAddrFromAddrPort(a.Relayed[0])
+	// 10 kB a millisecond: a reader keeps up (the kernel's socket buffers
+	// absorb its pauses), so only a reader that stopped lets the relay's
+	// queue fill, once the kernel's buffers (a few MB) are full.
+	datagram := make([]byte, 10_000)
+	buf := make([]byte, len(datagram))
+	if _, err := peer.WriteToUDP(datagram[:10], relayed); err != nil {
+		t.Fatal(err)
+	}
+	if ev := receive(t, c, buf); ev.Kind != EventData {
+		t.Fatalf("before StopReading: got %+v, want data", ev)
+	}
+	c.StopReading()
+	budgetDrops := func() uint64 { return tr.srv.Stats().Drops["stream_write_budget"] }
+	before := budgetDrops()
+	for i := 0; budgetDrops() == before; i++ {
+		if i == 5000 {
+			t.Fatal("50 MB sent and the relay never dropped data for the stopped client: it is still reading")
+		}
+		if _, err := peer.WriteToUDP(datagram, relayed); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close of a client that stopped reading did not return")
+	}
+}
