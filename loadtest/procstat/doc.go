@@ -12,7 +12,8 @@
 // /proc/<pid>/schedstat alone covers the main thread only, which for a
 // multi-threaded server such as a Go program is a small part of the total).
 //
-// Resident memory is VmRSS from /proc/<pid>/status (proc(5)).
+// Resident memory is VmRSS from /proc/<pid>/status (proc(5)), or its
+// anonymous part, RssAnon; open file descriptors are counted in /proc/<pid>/fd.
 //
 // On systems other than Linux every function returns ErrUnsupported.
 package procstat

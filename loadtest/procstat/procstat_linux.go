@@ -128,3 +128,13 @@ func readStatus(pid int) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// OpenFDs returns the number of file descriptors process pid has open
+// (the entries of /proc/<pid>/fd; reading another user's needs privilege).
+func OpenFDs(pid int) (int, error) {
+	entries, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+	if err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
+	return len(entries), nil
+}

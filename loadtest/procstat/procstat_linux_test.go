@@ -141,6 +141,29 @@ func TestRSSOfThisProcess(t *testing.T) {
 	}
 }
 
+// TestOpenFDsOfThisProcess: two more descriptors (a pipe) are counted, and
+// gone again once closed.
+func TestOpenFDsOfThisProcess(t *testing.T) {
+	pid := os.Getpid()
+	before, err := OpenFDs(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	during, err := OpenFDs(pid)
+	r.Close()
+	w.Close()
+	if err != nil || during != before+2 {
+		t.Fatalf("%d descriptors with a pipe open (%v), want %d", during, err, before+2)
+	}
+	if after, err := OpenFDs(pid); err != nil || after != before {
+		t.Fatalf("%d descriptors after closing the pipe (%v), want %d", after, err, before)
+	}
+}
+
 func TestInvalidPID(t *testing.T) {
 	if _, err := CPUTime(0); err == nil {
 		t.Fatal("pid 0 accepted")
@@ -155,6 +178,9 @@ func TestInvalidPID(t *testing.T) {
 	}
 	if _, err := RSSAnon(missing); err == nil {
 		t.Fatal("missing pid accepted by RSSAnon")
+	}
+	if _, err := OpenFDs(missing); err == nil {
+		t.Fatal("missing pid accepted by OpenFDs")
 	}
 	if _, err := StatCPUTime(missing); err == nil {
 		t.Fatal("missing pid accepted by StatCPUTime")

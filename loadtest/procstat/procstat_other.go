@@ -21,3 +21,6 @@ func RSS(pid int) (uint64, error) { return 0, ErrUnsupported }
 
 // RSSAnon is only available on Linux.
 func RSSAnon(pid int) (uint64, error) { return 0, ErrUnsupported }
+
+// OpenFDs is only available on Linux.
+func OpenFDs(pid int) (int, error) { return 0, ErrUnsupported }
