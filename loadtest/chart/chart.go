@@ -51,6 +51,11 @@ func WritePNG(w io.Writer, res *loadtest.Result) error {
 	if len(panels) == 0 {
 		return ErrNothingToPlot
 	}
+	return drawStacked(w, panels)
+}
+
+// drawStacked draws the plots one below the other, aligned, as one PNG.
+func drawStacked(w io.Writer, panels []*plot.Plot) error {
 	img := vgimg.New(width, vg.Length(len(panels))*panelHeight)
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: vg.Millimeter, PadBottom: vg.Millimeter, PadY: 4 * vg.Millimeter}
