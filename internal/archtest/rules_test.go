@@ -13,7 +13,7 @@ var cores = []string{"allocation", "auth", "peerpolicy", "gateway", "turncore", 
 
 // shells are the packages that own sockets, processes or HTTP; a path ending
 // in "/..." stands for the package and everything below it.
-var shells = []string{"relay/...", "internal/netio/...", "internal/wiring", "cmd/...", "metrics/...", "loadtest/...", "bench/..."}
+var shells = []string{"relay/...", "internal/netio/...", "internal/wiring", "cmd/...", "metrics/...", "loadtest/...", "bench/...", "soak/..."}
 
 // coreForbiddenStd are standard packages a core must not reach.
 var coreForbiddenStd = []string{"net/http", "os/exec"}
