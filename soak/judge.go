@@ -19,6 +19,9 @@ type Sample struct {
 	Allocations int `json:"allocations"`
 	// TCPConnections is the turnstile_tcp_connections gauge.
 	TCPConnections int `json:"tcp_connections"`
+	// HeapInuseBytes is go_memstats_heap_inuse_bytes, not judged: it tells
+	// growth of the Go heap from other growth of RssAnon.
+	HeapInuseBytes uint64 `json:"heap_inuse_bytes"`
 	// WriteBudgetDrops is turnstile_dropped_total{reason="stream_write_budget"}:
 	// peer data the relay did not queue for clients that stopped reading.
 	WriteBudgetDrops uint64 `json:"write_budget_drops"`

@@ -39,9 +39,11 @@ func savePlot(path string, r *Result) error {
 	}
 	fds, gor, alloc := r.Levels[seriesFDs], r.Levels[seriesGoroutines], r.Levels[seriesAllocations]
 	b := r.Bounds
+	memory := panel("relay RssAnon and Go heap in use", "MiB", "RssAnon", func(s Sample) float64 { return float64(s.RSSAnonBytes) / mib },
+		0, (rss.Warmup+float64(b.RSSGrowthBytes))/mib, false)
+	memory.Lines = append(memory.Lines, chart.Line{Name: "heap in use (not judged)", X: xs, Y: series(func(s Sample) float64 { return float64(s.HeapInuseBytes) / mib })})
 	return chart.SaveSeriesPNG(path, []chart.Panel{
-		panel("relay RssAnon", "MiB", "RssAnon", func(s Sample) float64 { return float64(s.RSSAnonBytes) / mib },
-			0, (rss.Warmup+float64(b.RSSGrowthBytes))/mib, false),
+		memory,
 		panel("relay open file descriptors", "descriptors", "fds", func(s Sample) float64 { return float64(s.FDs) },
 			fds.Warmup-float64(b.FDs), fds.Warmup+float64(b.FDs), true),
 		panel("relay goroutines (go_goroutines)", "goroutines", "goroutines", func(s Sample) float64 { return float64(s.Goroutines) },

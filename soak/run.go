@@ -229,8 +229,8 @@ func sampleUntil(loadCtx context.Context, smp *sampler, cfg Config, res *Result,
 		c := res.Cycles
 		mu.Unlock()
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "soak %5.0f s: RssAnon %6.1f MiB, %4d fds, %4d goroutines, %4d allocations, %3d streams, %d write-budget drops (%d parts done)\n",
-				s.Seconds, float64(s.RSSAnonBytes)/(1<<20), s.FDs, s.Goroutines, s.Allocations, s.TCPConnections, s.WriteBudgetDrops, len(c))
+			fmt.Fprintf(cfg.Progress, "soak %5.0f s: RssAnon %6.1f MiB (heap %5.1f), %4d fds, %4d goroutines, %4d allocations, %3d streams, %d write-budget drops (%d parts done)\n",
+				s.Seconds, float64(s.RSSAnonBytes)/(1<<20), float64(s.HeapInuseBytes)/(1<<20), s.FDs, s.Goroutines, s.Allocations, s.TCPConnections, s.WriteBudgetDrops, len(c))
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 // The series the soak reads from the relay's metrics endpoint.
 const (
 	metricGoroutines       = "go_goroutines"
+	metricHeapInuse        = "go_memstats_heap_inuse_bytes"
 	metricAllocations      = "turnstile_allocations"
 	metricTCPConnections   = "turnstile_tcp_connections"
 	metricWriteBudgetDrops = `turnstile_dropped_total{reason="stream_write_budget"}`
@@ -116,6 +117,7 @@ func (s *sampler) take(ctx context.Context) (Sample, error) {
 	out.Allocations = int(m[metricAllocations])
 	out.TCPConnections = int(m[metricTCPConnections])
 	out.WriteBudgetDrops = uint64(m[metricWriteBudgetDrops])
+	out.HeapInuseBytes = uint64(m[metricHeapInuse])
 	return out, nil
 }
 
@@ -133,5 +135,5 @@ func (s *sampler) scrape(ctx context.Context) (map[string]float64, error) {
 		return nil, fmt.Errorf("soak: scrape: %s", resp.Status)
 	}
 	return parseMetrics(io.LimitReader(resp.Body, maxMetricsBody),
-		[]string{metricGoroutines, metricAllocations, metricTCPConnections, metricWriteBudgetDrops})
+		[]string{metricGoroutines, metricAllocations, metricTCPConnections, metricWriteBudgetDrops, metricHeapInuse})
 }

@@ -8,6 +8,7 @@ import (
 const page = `# HELP go_goroutines Number of goroutines that currently exist.
 # TYPE go_goroutines gauge
 go_goroutines 37
+go_memstats_heap_inuse_bytes 8.306688e+06
 go_goroutines_other 99
 turnstile_allocations 12
 turnstile_tcp_connections 3
@@ -16,14 +17,14 @@ turnstile_dropped_total{reason="with space"} 4
 turnstile_dropped_total{reason="stream_source_limit"} 2
 `
 
-var wantAll = []string{metricGoroutines, metricAllocations, metricTCPConnections, metricWriteBudgetDrops}
+var wantAll = []string{metricGoroutines, metricAllocations, metricTCPConnections, metricWriteBudgetDrops, metricHeapInuse}
 
 func TestParseMetrics(t *testing.T) {
 	got, err := parseMetrics(strings.NewReader(page), wantAll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]float64{metricGoroutines: 37, metricAllocations: 12, metricTCPConnections: 3, metricWriteBudgetDrops: 1.5e6}
+	want := map[string]float64{metricHeapInuse: 8306688, metricGoroutines: 37, metricAllocations: 12, metricTCPConnections: 3, metricWriteBudgetDrops: 1.5e6}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
