@@ -1,7 +1,13 @@
-// Package chart draws a load test result as a PNG with gonum/plot: the
-// throughput over time (probes sent and received per second) above the
-// round-trip-time distribution as a CDF on a logarithmic microsecond axis
-// (for churn runs, the cycle-duration CDF).
+// Package chart draws load test results as PNGs with gonum/plot.
+//
+// WritePNG draws one result: the throughput over time (probes sent and
+// received per second, broken where nothing was sent, as between a ramp's
+// steps) above, for a ramp, RTT p50/p99 and loss against the offered load
+// with one point per step, and otherwise the round-trip-time distribution as
+// a CDF on a logarithmic microsecond axis (for churn runs, the
+// cycle-duration CDF). WriteLoadPNG draws several servers' latency and loss
+// against offered load on one chart. Legends sit in the top left corner,
+// with the axes extended so that no data runs under them.
 package chart
 
 import (
@@ -41,7 +47,14 @@ func WritePNG(w io.Writer, res *loadtest.Result) error {
 		}
 		panels = append(panels, p)
 	}
-	if lat, what := latencyOf(res); lat != nil && len(lat.Histogram) > 0 {
+	if res.Ramp != nil && len(res.Ramp.Steps) > 0 {
+		series := []LoadSeries{RampSeries(fmt.Sprintf("%d allocations", res.Allocations), res.Ramp)}
+		rtt, loss, err := loadPlots("ramp", series)
+		if err != nil {
+			return err
+		}
+		panels = append(panels, rtt, loss)
+	} else if lat, what := latencyOf(res); lat != nil && len(lat.Histogram) > 0 {
 		p, err := cdfPlot(lat, what)
 		if err != nil {
 			return err
@@ -101,31 +114,39 @@ func throughputPlot(res *loadtest.Result) (*plot.Plot, error) {
 	p.X.Label.Text = "time since traffic started (s)"
 	p.Y.Label.Text = "probes per second"
 	p.Add(plotter.NewGrid())
-	sent := make(plotter.XYs, len(res.Timeline))
-	received := make(plotter.XYs, len(res.Timeline))
-	for i, s := range res.Timeline {
-		sent[i] = plotter.XY{X: s.Seconds, Y: s.SentPerSecond}
-		received[i] = plotter.XY{X: s.Seconds, Y: s.ReceivedPerSecond}
+	var top float64
+	for _, s := range res.Timeline {
+		top = max(top, s.SentPerSecond, s.ReceivedPerSecond)
 	}
-	for _, series := range []struct {
-		name  string
-		xys   plotter.XYs
-		color color.Color
-		dash  []vg.Length
-	}{
-		{"sent", sent, color.RGBA{R: 200, G: 80, B: 40, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}},
-		{"received", received, color.RGBA{R: 30, G: 90, B: 190, A: 255}, nil},
-	} {
-		l, err := plotter.NewLine(series.xys)
-		if err != nil {
-			return nil, fmt.Errorf("chart: %w", err)
+	for i, seg := range activeSegments(res.Timeline) {
+		sent := make(plotter.XYs, len(seg))
+		received := make(plotter.XYs, len(seg))
+		for j, s := range seg {
+			sent[j] = plotter.XY{X: s.Seconds, Y: s.SentPerSecond}
+			received[j] = plotter.XY{X: s.Seconds, Y: s.ReceivedPerSecond}
 		}
-		l.Color, l.Dashes, l.Width = series.color, series.dash, vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(series.name, l)
+		for _, series := range []struct {
+			name  string
+			xys   plotter.XYs
+			color color.Color
+			dash  []vg.Length
+		}{
+			{"sent", sent, color.RGBA{R: 200, G: 80, B: 40, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}},
+			{"received", received, color.RGBA{R: 30, G: 90, B: 190, A: 255}, nil},
+		} {
+			l, err := plotter.NewLine(series.xys)
+			if err != nil {
+				return nil, fmt.Errorf("chart: %w", err)
+			}
+			l.Color, l.Dashes, l.Width = series.color, series.dash, vg.Points(1.5)
+			p.Add(l)
+			if i == 0 {
+				p.Legend.Add(series.name, l)
+			}
+		}
 	}
-	p.Legend.Top = true
-	p.Y.Min = 0
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Min, p.Y.Max = headroom(0, top, 2, false)
 	return p, nil
 }
 
