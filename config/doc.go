@@ -62,7 +62,10 @@
 //	TURNSTILE_MAX_PERMISSIONS     256              Peer IPs with permissions per allocation, 1 to 1048576
 //	                                               (508 beyond).
 //	TURNSTILE_PEER_ALLOW          (none)           Peer CIDRs allowed despite the built-in deny list, list; a
-//	                                               bare IP is one address; host bits must be zero.
+//	                                               bare IP is one address; host bits must be zero. An entry
+//	                                               covering the relay's own address opens its ports outside
+//	                                               the relayed range (a warning at start says so); its
+//	                                               listeners and metrics port stay refused.
 //	TURNSTILE_PEER_DENY           (none)           Peer CIDRs always denied, list, as above; wins over
 //	                                               TURNSTILE_PEER_ALLOW.
 //	TURNSTILE_TCP_MAX_CONNECTIONS 10000            Concurrent TCP and TLS client connections, 1 to 2^30.

@@ -10,7 +10,9 @@
 //  1. structural: an invalid or zoned address, or port 0 — always denied;
 //  2. Deny prefixes (TURNSTILE_PEER_DENY);
 //  3. Allow prefixes (TURNSTILE_PEER_ALLOW) — these override every built-in
-//     denial, the own-address rule included;
+//     denial, the own-address rule included (the relay's listeners and
+//     metrics port stay refused all the same: turncore checks them before
+//     any policy, see turncore.OwnSockets);
 //  4. the built-in special-purpose ranges (ranges.go) and the own-address rule.
 //
 // Addresses are judged in the canonical form of Normalize, the reading the
@@ -196,6 +198,21 @@ func (f *Filter) ownRule(ip netip.Addr, port uint16, withPort bool) Verdict {
 		return AllowOwnRelayPort
 	}
 	return DenyOwnAddress
+}
+
+// OwnAllowed returns the relay's own addresses that an Allow prefix opens
+// and no Deny prefix closes: every port of them outside the relayed range
+// is then reachable as a peer, which the operator should hear about once at
+// start. (The relay's listeners and metrics port stay refused whatever the
+// filter says, docs/protocol.md.)
+func (f *Filter) OwnAllowed() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range f.own {
+		if containsAny(f.allow, a, nil) && !containsAny(f.deny, a, nil) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // isOwn reports whether ip is one of the relay's addresses. A linear scan:

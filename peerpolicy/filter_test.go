@@ -3,6 +3,7 @@ package peerpolicy
 import (
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -281,5 +282,37 @@ func TestVerdictLabels(t *testing.T) {
 		if _, ok := seen[want]; !ok {
 			t.Errorf("no verdict is labelled %q", want)
 		}
+	}
+}
+
+// TestOwnAllowed: the own addresses that Allow opens and Deny does not
+// close, for the start-up warning (issue 15: an allow entry covering the
+// relay's subnet used to open its listeners silently).
+func TestOwnAllowed(t *testing.T) {
+	f, err := New(Config{
+		Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")},
+		Deny:  []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")},
+		OwnAddrs: []netip.Addr{
+			netip.MustParseAddr("10.0.0.5"),    // opened
+			netip.MustParseAddr("10.9.0.5"),    // opened, then denied
+			netip.MustParseAddr("192.0.2.1"),   // not allowed
+			netip.MustParseAddr("fd00::5"),     // opened
+			netip.MustParseAddr("2001:db8::5"), // not allowed
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.OwnAllowed()
+	want := []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("fd00::5")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("OwnAllowed = %v, want %v", got, want)
+	}
+	none, err := New(Config{OwnAddrs: []netip.Addr{netip.MustParseAddr("10.0.0.5")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := none.OwnAllowed(); len(got) != 0 {
+		t.Fatalf("without Allow, OwnAllowed = %v", got)
 	}
 }

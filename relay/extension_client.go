@@ -24,6 +24,13 @@ func (s *Server) extOutbound(sess *session, peer netip.AddrPort, payload []byte,
 	case OutboundPass:
 		return false
 	case OutboundSend:
+		// The extension's destination (a resolved name, for the
+		// gateway) may be the relay itself; the client's peer address was
+		// checked by the core, this one was not.
+		if s.core.OwnSocket(v.To) {
+			c.drop(DropPeerOwnSocket)
+			return true
+		}
 		rs := sess.relayFor(v.To.Addr())
 		if rs == nil {
 			c.drop(DropPeerFamily)

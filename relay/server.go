@@ -109,6 +109,12 @@ type Config struct {
 	// caps it at net.core.rmem_max / wmem_max.
 	ListenerBuffer int
 
+	// OwnServices are the other listening sockets of this process that no
+	// peer may reach (the daemon's metrics listener); an unspecified
+	// address stands for every local address. The relay's own listeners
+	// are always refused as peers (ownsockets.go).
+	OwnServices []netip.AddrPort
+
 	// Extension, when set, joins the peer path (extension.go; the gateway
 	// module plugs in through gateway/relayext). nil is a plain relay:
 	// the data path pays a nil check and none of it runs.
@@ -163,13 +169,15 @@ type Server struct {
 	// core decides (package turncore); the server carries out.
 	core *turncore.Core
 
-	workers   []*worker
-	udp       []netip.AddrPort // bound UDP listener addresses
-	streams   []net.Listener
-	streamMu  sync.Mutex
-	conns     map[*streamConn]struct{}
-	connCount atomic.Int64
-	sources   *streamSources // open connections per source
+	workers []*worker
+	udp     []netip.AddrPort // bound UDP listener addresses
+	streams []net.Listener
+	// streamKinds is each stream listener's transport, by index.
+	streamKinds []allocation.Transport
+	streamMu    sync.Mutex
+	conns       map[*streamConn]struct{}
+	connCount   atomic.Int64
+	sources     *streamSources // open connections per source
 
 	closing    atomic.Bool
 	done       chan struct{}
@@ -377,6 +385,8 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
+	s.core.SetOwnSockets(s.ownSockets())
+	s.acceptStreams()
 	if s.cfg.Extension != nil {
 		// Lane 0 is the stream connections' and handlers' outside the
 		// loops; worker i has lane i+1 (newWorker).

@@ -45,6 +45,7 @@ const (
 	DropICMPIgnored          = turncore.DropICMPIgnored
 	DropICMPRateLimited      = turncore.DropICMPRateLimited
 	DropUnauthBudget         = turncore.DropUnauthBudget
+	DropPeerOwnSocket        = turncore.DropPeerOwnSocket
 	dropCount                = turncore.DropCount
 )
 

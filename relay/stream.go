@@ -41,11 +41,20 @@ func (s *Server) listenStreams() error {
 				l = tls.NewListener(l, s.cfg.TLS)
 			}
 			s.streams = append(s.streams, l)
-			s.wg.Add(1)
-			go func() { defer s.wg.Done(); s.accept(l, sp.tr) }()
+			s.streamKinds = append(s.streamKinds, sp.tr)
 		}
 	}
 	return nil
+}
+
+// acceptStreams starts an accept loop per stream listener; Start calls it
+// once the core knows every own socket, so no connection is served before.
+func (s *Server) acceptStreams() {
+	for i, l := range s.streams {
+		tr := s.streamKinds[i]
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.accept(l, tr) }()
+	}
 }
 
 // accept runs one listener's accept loop until the server closes.

@@ -75,8 +75,11 @@ type Core struct {
 	relayNext     atomic.Uint32
 	alternateNext atomic.Uint32
 	retransmits   atomic.Uint64
-	portRand      func(int) int
-	tokenRand     func([]byte)
+	// own is the relay's own sockets, set by the shell once they are
+	// bound (SetOwnSockets); nil before.
+	own       atomic.Pointer[OwnSockets]
+	portRand  func(int) int
+	tokenRand func([]byte)
 	// expired and reserved are Expire's reused buffers (one caller at a
 	// time).
 	expired  []*allocation.Allocation
@@ -198,3 +201,13 @@ func familyOf(ip netip.Addr) allocation.Family {
 func familyMatches(a *allocation.Allocation, peer netip.Addr) bool {
 	return stateOf(a).HasRelay(familyOf(peer))
 }
+
+// SetOwnSockets tells the core where the relay's own services listen, once
+// the shell has bound them (ports may have been picked by the kernel).
+// ChannelBind to one of them is refused and Send indications to them are
+// dropped from then on, whatever the Policy says (OwnSockets).
+func (c *Core) SetOwnSockets(o *OwnSockets) { c.own.Store(o) }
+
+// OwnSocket reports whether peer is one of the relay's own sockets. The
+// shell asks it about addresses an extension translates peers to.
+func (c *Core) OwnSocket(peer netip.AddrPort) bool { return c.own.Load().Contains(peer) }

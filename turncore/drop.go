@@ -33,6 +33,7 @@ const (
 	DropICMPRateLimited                  // ICMP errors beyond the per-allocation rate
 	DropUnauthBudget                     // a request whose unauthenticated answer would exceed its source's budget (package sourcebudget)
 	DropTCPAllocation                    // a Send indication on a TCP allocation, which relays over connections only (RFC 6062 §5.1)
+	DropPeerOwnSocket                    // data toward one of the relay's own listeners or its metrics port (OwnSockets)
 	DropCount                            // number of reasons; not a reason
 )
 
@@ -43,7 +44,7 @@ var dropLabels = [DropCount]string{
 	"peer_family", "send_failed", "stream_frame", "stream_backpressure",
 	"stream_write_budget", "stream_source_limit",
 	"icmp_no_permission", "icmp_ignored", "icmp_rate_limited",
-	"unauthenticated_budget", "tcp_allocation",
+	"unauthenticated_budget", "tcp_allocation", "peer_own_socket",
 }
 
 func (d Drop) String() string {

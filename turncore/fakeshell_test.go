@@ -80,6 +80,10 @@ type coreSettings struct {
 	// randomConnIDs leaves it to the core's default.
 	tcp           TCPConfig
 	randomConnIDs bool
+	// own and ownLocal, when own is set, are the relay's own sockets and
+	// the host's addresses (SetOwnSockets).
+	own      []netip.AddrPort
+	ownLocal []netip.Prefix
 }
 
 func defaultSettings() coreSettings {
@@ -246,6 +250,9 @@ func newFakeShell(set coreSettings) (*fakeShell, error) {
 	}
 	if set.drain {
 		core.Drain()
+	}
+	if set.own != nil {
+		core.SetOwnSockets(NewOwnSockets(set.own, set.ownLocal))
 	}
 	sh.core, sh.proc = core, core.NewProcessor()
 	sh.conns = map[ConnID]*fakeConn{}

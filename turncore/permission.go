@@ -92,9 +92,16 @@ func (p *Processor) channelBind(req *request, a *allocation.Allocation) []byte {
 }
 
 // permitPeer is the peer check of CreatePermission (hasPort false) and
-// ChannelBind (RFC 8656 §10.2, §12.2): the extension decides on the
-// addresses it claims, the Policy on every other.
+// ChannelBind (RFC 8656 §10.2, §12.2): the relay's own sockets are refused
+// first, whatever anyone allows; then the extension decides on the
+// addresses it claims, the Policy on every other. Permissions are IP-only
+// (RFC 8656 §9), so CreatePermission to the relay's own IP is left to the
+// Policy; data to its sockets is stopped by port (ChannelBind here, Send in
+// send).
 func (p *Processor) permitPeer(a *allocation.Allocation, peer netip.AddrPort, hasPort bool, req *request) error {
+	if hasPort && p.c.OwnSocket(peer) {
+		return errOwnSocket
+	}
 	if h := stateOf(a).hook; h != nil {
 		if decided, err := h.PermitPeer(peer, hasPort, req.now); decided {
 			return err
@@ -102,6 +109,9 @@ func (p *Processor) permitPeer(a *allocation.Allocation, peer netip.AddrPort, ha
 	}
 	return p.c.cfg.Policy.PermitPeer(a, peer, hasPort)
 }
+
+// errOwnSocket refuses a ChannelBind to one of the relay's own sockets.
+var errOwnSocket = &Refusal{Code: 403, Reason: "own_socket"}
 
 // peerAddr canonicalizes an address for lookups and for the wire.
 func peerAddr(ap netip.AddrPort) netip.AddrPort {

@@ -30,7 +30,9 @@ import (
 //	config key=value...      a new core, default settings but these (user-quota, total-quota, ports=MIN-MAX,
 //	                         relay6=off, nonce-lifetime, software, drain,
 //	                         alternate=ADDR:PORT, deny-peers=CIDR,..., max-permissions,
-//	                         legacy-dual, admit-refuse=CODE, permit-deny)
+//	                         legacy-dual, admit-refuse=CODE, permit-deny,
+//	                         own=ADDR:PORT,... the relay's own sockets,
+//	                         own-local=CIDR,... the host's addresses)
 //	client NAME ADDR:PORT [user=U] [pass=P] [transport=tcp]   a client (user
 //	                         defaults to NAME, password to NAME-pw; UDP unless tcp)
 //	taken PORT...            the ports another program holds (binds get EADDRINUSE)
@@ -356,6 +358,16 @@ func (sc *scenario) configure(kvs []string, fail func(string, ...any)) {
 			sc.set.legacyDual, nerr = true, nil
 		case "admit-refuse":
 			sc.set.admitRefuse = n
+		case "own":
+			for _, s := range strings.Split(v, ",") {
+				sc.set.own = append(sc.set.own, netip.MustParseAddrPort(s))
+			}
+			nerr = nil
+		case "own-local":
+			for _, s := range strings.Split(v, ",") {
+				sc.set.ownLocal = append(sc.set.ownLocal, netip.MustParsePrefix(s))
+			}
+			nerr = nil
 		case "permit-deny":
 			sc.set.permitDeny, nerr = true, nil
 		case "drain":

@@ -67,6 +67,12 @@ func (p *Processor) send(ft allocation.FiveTuple, now mono.Time) {
 		p.act(Action{Kind: ActDrop, Drop: DropNoPermission})
 		return
 	}
+	// Before the extension and the Policy: no one may make the relay send
+	// to its own listeners or metrics port (OwnSockets).
+	if p.c.OwnSocket(peer) {
+		p.act(Action{Kind: ActDrop, Drop: DropPeerOwnSocket})
+		return
+	}
 	p.act(Action{Kind: ActToPeer, Alloc: a, Peer: peer, Data: data})
 }
 

@@ -10,7 +10,9 @@ package wiring
 
 import (
 	"crypto/rand"
+	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/auth"
@@ -45,6 +47,14 @@ func Relay(cfg *config.Config, log *slog.Logger) (relay.Config, *auth.Credential
 	peers, err := peerpolicy.New(cfg.PeerPolicy())
 	if err != nil {
 		return relay.Config{}, nil, err
+	}
+	if own := peers.OwnAllowed(); len(own) > 0 {
+		log.Warn("TURNSTILE_PEER_ALLOW covers the relay's own addresses: clients may reach their other services as peers (the relay's listeners and metrics port stay refused)",
+			"addresses", fmt.Sprint(own))
+	}
+	var ownServices []netip.AddrPort
+	if cfg.MetricsListen.IsValid() {
+		ownServices = append(ownServices, cfg.MetricsListen)
 	}
 	nonceKey := make([]byte, 32)
 	if _, err := rand.Read(nonceKey); err != nil {
@@ -84,6 +94,7 @@ func Relay(cfg *config.Config, log *slog.Logger) (relay.Config, *auth.Credential
 		LegacyChannels:             cfg.LegacyChannels,
 		NoUDPOffload:               !cfg.UDPOffload,
 		LegacyDualAllocation:       cfg.LegacyDualAllocation,
+		OwnServices:                ownServices,
 		Logger:                     log,
 	}, creds, nil
 }

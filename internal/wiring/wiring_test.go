@@ -1,7 +1,10 @@
 package wiring
 
 import (
+	"bytes"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +67,45 @@ func TestUnauthRateZeroTurnsTheBudgetOff(t *testing.T) {
 	}
 	if !rc.NoUnauthBudget {
 		t.Fatal("TURNSTILE_UNAUTH_RATE=0 left the unauthenticated budget on")
+	}
+}
+
+// TestPeerAllowCoveringOwnAddressesWarnsOnce: an allow entry covering the
+// relay's own address is said once at start, naming the address; without
+// one nothing is said. The metrics listener reaches the relay as one of
+// its own services, never to be a peer.
+func TestPeerAllowCoveringOwnAddressesWarnsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		allow string
+		warn  bool
+	}{
+		{"10.0.0.0/8", true},
+		{"192.168.0.0/16", false},
+	} {
+		var logged bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logged, nil))
+		cfg, err := config.Load([]string{
+			"TURNSTILE_UDP_LISTEN=10.1.2.3:3478",
+			"TURNSTILE_AUTH_SECRETS=wiring-test-secret-0123456789",
+			"TURNSTILE_PEER_ALLOW=" + tc.allow,
+			"TURNSTILE_METRICS_LISTEN=0.0.0.0:9464",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := Relay(cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warnings := strings.Count(logged.String(), "TURNSTILE_PEER_ALLOW covers the relay's own addresses")
+		if tc.warn && (warnings != 1 || !strings.Contains(logged.String(), "10.1.2.3")) {
+			t.Errorf("allow %s: log %q, want one warning naming 10.1.2.3", tc.allow, logged.String())
+		}
+		if !tc.warn && warnings != 0 {
+			t.Errorf("allow %s: log %q, want no warning", tc.allow, logged.String())
+		}
+		if len(rc.OwnServices) != 1 || rc.OwnServices[0] != netip.MustParseAddrPort("0.0.0.0:9464") {
+			t.Errorf("OwnServices %v, want the metrics listener", rc.OwnServices)
+		}
 	}
 }
