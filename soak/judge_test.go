@@ -3,6 +3,7 @@ package soak
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // flat is a soak's samples every 2 s for 60 s that hold still after a
@@ -149,5 +150,24 @@ func TestJudgeTraffic(t *testing.T) {
 				t.Fatalf("got %q, want one containing %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDefaultWarmup: a quarter of the soak, at least a minute (half of a
+// short one), at most five; every default validates.
+func TestDefaultWarmup(t *testing.T) {
+	for _, tc := range []struct{ d, want time.Duration }{
+		{30 * time.Second, 15 * time.Second},
+		{2 * time.Minute, time.Minute},
+		{8 * time.Minute, 2 * time.Minute},
+		{30 * time.Minute, 5 * time.Minute},
+	} {
+		cfg := DefaultConfig(tc.d)
+		if cfg.Warmup != tc.want {
+			t.Errorf("%v: warm-up %v, want %v", tc.d, cfg.Warmup, tc.want)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%v: %v", tc.d, err)
+		}
 	}
 }

@@ -36,13 +36,16 @@ type Config struct {
 }
 
 // DefaultConfig is `make soak` for a duration d: a warm-up of a quarter of
-// it (at most five minutes) and a sample every d/60 (1 to 5 s).
+// it, at least a minute (half of a short soak) and at most five, and a
+// sample every d/60 (1 to 5 s). The relay's Go heap takes its first
+// minute or two to reach the size its garbage collector settles at (twice
+// the live heap, GOGC=100), which a shorter warm-up would judge as growth.
 func DefaultConfig(d time.Duration) Config {
 	return Config{
 		RelayBinary:    "bin/turnstile",
 		OutDir:         "bin/soak",
 		Duration:       d,
-		Warmup:         min(d/4, 5*time.Minute),
+		Warmup:         min(max(d/4, min(d/2, time.Minute)), 5*time.Minute),
 		SampleInterval: min(max(d/60, time.Second), 5*time.Second),
 		Load:           DefaultLoad(),
 		Bounds: Bounds{
