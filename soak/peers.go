@@ -215,6 +215,10 @@ func reachPeer(ctx context.Context, cl *turnclient.Client, peer netip.AddrPort, 
 	return false, icmp
 }
 
+// cutShort is stall's outcome when the soak ended before the cycle got
+// anywhere.
+const cutShort = "cut short"
+
 // stalledClients runs n clients, TCP and TLS in turn, until ctx ends; see
 // stall.
 func stalledClients(ctx context.Context, d *dialer, l Load) Cycles {
@@ -227,16 +231,18 @@ func stalledClients(ctx context.Context, d *dialer, l Load) Cycles {
 		}
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				if err := stall(ctx, d, transport, i, l); err != "" {
+				switch err := stall(ctx, d, transport, i, l); err {
+				case "":
+					results[i].Attempted++
+				case cutShort:
+				default:
 					results[i].fail(err)
 					// Not a busy loop when the relay refuses.
 					select {
 					case <-ctx.Done():
 					case <-time.After(time.Second):
 					}
-					continue
 				}
-				results[i].Attempted++
 			}
 		})
 	}
@@ -253,13 +259,14 @@ func stalledClients(ctx context.Context, d *dialer, l Load) Cycles {
 // while the peer keeps sending l.StallRate bytes a second for l.StallHold
 // (the relay must drop what does not fit its write budget, not hold it),
 // and hang up; the allocation ends with the connection (RFC 8656 §3.1).
-// It returns what failed, "" for success; a cycle cut short by ctx's end
-// after it reached the relay counts as a success.
+// It returns what failed, "" for success, or cutShort when ctx ended
+// before the client had its first datagram (not counted); a cycle cut
+// short by ctx's end after that counts as a success.
 func stall(ctx context.Context, d *dialer, transport loadtest.Transport, i int, l Load) string {
 	cl, err := d.dial(ctx, transport, fmt.Sprintf("soak-stalled-%d", i))
 	if err != nil {
 		if ctx.Err() != nil {
-			return ""
+			return cutShort
 		}
 		return "dial"
 	}
@@ -290,7 +297,7 @@ func stall(ctx context.Context, d *dialer, transport loadtest.Transport, i int, 
 	}
 	if !arrived {
 		if ctx.Err() != nil {
-			return ""
+			return cutShort
 		}
 		return "no data before the stall"
 	}

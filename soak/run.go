@@ -142,7 +142,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	first.Seconds = 0
 	res.Samples = append(res.Samples, first)
 
-	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
+	// The load generator's runs end by their own Duration (after their
+	// setup); abort ends them early when the relay can no longer be
+	// sampled. The soak's own loads end with loadCtx.
+	abort, abortLoad := context.WithCancel(ctx)
+	defer abortLoad()
+	loadCtx, stopLoad := context.WithTimeout(abort, cfg.Duration)
 	defer stopLoad()
 	var mu sync.Mutex
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
@@ -153,11 +158,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	for _, t := range transports {
 		loads.Go(func() {
-			tr, c := runTraffic(ctx, p, t, cfg.Load, cfg.Duration)
+			tr, c := runTraffic(abort, p, t, cfg.Load, cfg.Duration)
 			record(func() { res.Traffic[string(t)], res.Cycles["sessions_"+string(t)] = tr, c })
 		})
 		loads.Go(func() {
-			c := runChurn(ctx, p, t, cfg.Load, cfg.Duration)
+			c := runChurn(abort, p, t, cfg.Load, cfg.Duration)
 			record(func() { res.Cycles["churn_"+string(t)] = c })
 		})
 		loads.Go(func() {
@@ -182,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	sampleErr := sampleUntil(loadCtx, smp, cfg, res, &mu)
 	if sampleErr != nil {
-		stopLoad()
+		abortLoad()
 	}
 	<-loadsDone
 	if sampleErr == nil {
@@ -192,13 +197,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if counts, err := p.log.scan(); err == nil {
 		res.Log = LogSummary{counts.secretsReloaded, counts.resourcesReloaded, counts.errors, counts.warnings}
 	}
-	if sampleErr != nil {
-		return res, fmt.Errorf("soak: sampling the relay: %w", sampleErr)
-	}
 	res.judge(cfg)
-	if stopErr != nil {
-		res.Violations = append(res.Violations, stopErr.Error())
-		res.Passed = false
+	// A relay that could not be sampled to the end (it died, or the soak
+	// was interrupted) fails; what was seen until then is still written.
+	for _, err := range []error{sampleErr, stopErr} {
+		if err != nil {
+			res.Violations = append(res.Violations, err.Error())
+			res.Passed = false
+		}
 	}
 	if err := res.write(dir); err != nil {
 		return res, err
