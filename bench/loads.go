@@ -10,7 +10,8 @@ import (
 // Load is one load run against every server, and what is read from its
 // result.
 type Load struct {
-	// Name is a short key ("closed", "rss", "many", "churn").
+	// Name is a short key ("realistic", "closed", "burst", "rss", "many",
+	// "churn").
 	Name string `json:"name"`
 	// Title describes the load for the tables.
 	Title string `json:"title"`
@@ -60,7 +61,11 @@ type Observation struct {
 type LoadParams struct {
 	// Warmup precedes every measured window.
 	Warmup time.Duration
-	// ClosedDuration is load 1's measured time.
+	// RealisticAudio and RealisticVideo are the realistic load's flows,
+	// RealisticDuration its measured time.
+	RealisticAudio, RealisticVideo int
+	RealisticDuration              time.Duration
+	// ClosedDuration is the measured time of the closed and burst loads.
 	ClosedDuration time.Duration
 	// RSSAllocations is load 2's number of allocations, each with a channel.
 	RSSAllocations int
@@ -77,13 +82,16 @@ type LoadParams struct {
 // FullParams is the issue-6 run: 2000 and 5000 allocations, 5 s windows.
 func FullParams() LoadParams {
 	return LoadParams{
-		Warmup:          time.Second,
-		ClosedDuration:  5 * time.Second,
-		RSSAllocations:  2000,
-		ManyAllocations: 5000,
-		ManyDuration:    5 * time.Second,
-		ChurnWorkers:    16,
-		ChurnDuration:   5 * time.Second,
+		Warmup:            time.Second,
+		RealisticAudio:    realisticAudio,
+		RealisticVideo:    realisticVideo,
+		RealisticDuration: 5 * time.Second,
+		ClosedDuration:    5 * time.Second,
+		RSSAllocations:    2000,
+		ManyAllocations:   5000,
+		ManyDuration:      5 * time.Second,
+		ChurnWorkers:      16,
+		ChurnDuration:     5 * time.Second,
 	}
 }
 
@@ -91,15 +99,28 @@ func FullParams() LoadParams {
 // window, for a smoke run of about a minute with one repetition.
 func QuickParams() LoadParams {
 	return LoadParams{
-		Warmup:          500 * time.Millisecond,
-		ClosedDuration:  2 * time.Second,
-		RSSAllocations:  2000,
-		ManyAllocations: 5000,
-		ManyDuration:    2 * time.Second,
-		ChurnWorkers:    16,
-		ChurnDuration:   2 * time.Second,
+		Warmup:            500 * time.Millisecond,
+		RealisticAudio:    realisticAudio,
+		RealisticVideo:    realisticVideo,
+		RealisticDuration: 2 * time.Second,
+		ClosedDuration:    2 * time.Second,
+		RSSAllocations:    2000,
+		ManyAllocations:   5000,
+		ManyDuration:      2 * time.Second,
+		ChurnWorkers:      16,
+		ChurnDuration:     2 * time.Second,
 	}
 }
+
+// The realistic load's flows: 192 audio flows (50 packets/s of 100–200
+// bytes) and 48 video flows (30 frames/s of 3–5 datagrams up to 1200
+// bytes) offer 15 360 packets/s, 30 720 relayed datagrams a second counting
+// both directions: a substantial load for two shared cores that leaves the
+// servers and the generator headroom (docs/performance.md).
+const (
+	realisticAudio = 192
+	realisticVideo = 48
+)
 
 // base is the configuration every load starts from: UDP, ChannelData,
 // 100-byte payloads, loopback echo peers, a 1 s probe timeout.
@@ -126,12 +147,23 @@ func rssCheckpoints(n int) []int {
 	return out
 }
 
-// Loads returns issue 6's four loads sized by p.
+// Loads returns the loads sized by p: the realistic flows first (the
+// headline), the closed loop one datagram per send call, the same closed
+// loop with GSO windows (a best case), then issue 6's memory, 5000 × 1 and
+// churn loads.
 func Loads(p LoadParams) []Load {
+	realistic := base(p)
+	realistic.Mode = loadtest.ModeRealistic
+	realistic.Allocations, realistic.VideoFlows = p.RealisticAudio+p.RealisticVideo, p.RealisticVideo
+	realistic.Duration = p.RealisticDuration
+
 	closed := base(p)
 	closed.Mode = loadtest.ModeClosed
 	closed.Allocations, closed.InFlight = 32, 4
 	closed.Duration = p.ClosedDuration
+
+	burst := closed
+	burst.GSO = true
 
 	rss := base(p)
 	rss.Mode = loadtest.ModeClosed
@@ -152,11 +184,29 @@ func Loads(p LoadParams) []Load {
 
 	return []Load{
 		{
+			Name: "realistic",
+			Title: fmt.Sprintf("realistic: %d audio + %d video flows, each paced with jitter, one datagram per send call, %.0f packets/s offered",
+				p.RealisticAudio, p.RealisticVideo, loadtest.OfferedRate(p.RealisticAudio, p.RealisticVideo)),
+			Config: realistic,
+			Metrics: []Metric{
+				cpuPerPacketNoTarget, machineCPUPerPacket, offered, throughputNoTarget, lossRatio, rttP50, rttP99, rttP999,
+				serverCores, generatorCores, rcvbufDrops, foreignCPU,
+			},
+		},
+		{
 			Name:   "closed",
-			Title:  "1. closed loop, 32 allocations × 4 in flight, 100-byte ChannelData",
+			Title:  "1. closed loop, 32 allocations × 4 in flight, 100-byte ChannelData, one datagram per send call",
 			Config: closed,
 			Metrics: []Metric{
-				cpuPerPacket, throughput, serverCores, lossRatio, rttP50, rttP99, rcvbufDrops, foreignCPU,
+				cpuPerPacket, machineCPUPerPacket, throughput, serverCores, generatorCores, lossRatio, rttP50, rttP99, rcvbufDrops, foreignCPU,
+			},
+		},
+		{
+			Name:   "burst",
+			Title:  "best case: the closed loop with GSO windows (each window of 4 one segmented send, echo runs alike; only UDP_GRO servers gain)",
+			Config: burst,
+			Metrics: []Metric{
+				cpuPerPacketNoTarget, machineCPUPerPacket, throughputNoTarget, serverCores, generatorCores, lossRatio, rttP50, rttP99, rcvbufDrops, foreignCPU,
 			},
 		},
 		{

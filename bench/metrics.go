@@ -50,6 +50,38 @@ var (
 		Key: "rtt_p99_us", Title: "RTT p99", Unit: "µs", LowerIsBetter: true,
 		Value: fromResult(rtt(func(l *loadtest.LatencyResult) uint64 { return l.P99Micros })),
 	}
+	rttP999 = Metric{
+		Key: "rtt_p999_us", Title: "RTT p99.9", Unit: "µs", LowerIsBetter: true,
+		Value: fromResult(rtt(func(l *loadtest.LatencyResult) uint64 { return l.P999Micros })),
+	}
+	offered = Metric{
+		Key: "offered_pps", Title: "offered load (probes sent)", Unit: "packets/s", NoRatio: true,
+		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
+			if r.Packets == nil {
+				return 0, false
+			}
+			return r.Packets.SentPerSecond, true
+		}),
+	}
+	machineCPUPerPacket = Metric{
+		Key: "machine_cpu_per_packet_ns", Title: "whole-machine CPU per relayed packet (all cores, softirq, generator included)", Unit: "ns",
+		LowerIsBetter: true,
+		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
+			if r.ServerUsage == nil || r.ServerUsage.RelayedPackets == 0 || r.ServerUsage.MachineCPUSeconds == 0 {
+				return 0, false
+			}
+			return r.ServerUsage.MachineCPUPerPacketNanos, true
+		}),
+	}
+	generatorCores = Metric{
+		Key: "generator_cores", Title: "load generator CPU used (echo peers included)", Unit: "cores", LowerIsBetter: true, NoRatio: true,
+		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
+			if r.ServerUsage == nil || r.Seconds <= 0 || r.ServerUsage.GeneratorCPUSeconds == 0 {
+				return 0, false
+			}
+			return r.ServerUsage.GeneratorCPUSeconds / r.Seconds, true
+		}),
+	}
 	rttP99Below = Metric{
 		Key: "rtt_p99_us", Title: "RTT p99", Unit: "µs", LowerIsBetter: true,
 		Target: Target{Kind: RatioBelow, Ratio: 1},

@@ -28,18 +28,19 @@ type process struct {
 	grace time.Duration
 }
 
-// startProcess starts cmd with stdout and stderr appended to logPath. On
+// startProcess starts cmd with stdout and stderr appended to logPath,
+// restricted to cpus when there are any (startOnCPUs). On
 // Linux the child is killed by the kernel if this process dies first
 // (PR_SET_PDEATHSIG), so a crashed or killed benchmark leaves no server
 // behind.
-func startProcess(name string, cmd *exec.Cmd, logPath string) (*process, error) {
+func startProcess(name string, cmd *exec.Cmd, logPath string, cpus []int) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("%s: log file: %w", name, err)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = childAttributes()
-	if err := cmd.Start(); err != nil {
+	if err := startOnCPUs(cmd, cpus); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("%s: start %s: %w", name, cmd.Path, err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func TestProcessStopEndsAServer(t *testing.T) {
-	p, err := startProcess("sleeper", exec.Command("sleep", "30"), filepath.Join(t.TempDir(), "log"))
+	p, err := startProcess("sleeper", exec.Command("sleep", "30"), filepath.Join(t.TempDir(), "log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestProcessStopEndsAServer(t *testing.T) {
 func TestProcessStopKillsAfterGrace(t *testing.T) {
 	// The shell ignores SIGTERM, so only SIGKILL ends it.
 	cmd := exec.Command("sh", "-c", `trap "" TERM; echo ready; while :; do sleep 0.05; done`)
-	p, err := startProcess("stubborn", cmd, filepath.Join(t.TempDir(), "log"))
+	p, err := startProcess("stubborn", cmd, filepath.Join(t.TempDir(), "log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestProcessStopKillsAfterGrace(t *testing.T) {
 }
 
 func TestProcessThatDiedIsReported(t *testing.T) {
-	p, err := startProcess("crasher", exec.Command("sh", "-c", "exit 3"), filepath.Join(t.TempDir(), "log"))
+	p, err := startProcess("crasher", exec.Command("sh", "-c", "exit 3"), filepath.Join(t.TempDir(), "log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,14 +66,14 @@ func TestProcessThatDiedIsReported(t *testing.T) {
 }
 
 func TestProcessStartFailure(t *testing.T) {
-	_, err := startProcess("missing", exec.Command(filepath.Join(t.TempDir(), "no-such-binary")), filepath.Join(t.TempDir(), "log"))
+	_, err := startProcess("missing", exec.Command(filepath.Join(t.TempDir(), "no-such-binary")), filepath.Join(t.TempDir(), "log"), nil)
 	if err == nil {
 		t.Fatal("startProcess succeeded without a binary")
 	}
 }
 
 func TestWaitReadyTimesOut(t *testing.T) {
-	p, err := startProcess("sleeper", exec.Command("sleep", "30"), filepath.Join(t.TempDir(), "log"))
+	p, err := startProcess("sleeper", exec.Command("sleep", "30"), filepath.Join(t.TempDir(), "log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

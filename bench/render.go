@@ -23,10 +23,28 @@ func (r *Report) header() []string {
 			m.CPUs, m.CPUModel, m.MemTotal, m.Kernel, m.GoVersion, m.Coturn),
 		fmt.Sprintf("Each server gets %d relay threads (GOMAXPROCS=%d for turnstile and pion, --relay-threads=%d for coturn).",
 			r.Threads, r.Threads, r.Threads),
-		"The load generator runs on the same cores as the server: absolute numbers include its cost; compare the ratios.",
+		r.placement(),
 		fmt.Sprintf("Run: %s, %s (counts of failures: worst run), %s, %.0f s, tree %s. Ratios are turnstile / other.",
 			kind, agg, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Seconds, r.Revision),
 	}
+}
+
+// placement says where the servers and the load generator ran.
+func (r *Report) placement() string {
+	if len(r.ServerCPUs) == 0 {
+		return "The load generator runs on the same cores as the server: absolute numbers include its cost; compare the ratios."
+	}
+	return fmt.Sprintf("Every server is pinned to CPU %s, the load generator (with its echo peers) to CPU %s; "+
+		"whole-machine CPU per packet also counts the generator and the kernel's softirq work on every CPU.",
+		cpuList(r.ServerCPUs), cpuList(r.GeneratorCPUs))
+}
+
+func cpuList(cpus []int) string {
+	s := make([]string, len(cpus))
+	for i, c := range cpus {
+		s[i] = fmt.Sprint(c)
+	}
+	return strings.Join(s, ",")
 }
 
 // WriteText prints the comparison tables for a terminal.

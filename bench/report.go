@@ -20,9 +20,13 @@ type Report struct {
 	Quick    bool   `json:"quick"`
 	Runs     int    `json:"runs"`
 	// Threads is what every server was given (see ServerSettings.Threads).
-	Threads int        `json:"threads"`
-	Servers []string   `json:"servers"`
-	Loads   []LoadRows `json:"loads"`
+	Threads int `json:"threads"`
+	// ServerCPUs and GeneratorCPUs are the CPUs the servers and the load
+	// generator were pinned to (none: not pinned).
+	ServerCPUs    []int      `json:"server_cpus,omitempty"`
+	GeneratorCPUs []int      `json:"generator_cpus,omitempty"`
+	Servers       []string   `json:"servers"`
+	Loads         []LoadRows `json:"loads"`
 	// Errors lists the measurements that failed, one line each.
 	Errors       []string      `json:"errors,omitempty"`
 	Measurements []Measurement `json:"measurements"`

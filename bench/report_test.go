@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/loadtest"
 )
 
 func testLoads() []Load {
@@ -110,10 +113,10 @@ func TestReportRendering(t *testing.T) {
 	}
 	// Medians with their lowest and highest run, ratios with the range of
 	// the per-run ratios; a single run's value and a worst-run count alone.
-	if !strings.Contains(md.String(), "| server CPU per relayed packet | ns | lower | 600 (500–700) | 1000 (1000–1000) | 2400 | 0.600 (0.500–0.700) | 0.250 | ≤ 0.6× coturn met |") {
+	if !strings.Contains(md.String(), "| server CPU per relayed packet | ns | lower | 600 (500–700) | - | 1000 (1000–1000) | 2400 | 0.600 (0.500–0.700) | 0.250 | ≤ 0.6× coturn met |") {
 		t.Errorf("markdown row malformed:\n%s", md.String())
 	}
-	if !strings.Contains(md.String(), "| failed cycles | count | lower | 3 | 10 | - | - | - | = 0 MISSED |") {
+	if !strings.Contains(md.String(), "| failed cycles | count | lower | 3 | - | 10 | - | - | - | = 0 MISSED |") {
 		t.Errorf("markdown row malformed:\n%s", md.String())
 	}
 	if !strings.Contains(md.String(), "- Command: `turnstile-bench -runs 3`") {
@@ -133,5 +136,90 @@ func TestFormatValue(t *testing.T) {
 		if got := formatValue(tt.v); got != tt.want {
 			t.Errorf("formatValue(%v) = %q, want %q", tt.v, got, tt.want)
 		}
+	}
+}
+
+// TestLoadsLabelTheBestCase: the realistic load leads, the closed loop
+// and the realistic flows send one datagram per call, and the GSO load is
+// labelled a best case in its title, which heads its table in every
+// report.
+func TestLoadsLabelTheBestCase(t *testing.T) {
+	for _, p := range []LoadParams{FullParams(), QuickParams()} {
+		loads := Loads(p)
+		var names []string
+		for _, l := range loads {
+			names = append(names, l.Name)
+			if l.Config.GSO != (l.Name == "burst") {
+				t.Errorf("%s: GSO %v", l.Name, l.Config.GSO)
+			}
+			if best := strings.Contains(l.Title, "best case"); best != (l.Name == "burst") {
+				t.Errorf("%s: title %q (best case only and always for burst)", l.Name, l.Title)
+			}
+		}
+		if want := []string{"realistic", "closed", "burst", "rss", "many", "churn"}; !slices.Equal(names, want) {
+			t.Fatalf("loads %v, want %v", names, want)
+		}
+		real := loads[0]
+		if real.Config.Mode != loadtest.ModeRealistic || real.Config.Allocations != p.RealisticAudio+p.RealisticVideo || real.Config.VideoFlows != p.RealisticVideo {
+			t.Errorf("realistic config %+v", real.Config)
+		}
+		if !strings.Contains(real.Title, "15360 packets/s offered") || !strings.Contains(loads[1].Title, "one datagram per send call") {
+			t.Errorf("titles %q, %q", real.Title, loads[1].Title)
+		}
+		for _, l := range loads[:3] {
+			keys := map[string]bool{}
+			for _, m := range l.Metrics {
+				keys[m.Key] = true
+			}
+			for _, k := range []string{"cpu_per_packet_ns", "machine_cpu_per_packet_ns", "generator_cores", "server_cores", "loss_ratio", "rtt_p99_us"} {
+				if !keys[k] {
+					t.Errorf("%s lacks %s", l.Name, k)
+				}
+			}
+		}
+	}
+	r := &Report{Servers: AllServers, Runs: 1, Loads: BuildReport(Loads(QuickParams())[2:3], AllServers, nil)}
+	var md strings.Builder
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "### best case: ") {
+		t.Errorf("the burst table is not headed as a best case:\n%s", md.String())
+	}
+}
+
+// TestControlMetrics: the whole-machine CPU per packet and the generator's
+// cores come from the load's server usage, over the measured seconds.
+func TestControlMetrics(t *testing.T) {
+	res := &loadtest.Result{Seconds: 4, ServerUsage: &loadtest.ServerUsage{
+		CPUSeconds: 1, RelayedPackets: 1000, CPUPerPacketNanos: 1e6,
+		MachineCPUSeconds: 3, MachineCPUPerPacketNanos: 3e6, GeneratorCPUSeconds: 2,
+	}}
+	o := &Observation{Result: res}
+	for _, tt := range []struct {
+		m    Metric
+		want float64
+	}{{machineCPUPerPacket, 3e6}, {generatorCores, 0.5}, {cpuPerPacket, 1e6}, {serverCores, 0.25}} {
+		if v, ok := tt.m.Value(o); !ok || v != tt.want {
+			t.Errorf("%s = %v, %v; want %v", tt.m.Key, v, ok, tt.want)
+		}
+	}
+	res.ServerUsage.MachineCPUSeconds, res.ServerUsage.GeneratorCPUSeconds = 0, 0
+	for _, m := range []Metric{machineCPUPerPacket, generatorCores} {
+		if v, ok := m.Value(o); ok {
+			t.Errorf("%s = %v without a reading", m.Key, v)
+		}
+	}
+}
+
+// TestPlacementLine: a pinned run's report says where the servers and the
+// generator ran; an unpinned one says they shared the cores.
+func TestPlacementLine(t *testing.T) {
+	r := &Report{ServerCPUs: []int{1}, GeneratorCPUs: []int{0}}
+	if got := r.placement(); !strings.Contains(got, "pinned to CPU 1, the load generator (with its echo peers) to CPU 0") {
+		t.Errorf("pinned placement %q", got)
+	}
+	if got := (&Report{}).placement(); !strings.Contains(got, "same cores") {
+		t.Errorf("unpinned placement %q", got)
 	}
 }

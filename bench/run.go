@@ -23,6 +23,10 @@ type Plan struct {
 	Loads   []Load
 	// Settle is the pause after a server stops, before the next starts.
 	Settle time.Duration
+	// ServerCPUs, when set, are the CPUs every server is pinned to; the
+	// caller pins the load generator (this process) to others with
+	// PinThisProcess.
+	ServerCPUs []int
 }
 
 // Runner runs a Plan. Fill every field before Run.
@@ -130,7 +134,7 @@ func (r *Runner) measure(ctx context.Context, run int, load Load, server string)
 	if err != nil {
 		return fail(err)
 	}
-	p, err := startProcess(server, cmd, filepath.Join(dir, "server.log"))
+	p, err := startProcess(server, cmd, filepath.Join(dir, "server.log"), r.Plan.ServerCPUs)
 	if err != nil {
 		return fail(err)
 	}

@@ -224,7 +224,7 @@ func TestRunningSeesChildren(t *testing.T) {
 	if sleep, err = filepath.EvalSymlinks(sleep); err != nil {
 		t.Fatal(err)
 	}
-	p, err := startProcess("sleeper", exec.Command(sleep, "30"), filepath.Join(t.TempDir(), "log"))
+	p, err := startProcess("sleeper", exec.Command(sleep, "30"), filepath.Join(t.TempDir(), "log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

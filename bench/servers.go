@@ -13,13 +13,17 @@ import (
 // Server names, as they appear in reports.
 const (
 	Turnstile = "turnstile"
-	Coturn    = "coturn"
-	Pion      = "pion"
+	// TurnstileNoOffload is turnstile with TURNSTILE_UDP_OFFLOAD=false (no
+	// UDP GSO, no UDP GRO): the control that shows what the kernel's
+	// batching gives turnstile in each load.
+	TurnstileNoOffload = "turnstile-nooffload"
+	Coturn             = "coturn"
+	Pion               = "pion"
 )
 
 // AllServers is every server in report order; turnstile first, as the
 // ratios are turnstile's over the others.
-var AllServers = []string{Turnstile, Coturn, Pion}
+var AllServers = []string{Turnstile, TurnstileNoOffload, Coturn, Pion}
 
 // Binaries are the programs started as servers.
 type Binaries struct {
@@ -57,6 +61,10 @@ func serverCommand(name string, bins Binaries, s ServerSettings, listen netip.Ad
 	switch name {
 	case Turnstile:
 		return turnstileCommand(bins.Turnstile, s, listen), nil
+	case TurnstileNoOffload:
+		cmd := turnstileCommand(bins.Turnstile, s, listen)
+		cmd.Env = append(cmd.Env, "TURNSTILE_UDP_OFFLOAD=false")
+		return cmd, nil
 	case Coturn:
 		return coturnCommand(bins.Turnserver, s, listen, dir), nil
 	case Pion:

@@ -131,8 +131,8 @@ func TestFreeUDPPortAvoidsRange(t *testing.T) {
 func TestLoadsAreBounded(t *testing.T) {
 	for _, params := range []LoadParams{FullParams(), QuickParams()} {
 		loads := Loads(params)
-		if len(loads) != 4 {
-			t.Fatalf("Loads returned %d loads, want issue 6's 4", len(loads))
+		if len(loads) != 6 {
+			t.Fatalf("Loads returned %d loads, want 6 (realistic, closed, burst and issue 6's memory, 5000 × 1, churn)", len(loads))
 		}
 		for _, l := range loads {
 			c := l.Config
@@ -150,5 +150,32 @@ func TestLoadsAreBounded(t *testing.T) {
 				t.Errorf("%s: no metrics", l.Name)
 			}
 		}
+	}
+}
+
+// TestTurnstileNoOffloadCommand: the control variant is turnstile with
+// TURNSTILE_UDP_OFFLOAD=false and nothing else changed; turnstile itself
+// keeps the default (offload on).
+func TestTurnstileNoOffloadCommand(t *testing.T) {
+	t.Setenv("TURNSTILE_UDP_OFFLOAD", "false")
+	on, err := serverCommand(Turnstile, Binaries{Turnstile: "/bin/turnstile"}, testSettings, testListen, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := serverCommand(TurnstileNoOffload, Binaries{Turnstile: "/bin/turnstile"}, testSettings, testListen, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(on.Env, "TURNSTILE_UDP_OFFLOAD=false") {
+		t.Error("turnstile runs with offload off (the caller's setting leaked)")
+	}
+	if !slices.Contains(off.Env, "TURNSTILE_UDP_OFFLOAD=false") {
+		t.Error("turnstile-nooffload runs with offload on")
+	}
+	if got := slices.DeleteFunc(slices.Clone(off.Env), func(kv string) bool { return kv == "TURNSTILE_UDP_OFFLOAD=false" }); !slices.Equal(got, on.Env) || !slices.Equal(off.Args, on.Args) {
+		t.Errorf("the variant differs in more than offload:\n%q\n%q", off.Env, on.Env)
+	}
+	if !slices.Contains(AllServers, TurnstileNoOffload) {
+		t.Errorf("AllServers %v lacks %s", AllServers, TurnstileNoOffload)
 	}
 }

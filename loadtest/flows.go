@@ -27,8 +27,10 @@ const (
 	videoLastMinSize = 200
 )
 
-// offeredRate is the mean packets per second that audio and video flows
-// send together.
+// OfferedRate is the mean packets per second that audio and video flows of
+// the realistic mode send together.
+func OfferedRate(audio, video int) float64 { return offeredRate(audio, video) }
+
 func offeredRate(audio, video int) float64 {
 	perFrame := float64(videoMinPackets+videoMaxPackets) / 2
 	return float64(audio)*float64(time.Second/audioInterval) + float64(video)*perFrame*videoFrameRate

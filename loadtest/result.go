@@ -146,6 +146,16 @@ type ServerUsage struct {
 	RelayedPackets uint64 `json:"relayed_packets,omitempty"`
 	// CPUPerPacketNanos is CPUSeconds / RelayedPackets, in ns.
 	CPUPerPacketNanos float64 `json:"cpu_per_packet_ns,omitempty"`
+	// MachineCPUSeconds is the work of all CPUs in the same window (user,
+	// nice, system, irq and softirq of /proc/stat): the server, the load
+	// generator, the kernel's packet delivery charged to no process, and
+	// anything else running.
+	MachineCPUSeconds float64 `json:"machine_cpu_seconds,omitempty"`
+	// MachineCPUPerPacketNanos is MachineCPUSeconds / RelayedPackets, in ns.
+	MachineCPUPerPacketNanos float64 `json:"machine_cpu_per_packet_ns,omitempty"`
+	// GeneratorCPUSeconds is the load generator's own CPU time (this
+	// process, echo peers included) in the same window.
+	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds,omitempty"`
 	// CPUPerCycleNanos is CPUSeconds per successful churn cycle, in ns.
 	CPUPerCycleNanos float64 `json:"cpu_per_cycle_ns,omitempty"`
 	// RSS before allocating, after setting up every allocation, and after

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -131,6 +132,18 @@ func TestServerUsageOfThisProcess(t *testing.T) {
 	}
 	if u.CPUSeconds <= 0 || u.CPUPerPacketNanos <= 0 {
 		t.Fatalf("cpu %+v", *u)
+	}
+	// The server is this process, which is also the generator: both
+	// readings are the same clock read moments apart. The machine's work
+	// includes it (within a 10 ms tick per CPU).
+	if d := u.GeneratorCPUSeconds - u.CPUSeconds; d < -0.02 || d > 0.02 {
+		t.Errorf("generator CPU %v s, server CPU %v s: the same process", u.GeneratorCPUSeconds, u.CPUSeconds)
+	}
+	if u.MachineCPUSeconds < u.CPUSeconds-0.02*float64(runtime.NumCPU()) || u.MachineCPUSeconds > res.Seconds*float64(runtime.NumCPU())+0.5 {
+		t.Errorf("machine CPU %v s for a server of %v s in %v s", u.MachineCPUSeconds, u.CPUSeconds, res.Seconds)
+	}
+	if want := u.MachineCPUSeconds * 1e9 / float64(u.RelayedPackets); math.Abs(u.MachineCPUPerPacketNanos-want) > 1e-6*want {
+		t.Errorf("machine CPU per packet %v ns, want %v", u.MachineCPUPerPacketNanos, want)
 	}
 	// Each round trip is relayed twice (to the peer and back).
 	if u.RelayedPackets < res.Packets.Received*3/2 || u.RelayedPackets > res.Packets.Sent*5/2 {

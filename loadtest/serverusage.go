@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"os"
 	"time"
 
 	"github.com/turnstile-relay/turnstile/loadtest/procstat"
@@ -85,23 +86,53 @@ func (m *serverMeter) cpu() time.Duration {
 type cpuSpan struct {
 	start   time.Duration
 	relayed uint64
+	// machine is every CPU's work so far, generator this process's CPU
+	// time (the load generator with its echo peers).
+	machine, generator time.Duration
 }
 
-// begin reads the CPU clock and the relayed-packet count at a window start.
+// begin reads the CPU clocks and the relayed-packet count at a window
+// start.
 func (m *serverMeter) begin(relayed uint64) cpuSpan {
-	return cpuSpan{start: m.cpu(), relayed: relayed}
+	if m == nil {
+		return cpuSpan{}
+	}
+	return cpuSpan{start: m.cpu(), relayed: relayed, machine: m.machineCPU(), generator: m.generatorCPU()}
 }
 
-// endPackets closes a window of packet traffic: CPU per relayed packet.
+// machineCPU reads the work of all CPUs (procstat.MachineCPU).
+func (m *serverMeter) machineCPU() time.Duration {
+	v, err := procstat.MachineCPU()
+	if err != nil {
+		m.usage.Errors = append(m.usage.Errors, err.Error())
+	}
+	return v
+}
+
+// generatorCPU reads this process's CPU time.
+func (m *serverMeter) generatorCPU() time.Duration {
+	v, err := procstat.CPUTime(os.Getpid())
+	if err != nil {
+		m.usage.Errors = append(m.usage.Errors, err.Error())
+	}
+	return v
+}
+
+// endPackets closes a window of packet traffic: the server's and the whole
+// machine's CPU per relayed packet, and the generator's CPU.
 func (m *serverMeter) endPackets(s cpuSpan, relayed uint64) {
 	if m == nil {
 		return
 	}
 	used := m.cpu() - s.start
+	machine := m.machineCPU() - s.machine
+	m.usage.GeneratorCPUSeconds = (m.generatorCPU() - s.generator).Seconds()
 	m.usage.CPUSeconds = used.Seconds()
+	m.usage.MachineCPUSeconds = machine.Seconds()
 	m.usage.RelayedPackets = relayed - s.relayed
 	if m.usage.RelayedPackets > 0 {
 		m.usage.CPUPerPacketNanos = float64(used.Nanoseconds()) / float64(m.usage.RelayedPackets)
+		m.usage.MachineCPUPerPacketNanos = float64(machine.Nanoseconds()) / float64(m.usage.RelayedPackets)
 	}
 }
 

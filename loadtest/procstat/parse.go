@@ -76,3 +76,30 @@ func parseStatusBytes(b []byte, field string) (uint64, error) {
 	// Kernel threads and zombies have no memory lines.
 	return 0, errFormat
 }
+
+// parseMachineWorkTicks returns the ticks all CPUs spent working from the
+// contents of /proc/stat: the first "cpu " line's user, nice, system, irq
+// and softirq fields (proc(5)). Idle and iowait are not work; steal is
+// time the hypervisor gave to other guests; guest time is already in user.
+func parseMachineWorkTicks(b []byte) (uint64, error) {
+	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
+		fields := bytes.Fields(line)
+		if len(fields) == 0 || string(fields[0]) != "cpu" {
+			continue
+		}
+		// cpu user nice system idle iowait irq softirq ...
+		if len(fields) < 8 {
+			return 0, errFormat
+		}
+		var work uint64
+		for _, i := range []int{1, 2, 3, 6, 7} {
+			v, err := strconv.ParseUint(string(fields[i]), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("procstat: /proc/stat cpu field %d: %w", i, err)
+			}
+			work += v
+		}
+		return work, nil
+	}
+	return 0, errFormat
+}

@@ -65,3 +65,29 @@ func TestParseSchedstat(t *testing.T) {
 		t.Fatal("empty accepted")
 	}
 }
+
+func TestParseMachineWorkTicks(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    uint64
+		wantErr bool
+	}{
+		// user 1, nice 2, system 3, irq 6 and softirq 7 are work; idle
+		// 400, iowait 5 and steal 8 are not.
+		{"first cpu line only", "cpu  1 2 3 400 5 6 7 8 0 0\ncpu0 9 9 9 9 9 9 9 9 0 0\n", 19, false},
+		{"after other lines", "intr 5 5\ncpu0 9 9 9 9 9 9 9 9\ncpu 10 0 20 0 0 0 30 100\n", 60, false},
+		{"old kernel without steal", "cpu 1 1 1 1 1 1 1\n", 5, false},
+		{"short line", "cpu 1 2 3 4 5 6\n", 0, true},
+		{"not a number", "cpu 1 2 x 4 5 6 7 8\n", 0, true},
+		{"no cpu line", "intr 1\nctxt 2\n", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseMachineWorkTicks([]byte(tc.in))
+			if got != tc.want || (err != nil) != tc.wantErr {
+				t.Fatalf("got %d, %v; want %d, err=%v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}

@@ -138,3 +138,23 @@ func OpenFDs(pid int) (int, error) {
 	}
 	return len(entries), nil
 }
+
+// MachineCPU returns the CPU time all CPUs have spent working since boot
+// (user, nice, system, irq and softirq of /proc/stat's first line): the
+// kernel's work charged to no process, such as packet delivery in
+// softirq, included. Its resolution is one clock tick per CPU.
+func MachineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
+	ticks, err := parseMachineWorkTicks(b)
+	if err != nil {
+		return 0, err
+	}
+	hz, err := ClockTicks()
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(ticks) * time.Second / time.Duration(hz), nil
+}

@@ -186,3 +186,38 @@ func TestInvalidPID(t *testing.T) {
 		t.Fatal("missing pid accepted by StatCPUTime")
 	}
 }
+
+// TestMachineCPUCoversThisProcess: the machine's work grows at least by
+// what this process burns on the CPU meanwhile and at most by the wall time
+// times the CPUs (a tick per CPU of slack either way).
+func TestMachineCPUCoversThisProcess(t *testing.T) {
+	start := time.Now()
+	before, err := MachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownBefore, err := CPUTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		own, err := CPUTime(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own-ownBefore > 200*time.Millisecond {
+			break
+		}
+	}
+	ownAfter, _ := CPUTime(os.Getpid())
+	after, err := MachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hz, _ := ClockTicks()
+	slack := time.Duration(runtime.NumCPU()) * time.Second / time.Duration(hz)
+	wall := time.Since(start)
+	if grew, own := after-before, ownAfter-ownBefore; grew+slack < own || grew > wall*time.Duration(runtime.NumCPU())+slack {
+		t.Fatalf("machine work grew %v while this process used %v in %v of wall time on %d CPUs", grew, own, wall, runtime.NumCPU())
+	}
+}

@@ -24,3 +24,6 @@ func RSSAnon(pid int) (uint64, error) { return 0, ErrUnsupported }
 
 // OpenFDs is only available on Linux.
 func OpenFDs(pid int) (int, error) { return 0, ErrUnsupported }
+
+// MachineCPU is only available on Linux.
+func MachineCPU() (time.Duration, error) { return 0, ErrUnsupported }

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,24 +52,30 @@ type options struct {
 	quick   bool
 	runs    int
 	threads int
-	servers []string
-	loads   []bench.Load
-	out     string
-	realm   string
+	// serverCPUs and generatorCPUs are disjoint CPU sets the servers and
+	// this process are pinned to; both empty without pinning.
+	serverCPUs, generatorCPUs []int
+	servers                   []string
+	loads                     []bench.Load
+	out                       string
+	realm                     string
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
-	var servers, loads string
+	var servers, loads, serverCPUs, generatorCPUs string
+	defServer, defGenerator := defaultPinning(runtime.NumCPU())
 	fs := flag.NewFlagSet("turnstile-bench", flag.ContinueOnError)
 	fs.StringVar(&o.bins.Turnstile, "turnstile", "bin/turnstile", "turnstile daemon binary")
 	fs.StringVar(&o.bins.Pion, "pion", "bin/pion-turn-server", "pion/turn benchmark server binary")
 	fs.StringVar(&o.bins.Turnserver, "turnserver", "turnserver", "coturn's turnserver binary (looked up in PATH)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: one repetition, short windows")
 	fs.IntVar(&o.runs, "runs", 0, "repetitions of every load on every server (0: 5, or 1 with -quick)")
-	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "relay threads per server (GOMAXPROCS, coturn --relay-threads)")
+	fs.IntVar(&o.threads, "threads", 0, "relay threads per server (GOMAXPROCS, coturn --relay-threads; 0: one per server CPU)")
+	fs.StringVar(&serverCPUs, "server-cpus", defServer, "CPUs every server is pinned to, comma-separated (empty: no pinning)")
+	fs.StringVar(&generatorCPUs, "generator-cpus", defGenerator, "CPUs the load generator is pinned to, disjoint from -server-cpus (empty: no pinning)")
 	fs.StringVar(&servers, "servers", strings.Join(bench.AllServers, ","), "servers to run, comma-separated")
-	fs.StringVar(&loads, "loads", "closed,rss,many,churn", "loads to run, comma-separated")
+	fs.StringVar(&loads, "loads", strings.Join(loadNames(bench.Loads(bench.FullParams())), ","), "loads to run, comma-separated")
 	fs.StringVar(&o.out, "out", "bin/bench", "directory for the results (a new subdirectory per run)")
 	fs.StringVar(&o.realm, "realm", "bench.turnstile.test", "realm of every server")
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +93,29 @@ func parseFlags(args []string) (options, error) {
 			o.runs = 1
 		}
 	}
+	var err error
+	if o.serverCPUs, err = parseCPUs(serverCPUs); err != nil {
+		return o, fmt.Errorf("-server-cpus: %w", err)
+	}
+	if o.generatorCPUs, err = parseCPUs(generatorCPUs); err != nil {
+		return o, fmt.Errorf("-generator-cpus: %w", err)
+	}
+	if (len(o.serverCPUs) == 0) != (len(o.generatorCPUs) == 0) {
+		return o, errors.New("-server-cpus and -generator-cpus: pin both or neither")
+	}
+	for _, c := range o.serverCPUs {
+		if slices.Contains(o.generatorCPUs, c) {
+			return o, fmt.Errorf("-server-cpus and -generator-cpus share CPU %d", c)
+		}
+	}
+	if o.threads == 0 {
+		// As many relay threads as the server has CPUs, the same for
+		// every server: more would only take turns on them.
+		o.threads = runtime.NumCPU()
+		if len(o.serverCPUs) > 0 {
+			o.threads = len(o.serverCPUs)
+		}
+	}
 	if o.threads < 1 || o.threads > 1024 {
 		return o, fmt.Errorf("-threads %d: must be between 1 and 1024", o.threads)
 	}
@@ -101,11 +131,57 @@ func parseFlags(args []string) (options, error) {
 	for _, name := range strings.Split(loads, ",") {
 		i := slices.IndexFunc(bench.Loads(o.params()), func(l bench.Load) bool { return l.Name == name })
 		if i < 0 {
-			return o, fmt.Errorf("-loads: unknown load %q (want closed, rss, many, churn)", name)
+			return o, fmt.Errorf("-loads: unknown load %q (want %s)", name, strings.Join(loadNames(bench.Loads(o.params())), ", "))
 		}
 		o.loads = append(o.loads, bench.Loads(o.params())[i])
 	}
 	return o, nil
+}
+
+// defaultPinning splits n CPUs: the upper half for the servers, the lower
+// half for the load generator (with 2 CPUs: server on CPU 1, generator on
+// CPU 0), so neither takes the other's CPU time; no pinning on one CPU.
+func defaultPinning(n int) (server, generator string) {
+	if n < 2 {
+		return "", ""
+	}
+	var s, g []string
+	for c := range n {
+		if c >= n/2 {
+			s = append(s, strconv.Itoa(c))
+		} else {
+			g = append(g, strconv.Itoa(c))
+		}
+	}
+	return strings.Join(s, ","), strings.Join(g, ",")
+}
+
+// parseCPUs reads a comma-separated list of CPU numbers ("" is none).
+func parseCPUs(list string) ([]int, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 0 || c >= 1024 {
+			return nil, fmt.Errorf("%q is not a CPU number", f)
+		}
+		if slices.Contains(out, c) {
+			return nil, fmt.Errorf("CPU %d listed twice", c)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// loadNames lists the names of loads in order.
+func loadNames(loads []bench.Load) []string {
+	var out []string
+	for _, l := range loads {
+		out = append(out, l.Name)
+	}
+	return out
 }
 
 // params sizes the loads.
@@ -126,6 +202,11 @@ func run() (int, error) {
 		return 2, err
 	}
 	raiseFileLimit()
+	if len(o.generatorCPUs) > 0 {
+		if err := bench.PinThisProcess(o.generatorCPUs); err != nil {
+			return 2, err
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -134,7 +215,7 @@ func run() (int, error) {
 	runner := &bench.Runner{
 		Binaries: o.bins,
 		Settings: bench.ServerSettings{Secret: randomSecret(), Realm: o.realm, Threads: o.threads},
-		Plan:     bench.Plan{Runs: o.runs, Servers: o.servers, Loads: loads, Settle: 500 * time.Millisecond},
+		Plan:     bench.Plan{Runs: o.runs, Servers: o.servers, Loads: loads, Settle: 500 * time.Millisecond, ServerCPUs: o.serverCPUs},
 		Dir:      filepath.Join(dir, "servers"),
 		Log:      os.Stderr,
 	}
@@ -146,6 +227,7 @@ func run() (int, error) {
 		Started: started, Seconds: time.Since(started).Seconds(),
 		Machine: bench.DescribeMachine(context.Background(), o.bins.Turnserver),
 		Command: strings.Join(os.Args, " "), Revision: revision(), Quick: o.quick, Runs: o.runs, Threads: o.threads,
+		ServerCPUs: o.serverCPUs, GeneratorCPUs: o.generatorCPUs,
 		Servers: o.servers, Loads: bench.BuildReport(loads, o.servers, ms),
 		Errors: bench.Failures(ms), Measurements: ms,
 	}
@@ -167,7 +249,7 @@ func run() (int, error) {
 
 // findBinaries resolves every binary a selected server needs.
 func findBinaries(o *options) error {
-	need := map[string]*string{bench.Turnstile: &o.bins.Turnstile, bench.Pion: &o.bins.Pion, bench.Coturn: &o.bins.Turnserver}
+	need := map[string]*string{bench.Turnstile: &o.bins.Turnstile, bench.TurnstileNoOffload: &o.bins.Turnstile, bench.Pion: &o.bins.Pion, bench.Coturn: &o.bins.Turnserver}
 	for _, s := range o.servers {
 		p := need[s]
 		path, err := exec.LookPath(*p)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
+	allLoads := []string{"realistic", "closed", "burst", "rss", "many", "churn"}
 	tests := []struct {
 		name      string
 		args      []string
@@ -16,15 +18,15 @@ func TestParseFlags(t *testing.T) {
 		wantLoads []string
 		servers   []string
 	}{
-		{"defaults", nil, false, 5, []string{"closed", "rss", "many", "churn"}, bench.AllServers},
-		{"quick runs once", []string{"-quick"}, false, 1, []string{"closed", "rss", "many", "churn"}, bench.AllServers},
-		{"explicit runs win", []string{"-quick", "-runs", "3"}, false, 3, []string{"closed", "rss", "many", "churn"}, bench.AllServers},
+		{"defaults", nil, false, 5, allLoads, bench.AllServers},
+		{"quick runs once", []string{"-quick"}, false, 1, allLoads, bench.AllServers},
+		{"explicit runs win", []string{"-quick", "-runs", "3"}, false, 3, allLoads, bench.AllServers},
 		{"subset", []string{"-loads", "churn,closed", "-servers", "coturn,turnstile"}, false, 5, []string{"churn", "closed"}, []string{"coturn", "turnstile"}},
 		{"unknown load", []string{"-loads", "soak"}, true, 0, nil, nil},
 		{"unknown server", []string{"-servers", "nginx"}, true, 0, nil, nil},
 		{"server twice", []string{"-servers", "pion,pion"}, true, 0, nil, nil},
 		{"negative runs", []string{"-runs", "-1"}, true, 0, nil, nil},
-		{"no threads", []string{"-threads", "0"}, true, 0, nil, nil},
+		{"negative threads", []string{"-threads", "-1"}, true, 0, nil, nil},
 		{"stray argument", []string{"now"}, true, 0, nil, nil},
 	}
 	for _, tt := range tests {
@@ -50,6 +52,39 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("servers = %v, want %v", o.servers, tt.servers)
 			}
 		})
+	}
+}
+
+// TestPinning: by default the servers get the upper half of the CPUs and
+// the generator the lower (with 2: CPU 1 and CPU 0), every server as many
+// relay threads as it has CPUs; the sets must be disjoint and come
+// together.
+func TestPinning(t *testing.T) {
+	for n, want := range map[int][2]string{1: {"", ""}, 2: {"1", "0"}, 3: {"1,2", "0"}, 4: {"2,3", "0,1"}} {
+		if s, g := defaultPinning(n); s != want[0] || g != want[1] {
+			t.Errorf("defaultPinning(%d) = %q, %q; want %q, %q", n, s, g, want[0], want[1])
+		}
+	}
+	o, err := parseFlags([]string{"-server-cpus", "1", "-generator-cpus", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.serverCPUs, []int{1}) || !slices.Equal(o.generatorCPUs, []int{0}) || o.threads != 1 {
+		t.Errorf("server CPUs %v, generator CPUs %v, threads %d; want [1], [0], 1", o.serverCPUs, o.generatorCPUs, o.threads)
+	}
+	o, err = parseFlags([]string{"-server-cpus", "", "-generator-cpus", ""})
+	if err != nil || o.serverCPUs != nil || o.threads != runtime.NumCPU() {
+		t.Errorf("unpinned: %v, CPUs %v, threads %d; want no error, none, %d", err, o.serverCPUs, o.threads, runtime.NumCPU())
+	}
+	for _, bad := range [][]string{
+		{"-server-cpus", "1", "-generator-cpus", "1"},
+		{"-server-cpus", "1", "-generator-cpus", ""},
+		{"-server-cpus", "1,1", "-generator-cpus", "0"},
+		{"-server-cpus", "x", "-generator-cpus", "0"},
+	} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
 	}
 }
 
