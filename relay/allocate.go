@@ -12,11 +12,17 @@ import (
 // cannot be polled the core takes the allocation back and answers 508.
 func (h *handler) commit(from *clientPath, r *turncore.Result, now mono.Time) turncore.Result {
 	sess := &session{client: *from, ext: extensionOf(r.Hook), srv: h.s}
-	if r.Relay4.Handle != nil {
-		sess.relay4 = r.Relay4.Handle.(*relaySocket)
-	}
-	if r.Relay6.Handle != nil {
-		sess.relay6 = r.Relay6.Handle.(*relaySocket)
+	for _, h := range []any{r.Relay4.Handle, r.Relay6.Handle} {
+		switch h := h.(type) {
+		case *tcpListener:
+			sess.tcp = h // RFC 6062 §5.1: one listening socket
+		case *relaySocket:
+			if h.public.Addr().Is4() {
+				sess.relay4 = h
+			} else {
+				sess.relay6 = h
+			}
+		}
 	}
 	sess.icmpBudget.Store(icmpBurst)
 	sess.icmpRefill.Store(int64(now))

@@ -18,6 +18,16 @@ import (
 // that takes it asked for DONT-FRAGMENT and the one that reserved it may
 // not have.
 func (s *Server) openRelay(o turncore.OpenSocket) (any, turncore.OpenStatus) {
+	if o.TCP {
+		l, err := listenTCPRelay(o.Local, o.Public)
+		switch {
+		case errors.Is(err, unix.EADDRINUSE):
+			return nil, turncore.PortTaken
+		case err != nil:
+			return nil, turncore.OpenFailed
+		}
+		return l, turncore.Opened
+	}
 	if o.Reserved != nil {
 		rs := o.Reserved.(*relaySocket)
 		if err := rs.sock.SetDontFragment(); err != nil {
@@ -47,6 +57,10 @@ func (s *Server) openRelay(o turncore.OpenSocket) (any, turncore.OpenStatus) {
 // this way against 175-210 ms with sockets spread round-robin. Stream
 // clients' sockets are spread round-robin.
 func (s *Server) attachRelays(sess *session) error {
+	if sess.tcp != nil {
+		sess.tcp.sess = sess
+		return s.acceptor.add(sess.tcp)
+	}
 	for _, rs := range []*relaySocket{sess.relay4, sess.relay6} {
 		if rs == nil {
 			continue
@@ -81,6 +95,14 @@ func (s *Server) deleteAllocation(a *allocation.Allocation, now mono.Time, kind 
 		}
 		sess.relay4.close()
 		sess.relay6.close()
+		if sess.tcp != nil {
+			s.closeHandle(sess.tcp)
+			// RFC 8656 §7 via RFC 6062: the allocation's connections
+			// end with it (the core forgot those it ended itself).
+			for _, act := range s.core.CloseConnectionsOf(a, nil) {
+				s.closeConnection(&act)
+			}
+		}
 		sess.closeExtension(now)
 		if sess.client.stream != nil {
 			sess.client.stream.detach(sess)

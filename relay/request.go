@@ -56,7 +56,14 @@ func (h *handler) execute(from *clientPath, actions []turncore.Action, now mono.
 		act := &actions[i]
 		switch act.Kind {
 		case turncore.ActCloseSocket:
-			act.Handle.(*relaySocket).close()
+			h.s.closeHandle(act.Handle)
+		case turncore.ActConnect:
+			h.s.dialPeer(act.Alloc.Ext.(*session), act)
+		case turncore.ActConnectionBound:
+			// RFC 6062 §5.4: after the response, raw bytes (stream.go).
+			from.stream.bindPeer(act.Handle.(*peerConn))
+		case turncore.ActCloseConnection:
+			h.s.closeConnection(act)
 		case turncore.ActCloseFamily:
 			// RFC 8656 §8.1: one family of a dual allocation ends.
 			sess := act.Alloc.Ext.(*session)

@@ -86,6 +86,10 @@ type Config struct {
 	// DefaultTCPWriteBudget; otherwise at least MinTCPWriteBudget.
 	TCPWriteBudget int
 
+	// TCPRelay turns on TCP relaying (RFC 6062) and bounds it; off by
+	// default (docs/protocol.md).
+	TCPRelay TCPRelayConfig
+
 	// UnauthRate and UnauthBurst size the per-source budget of
 	// unauthenticated answers over UDP (package sourcebudget): Binding
 	// answers, 401/400/420 refusals, retransmissions answered from the
@@ -207,10 +211,24 @@ type Server struct {
 	housekeepTimer mono.Timer
 	// expiredScratch is housekeep's reused buffer.
 	expiredScratch []turncore.Action
+
+	// TCP relaying (tcprelay.go): the acceptor of every relayed TCP
+	// address (nil when off), the dials in progress by CONNECTION-ID, the
+	// counters.
+	acceptor *tcpAcceptor
+	tcpMu    sync.Mutex
+	dialing  map[turncore.ConnID]*peerConn
+	tcpStats tcpStats
 }
 
 // New validates cfg and prepares a server; nothing is bound until Start.
 func New(cfg Config) (*Server, error) {
+	if cfg.TCPRelay.Enabled && cfg.Extension != nil {
+		// An extension may permit addresses it translates (the gateway's
+		// proxy IPs); a Connect would dial them as they are, so TCP
+		// relaying waits until extensions translate connections too.
+		return nil, errors.New("relay: TCPRelay cannot be combined with an Extension yet")
+	}
 	if cfg.Policy == nil {
 		return nil, errors.New("relay: Config.Policy is required")
 	}
@@ -334,6 +352,19 @@ func New(cfg Config) (*Server, error) {
 			core.Relays6 = append(core.Relays6, r)
 		}
 	}
+	if tc := cfg.TCPRelay; tc.Enabled {
+		if err := s.cfg.TCPRelay.check(); err != nil {
+			return nil, err
+		}
+		core.TCP = turncore.TCPConfig{
+			Enabled:          true,
+			ConnectTimeout:   s.cfg.TCPRelay.ConnectTimeout,
+			MaxPerAllocation: tc.MaxPerAllocation,
+			MaxPerUser:       tc.MaxPerUser,
+			MaxPending:       tc.MaxPending,
+		}
+		s.dialing = map[turncore.ConnID]*peerConn{}
+	}
 	if s.core, err = turncore.New(core); err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -385,6 +416,16 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
+	if s.cfg.TCPRelay.Enabled {
+		a, err := newTCPAcceptor(s)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.acceptor = a
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); a.run() }()
+	}
 	s.core.SetOwnSockets(s.ownSockets())
 	s.acceptStreams()
 	if s.cfg.Extension != nil {
@@ -420,6 +461,14 @@ func (s *Server) Close() error {
 	for _, w := range s.workers {
 		w.wake()
 	}
+	if s.acceptor != nil {
+		s.acceptor.stop()
+	}
+	s.tcpMu.Lock()
+	for _, pc := range s.dialing {
+		pc.close()
+	}
+	s.tcpMu.Unlock()
 	s.wg.Wait()
 	s.housekeepMu.Lock() // waits for an expiry run in progress; none starts after
 	if s.housekeepTimer != nil {
@@ -462,6 +511,9 @@ func (s *Server) housekeep() {
 	if next, ok := s.table.NextDeadline(); ok {
 		earlier(next)
 	}
+	if next, ok := s.core.NextConnectionDeadline(); ok {
+		earlier(next)
+	}
 	if x := s.cfg.Extension; x != nil {
 		if next, ok := x.Sweep(now); ok {
 			earlier(next)
@@ -492,6 +544,23 @@ func (s *Server) endExpired(act turncore.Action, now mono.Time, kind EventKind) 
 	case turncore.ActDeleted:
 		s.deleteAllocation(act.Alloc, now, kind)
 	case turncore.ActCloseSocket:
-		act.Handle.(*relaySocket).close()
+		s.closeHandle(act.Handle)
+	case turncore.ActCloseConnection:
+		s.closeConnection(&act)
+	}
+}
+
+// closeHandle closes a relayed socket the core gave up: UDP, or the
+// listening socket of a TCP allocation.
+func (s *Server) closeHandle(h any) {
+	switch h := h.(type) {
+	case *relaySocket:
+		h.close()
+	case *tcpListener:
+		if s.acceptor != nil {
+			s.acceptor.closeListener(h)
+		} else {
+			closeUnpolled(h)
+		}
 	}
 }

@@ -95,6 +95,8 @@ type session struct {
 	client clientPath
 	relay4 *relaySocket
 	relay6 *relaySocket
+	// tcp is a TCP allocation's relayed address (RFC 6062); nil for UDP.
+	tcp *tcpListener
 	// icmpBudget and icmpRefill implement the per-allocation ICMP rate
 	// limit (a token bucket refilled lazily from the packet clock).
 	icmpBudget atomic.Int64

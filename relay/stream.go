@@ -25,6 +25,11 @@ const (
 
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, framePoolSize); return &b }}
 
+// toRaw is queued after a ConnectionBind's success response: the writer
+// flushes what came before and hands the connection over to raw bytes
+// (RFC 6062 §5.4).
+var toRaw = new([]byte)
+
 // listenStreams opens the TCP and TLS listeners and starts their accept loops.
 func (s *Server) listenStreams() error {
 	type spec struct {
@@ -122,7 +127,17 @@ type streamConn struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	sess      *session
+	// bound is the peer connection a ConnectionBind on this connection
+	// joined it to; set on the reading goroutine only.
+	bound *peerConn
+	// rawReady is closed by the writer once it flushed everything before
+	// toRaw.
+	rawReady chan struct{}
 }
+
+// bindPeer records the ConnectionBind's peer connection; the reader turns
+// the connection into raw bytes after the response (readLoop).
+func (c *streamConn) bindPeer(pc *peerConn) { c.bound = pc }
 
 func newStreamConn(s *Server, c net.Conn, tr allocation.Transport) *streamConn {
 	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
@@ -135,9 +150,10 @@ func newStreamConn(s *Server, c net.Conn, tr allocation.Transport) *streamConn {
 			Server:    peerAddr(local),
 			Transport: tr,
 		},
-		out:    make(chan *[]byte, streamQueue),
-		done:   make(chan struct{}),
-		budget: newWriteBudget(s.cfg.TCPWriteBudget),
+		out:      make(chan *[]byte, streamQueue),
+		done:     make(chan struct{}),
+		rawReady: make(chan struct{}),
+		budget:   newWriteBudget(s.cfg.TCPWriteBudget),
 	}
 }
 
@@ -260,6 +276,28 @@ func (c *streamConn) readLoop() {
 		} else {
 			h.handleSTUN(&path, frame, now)
 		}
+		if pc := c.bound; pc != nil {
+			// RFC 6062 §5.4: the success response is the last STUN on
+			// this connection; then it carries the peer's bytes as they
+			// are, including what the client sent right behind the
+			// request (already in r).
+			select {
+			case c.out <- toRaw:
+			case <-c.done:
+				pc.close()
+				s.core.ConnectionClosed(pc.id)
+				return
+			}
+			select {
+			case <-c.rawReady:
+			case <-c.done:
+				pc.close()
+				s.core.ConnectionClosed(pc.id)
+				return
+			}
+			s.pipePair(c.conn, r, pc)
+			return
+		}
 	}
 }
 
@@ -275,6 +313,15 @@ func (c *streamConn) writeLoop() {
 			return
 		}
 		for bp != nil {
+			if bp == toRaw {
+				if w.Flush() != nil {
+					c.close()
+					c.drainQueue()
+					return
+				}
+				close(c.rawReady)
+				return
+			}
 			_, err := w.Write(*bp)
 			c.release(bp)
 			if err == nil && c.ft.Transport == allocation.TransportTLS {
@@ -306,7 +353,9 @@ func (c *streamConn) drainQueue() {
 	for {
 		select {
 		case bp := <-c.out:
-			c.release(bp)
+			if bp != toRaw {
+				c.release(bp)
+			}
 		default:
 			return
 		}
