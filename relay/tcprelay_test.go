@@ -402,3 +402,16 @@ func TestTCPRelayRefusesAnExtension(t *testing.T) {
 		t.Fatalf("New with TCPRelay and an Extension: %v", err)
 	}
 }
+
+// A Connect to one of the relay's own listeners is refused like a
+// ChannelBind to it (403): the relay never connects to itself.
+func TestTCPRelayConnectToItselfRefused(t *testing.T) {
+	srv := newTestServer(t, withTCPRelay)
+	ctl := dialStream(t, srv, "tcp")
+	ctl.tcpAllocate()
+	for _, own := range []netip.AddrPort{srv.tcp, srv.tls} {
+		if code, _ := ctl.connectPeer(own); code != 403 {
+			t.Fatalf("Connect to the relay's own %s: %d, want 403", own, code)
+		}
+	}
+}
