@@ -107,6 +107,9 @@ type Config struct {
 	// UDPOffload lets the kernel batch datagrams: UDP GSO on sends, UDP GRO
 	// on receives (TURNSTILE_UDP_OFFLOAD).
 	UDPOffload bool
+	// XDP is the in-kernel ChannelData fast path's mode (TURNSTILE_XDP,
+	// docs/xdp.md): XDPOff, XDPNative, XDPGeneric or XDPAuto.
+	XDP string
 
 	// LogLevel is the lowest severity logged (TURNSTILE_LOG_LEVEL).
 	LogLevel logging.Level

@@ -97,6 +97,13 @@
 //	TURNSTILE_UDP_OFFLOAD         true             false stops the relay asking the kernel to batch datagrams
 //	                                               (UDP GSO on sends, UDP GRO on receives): a switch for a
 //	                                               kernel or NIC driver that mishandles them.
+//	TURNSTILE_XDP                 off              The in-kernel ChannelData fast path (docs/xdp.md): off,
+//	                                               native (driver mode), generic (any driver) or auto (native
+//	                                               where possible, else userspace after one warning). native
+//	                                               and generic stop the start when they cannot attach. Needs
+//	                                               CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (or root), UDP
+//	                                               listeners on at most 8 ports, and specific listener and
+//	                                               relay addresses.
 //	TURNSTILE_LOG_LEVEL           info             trace, debug, info, warn or error.
 //	TURNSTILE_METRICS_LISTEN      127.0.0.1:9464   ip:port of /metrics, /healthz and /readyz; 0.0.0.0 and :: are
 //	                                               allowed here; empty disables the listener.

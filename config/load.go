@@ -132,6 +132,7 @@ func load(env map[string]string, dev bool) (*Config, error) {
 	c.LegacyChannels = p.boolean(varLegacyChannels, raw.LegacyChannels)
 	c.LegacyDualAllocation = p.boolean(varLegacyDual, raw.LegacyDual)
 	c.UDPOffload = p.boolean(varUDPOffload, raw.UDPOffload)
+	c.XDP = p.xdpMode(raw.XDP)
 
 	c.LogLevel = p.logLevel(raw.LogLevel)
 	if raw.MetricsListen != "" {
@@ -170,6 +171,23 @@ func (p *problems) software(text string) string {
 		return ""
 	}
 	return text
+}
+
+// The modes of TURNSTILE_XDP.
+const (
+	XDPOff     = "off"
+	XDPNative  = "native"
+	XDPGeneric = "generic"
+	XDPAuto    = "auto"
+)
+
+func (p *problems) xdpMode(text string) string {
+	switch text {
+	case XDPOff, XDPNative, XDPGeneric, XDPAuto:
+		return text
+	}
+	p.add(varXDP, text, "must be off, native, generic or auto")
+	return XDPOff
 }
 
 func (p *problems) logLevel(text string) logging.Level {

@@ -19,6 +19,30 @@ func (p *problems) crossChecks(c *Config, raw *rawEnv, env map[string]string) {
 	p.checkExternalIPs(c, raw)
 	p.checkPortRange(c, raw)
 	p.checkAlternates(c)
+	p.checkXDP(c)
+}
+
+// maxXDPListenPorts is how many UDP listener ports the XDP program tells
+// apart (MAX_LISTENERS in xdp/bpf/relay.c).
+const maxXDPListenPorts = 8
+
+func (p *problems) checkXDP(c *Config) {
+	if c.XDP == XDPOff {
+		return
+	}
+	if len(c.UDPListen) == 0 {
+		p.add(varXDP, c.XDP, "needs a UDP listener (%s): the fast path relays ChannelData over UDP only", varUDPListen)
+		return
+	}
+	var ports []uint16
+	for _, ap := range c.UDPListen {
+		if !slices.Contains(ports, ap.Port()) {
+			ports = append(ports, ap.Port())
+		}
+	}
+	if len(ports) > maxXDPListenPorts {
+		p.add(varXDP, c.XDP, "supports at most %d distinct UDP listener ports, %s has %d", maxXDPListenPorts, varUDPListen, len(ports))
+	}
 }
 
 func (p *problems) checkListeners(c *Config, raw *rawEnv, env map[string]string) {

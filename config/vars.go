@@ -34,6 +34,7 @@ const (
 	varLegacyChannels    = "TURNSTILE_LEGACY_CHANNELS"
 	varLegacyDual        = "TURNSTILE_LEGACY_DUAL_ALLOCATION"
 	varUDPOffload        = "TURNSTILE_UDP_OFFLOAD"
+	varXDP               = "TURNSTILE_XDP"
 	varLogLevel          = "TURNSTILE_LOG_LEVEL"
 	varMetricsListen     = "TURNSTILE_METRICS_LISTEN"
 	varDrainTimeout      = "TURNSTILE_DRAIN_TIMEOUT"
@@ -79,6 +80,7 @@ type rawEnv struct {
 	LegacyChannels    string `env:"TURNSTILE_LEGACY_CHANNELS" envDefault:"false"`
 	LegacyDual        string `env:"TURNSTILE_LEGACY_DUAL_ALLOCATION" envDefault:"false"`
 	UDPOffload        string `env:"TURNSTILE_UDP_OFFLOAD" envDefault:"true"`
+	XDP               string `env:"TURNSTILE_XDP" envDefault:"off"`
 	LogLevel          string `env:"TURNSTILE_LOG_LEVEL" envDefault:"info"`
 	MetricsListen     string `env:"TURNSTILE_METRICS_LISTEN" envDefault:"127.0.0.1:9464"`
 	DrainTimeout      string `env:"TURNSTILE_DRAIN_TIMEOUT" envDefault:"30s"`

@@ -30,6 +30,7 @@ type relayCollector struct {
 	allocations, relayedAddrs, permissions, channels            *prometheus.Desc
 	tcpConnections, draining                                    *prometheus.Desc
 	gatewayVerdicts                                             *prometheus.Desc
+	xdpPassed, xdpNotOffloaded                                  *prometheus.Desc
 }
 
 func newRelayCollector(src Source) *relayCollector {
@@ -41,11 +42,17 @@ func newRelayCollector(src Source) *relayCollector {
 		dropped: d("turnstile_dropped_total",
 			"Datagrams and stream frames discarded, by reason.", "reason"),
 		packets: d("turnstile_relayed_packets_total",
-			"Application data packets relayed, by direction (to_peer, to_client) and client transport (udp, tcp, tls).",
-			"direction", "transport"),
+			"Application data packets relayed, by direction (to_peer, to_client), client transport (udp, tcp, tls) and datapath (userspace, or xdp: the in-kernel fast path, docs/xdp.md).",
+			"direction", "transport", "datapath"),
 		bytes: d("turnstile_relayed_bytes_total",
-			"Application data bytes relayed (payload only), by direction and client transport.",
-			"direction", "transport"),
+			"Application data bytes relayed (payload only), by direction, client transport and datapath.",
+			"direction", "transport", "datapath"),
+		xdpPassed: d("turnstile_xdp_passed_total",
+			"Frames the XDP fast path passed to the kernel's stack and the userspace relay, by reason (miss, expired, fragment, ...); absent without TURNSTILE_XDP.",
+			"reason"),
+		xdpNotOffloaded: d("turnstile_xdp_not_offloaded_total",
+			"Usable channel bindings the XDP fast path left to userspace, by reason (map_full, transport, cross_family, map_error); absent without TURNSTILE_XDP.",
+			"reason"),
 		requests: d("turnstile_requests_total",
 			"STUN/TURN requests answered, by method and result (success, an error code, or other).",
 			"method", "result"),
@@ -85,6 +92,7 @@ func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.dropped, c.packets, c.bytes, c.requests, c.authFailures, c.authChallenges, c.peerDenied,
 		c.icmpForwarded, c.retransmissions, c.allocations, c.relayedAddrs,
 		c.permissions, c.channels, c.tcpConnections, c.draining, c.gatewayVerdicts,
+		c.xdpPassed, c.xdpNotOffloaded,
 	} {
 		ch <- d
 	}
@@ -95,8 +103,12 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
 
 	emitCounters(ch, c.dropped, flat(st.Drops))
-	emitCounters(ch, c.packets, nested(st.Packets))
-	emitCounters(ch, c.bytes, nested(st.Bytes))
+	emitCounters(ch, c.packets, byDatapath(st.Packets, st.OffloadedPackets))
+	emitCounters(ch, c.bytes, byDatapath(st.Bytes, st.OffloadedBytes))
+	if st.ObserverCounts != nil {
+		emitCounters(ch, c.xdpPassed, flat(st.ObserverCounts["passed"]))
+		emitCounters(ch, c.xdpNotOffloaded, flat(st.ObserverCounts["not_offloaded"]))
+	}
 	emitCounters(ch, c.requests, nested(st.Requests))
 	emitCounters(ch, c.authFailures, withZeros(st.AuthFailures, authReasonLabels()))
 	ch <- prometheus.MustNewConstMetric(c.authChallenges, prometheus.CounterValue, float64(st.Challenges))
@@ -146,6 +158,24 @@ func flat(m map[string]uint64) *series {
 	s := newSeries()
 	for _, k := range sortedKeys(m) {
 		s.add(float64(m[k]), k)
+	}
+	return s
+}
+
+// byDatapath splits relayed counts (direction → transport, the totals)
+// into the userspace relay's and the offloaded part; without an observer
+// (offloaded nil) every count is userspace and no xdp series exists.
+func byDatapath(total, offloaded map[string]map[string]uint64) *series {
+	s := newSeries()
+	for _, dir := range sortedKeys(total) {
+		inner := total[dir]
+		for _, t := range sortedKeys(inner) {
+			off := offloaded[dir][t]
+			s.add(float64(inner[t]-min(off, inner[t])), dir, t, "userspace")
+			if offloaded != nil {
+				s.add(float64(off), dir, t, "xdp")
+			}
+		}
 	}
 	return s
 }

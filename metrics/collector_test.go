@@ -29,9 +29,9 @@ func TestCollectorReadsStats(t *testing.T) {
 	}{
 		{"turnstile_dropped_total", "reason=no_permission", 11},
 		{"turnstile_dropped_total", "reason=not_turn", 0},
-		{"turnstile_relayed_packets_total", "direction=to_peer,transport=udp", 100},
-		{"turnstile_relayed_packets_total", "direction=to_client,transport=tls", 1},
-		{"turnstile_relayed_bytes_total", "direction=to_client,transport=tcp", 1000},
+		{"turnstile_relayed_packets_total", "datapath=userspace,direction=to_peer,transport=udp", 100},
+		{"turnstile_relayed_packets_total", "datapath=userspace,direction=to_client,transport=tls", 1},
+		{"turnstile_relayed_bytes_total", "datapath=userspace,direction=to_client,transport=tcp", 1000},
 		{"turnstile_requests_total", "method=allocate,result=success", 1},
 		{"turnstile_requests_total", "method=channel_bind,result=401", 1},
 		{"turnstile_auth_challenges_total", "", 5},
@@ -91,7 +91,7 @@ func TestCollectorReadsLiveValues(t *testing.T) {
 		name, labels  string
 		before, after float64
 	}{
-		{"turnstile_relayed_packets_total", "direction=to_peer,transport=udp", 100, 250},
+		{"turnstile_relayed_packets_total", "datapath=userspace,direction=to_peer,transport=udp", 100, 250},
 		{"turnstile_dropped_total", "reason=no_permission", 11, 12},
 		{"turnstile_draining", "", 0, 0},
 	} {
@@ -234,5 +234,51 @@ func TestRegistriesAreIndependent(t *testing.T) {
 	vb, _ := valueOf(gather(t, mb.Gatherer()), "turnstile_allocations", "")
 	if va != 7 || vb != 99 {
 		t.Fatalf("allocations %g and %g, want 7 and 99", va, vb)
+	}
+}
+
+// TestCollectorSplitsDatapaths: with an observer (the XDP fast path) the
+// relayed counts split into datapath="userspace" (the total less what the
+// observer relayed) and datapath="xdp", and its pass reasons and bindings
+// left to userspace appear; without one there is no xdp series at all.
+func TestCollectorSplitsDatapaths(t *testing.T) {
+	src := &fakeSource{}
+	st := sampleStats()
+	st.OffloadedPackets = map[string]map[string]uint64{"to_peer": {"udp": 60}, "to_client": {"udp": 0}}
+	st.OffloadedBytes = map[string]map[string]uint64{"to_peer": {"udp": 6000}}
+	st.ObserverCounts = map[string]map[string]uint64{
+		"passed":        {"miss": 4, "fib_forwarding_disabled": 2},
+		"not_offloaded": {"map_full": 1},
+	}
+	src.set(st, false)
+	fams := gather(t, newTestMetrics(t, src).Gatherer())
+	for _, tc := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"turnstile_relayed_packets_total", "datapath=userspace,direction=to_peer,transport=udp", 40},
+		{"turnstile_relayed_packets_total", "datapath=xdp,direction=to_peer,transport=udp", 60},
+		{"turnstile_relayed_packets_total", "datapath=xdp,direction=to_client,transport=tls", 0},
+		{"turnstile_relayed_bytes_total", "datapath=xdp,direction=to_peer,transport=udp", 6000},
+		{"turnstile_xdp_passed_total", "reason=miss", 4},
+		{"turnstile_xdp_passed_total", "reason=fib_forwarding_disabled", 2},
+		{"turnstile_xdp_not_offloaded_total", "reason=map_full", 1},
+	} {
+		got, ok := valueOf(fams, tc.name, tc.labels)
+		if !ok || got != tc.want {
+			t.Errorf("%s{%s} = %v (present %v), want %v", tc.name, tc.labels, got, ok, tc.want)
+		}
+	}
+	if st.Packets["to_peer"]["udp"] != 100 {
+		t.Fatalf("sample to_peer udp %d, the test assumes 100", st.Packets["to_peer"]["udp"])
+	}
+
+	src.set(sampleStats(), false)
+	fams = gather(t, newTestMetrics(t, src).Gatherer())
+	if _, ok := valueOf(fams, "turnstile_relayed_packets_total", "datapath=xdp,direction=to_peer,transport=udp"); ok {
+		t.Error("an xdp series without an observer")
+	}
+	if fams["turnstile_xdp_passed_total"] != nil {
+		t.Error("turnstile_xdp_passed_total without an observer")
 	}
 }

@@ -17,8 +17,10 @@
 //	Name                                    Type       Labels               Meaning
 //	turnstile_dropped_total                 counter    reason               datagrams/frames discarded, by typed reason (relay.Drop)
 //	turnstile_relayed_packets_total         counter    direction, transport application data packets relayed; direction to_peer|to_client,
-//	                                                                        transport udp|tcp|tls (the client's transport)
+//	                                           datapath             transport udp|tcp|tls (the client's transport), datapath
+//	                                                                        userspace|xdp (xdp only with TURNSTILE_XDP, docs/xdp.md)
 //	turnstile_relayed_bytes_total           counter    direction, transport application payload bytes relayed (no TURN/UDP/IP headers)
+//	                                           datapath
 //	turnstile_requests_total                counter    method, result       requests answered; method binding|allocate|refresh|
 //	                                                                        create_permission|channel_bind, result success|<error code>|other
 //	turnstile_auth_failures_total           counter    reason               requests refused by authentication, by auth.Reason
@@ -36,6 +38,9 @@
 //	turnstile_draining                      gauge                           1 while draining (new allocations refused), else 0
 //	turnstile_gateway_verdicts_total        counter    action, reason       gateway decisions (relay.Stats.ExtensionCounts), e.g. send/translated,
 //	                                                                        refuse/filter_denied, drop/expired_flow; no series without gateway
+//	turnstile_xdp_passed_total              counter    reason               frames the XDP fast path passed to userspace (miss, expired, ...);
+//	                                                                        no series without TURNSTILE_XDP
+//	turnstile_xdp_not_offloaded_total       counter    reason               usable bindings left to userspace (map_full, transport, ...)
 //	turnstile_allocations_created_total     counter                         allocations created
 //	turnstile_allocations_ended_total       counter    reason               allocations ended; reason deleted|expired|closed
 //	turnstile_allocation_lifetime_seconds   histogram  le                   creation-to-end time of ended allocations (LifetimeBuckets)

@@ -63,7 +63,7 @@ func TestHandlerEndpoints(t *testing.T) {
 		{"readyz", "GET", "/readyz", false, 200, "ready"},
 		{"readyz while draining", "GET", "/readyz", true, 503, "draining"},
 		{"head readyz", "HEAD", "/readyz", false, 200, ""},
-		{"metrics", "GET", "/metrics", false, 200, `turnstile_relayed_packets_total{direction="to_peer",transport="udp"} 100`},
+		{"metrics", "GET", "/metrics", false, 200, `turnstile_relayed_packets_total{datapath="userspace",direction="to_peer",transport="udp"} 100`},
 		{"metrics shows draining", "GET", "/metrics", true, 200, "turnstile_draining 1"},
 		{"post metrics", "POST", "/metrics", false, 405, ""},
 		{"delete readyz", "DELETE", "/readyz", false, 405, ""},

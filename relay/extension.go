@@ -198,6 +198,10 @@ type Observer interface {
 	// relayed itself in direction dir for clients on transport t,
 	// cumulative; Server.Stats adds them to Stats.Packets and Stats.Bytes.
 	Relayed(dir Direction, t allocation.Transport) (packets, bytes uint64)
+	// AddCounts adds the component's own counters to out (a counter name
+	// → a label value → count, cumulative); Server.Stats reports them as
+	// Stats.ObserverCounts.
+	AddCounts(out map[string]map[string]uint64)
 }
 
 // Binding is one channel of an allocation as the data plane needs it: the

@@ -35,6 +35,10 @@ func (o *recordingObserver) Relayed(dir Direction, t allocation.Transport) (uint
 	return 0, 0
 }
 
+func (o *recordingObserver) AddCounts(out map[string]map[string]uint64) {
+	out["passed"] = map[string]uint64{"miss": 3}
+}
+
 func (o *recordingObserver) add(e string) {
 	o.mu.Lock()
 	o.events = append(o.events, e)
@@ -150,6 +154,12 @@ func TestObserverFollowsBindings(t *testing.T) {
 	st := srv.Stats()
 	if st.Packets["to_client"]["udp"] != 7 || st.Bytes["to_client"]["udp"] != 700 {
 		t.Fatalf("Stats to_client udp %d packets %d bytes, want the observer's 7 and 700", st.Packets["to_client"]["udp"], st.Bytes["to_client"]["udp"])
+	}
+	if st.OffloadedPackets["to_client"]["udp"] != 7 || st.OffloadedBytes["to_client"]["udp"] != 700 || st.OffloadedPackets["to_peer"]["udp"] != 0 {
+		t.Fatalf("Stats offloaded packets %v bytes %v, want the observer's to_client udp 7 and 700", st.OffloadedPackets, st.OffloadedBytes)
+	}
+	if st.ObserverCounts["passed"]["miss"] != 3 {
+		t.Fatalf("Stats.ObserverCounts %v, want the observer's passed miss 3", st.ObserverCounts)
 	}
 	if n := clock.Pending(); n != 1 {
 		t.Fatalf("%d timers armed, want the relay's one", n)

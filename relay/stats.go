@@ -184,6 +184,14 @@ type Stats struct {
 	// (Extension.AddCounts; the gateway's verdicts by action and reason),
 	// non-zero entries only; empty on a relay without extension.
 	ExtensionCounts map[string]map[string]uint64
+	// OffloadedPackets and OffloadedBytes are the part of Packets and
+	// Bytes that Config.Observer's data path relayed itself (Observer.
+	// Relayed), by direction and transport; nil without an Observer.
+	OffloadedPackets, OffloadedBytes map[string]map[string]uint64
+	// ObserverCounts are Config.Observer's own counters by name and label
+	// (Observer.AddCounts; the XDP program's pass reasons); nil without
+	// an Observer.
+	ObserverCounts map[string]map[string]uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use; it
@@ -251,13 +259,21 @@ func (s *Server) Stats() Stats {
 	}
 	if o := s.cfg.Observer; o != nil {
 		// What the observer's data path relayed itself counts as relayed.
+		st.OffloadedPackets = make(map[string]map[string]uint64, 2)
+		st.OffloadedBytes = make(map[string]map[string]uint64, 2)
 		for _, dir := range []Direction{ToPeer, ToClient} {
+			st.OffloadedPackets[dir.String()] = make(map[string]uint64, numTransports)
+			st.OffloadedBytes[dir.String()] = make(map[string]uint64, numTransports)
 			for t := transportIndex(0); t < numTransports; t++ {
 				packets, bytes := o.Relayed(dir, t.allocationTransport())
 				st.Packets[dir.String()][t.String()] += packets
 				st.Bytes[dir.String()][t.String()] += bytes
+				st.OffloadedPackets[dir.String()][t.String()] = packets
+				st.OffloadedBytes[dir.String()][t.String()] = bytes
 			}
 		}
+		st.ObserverCounts = make(map[string]map[string]uint64)
+		o.AddCounts(st.ObserverCounts)
 	}
 	for i, m := range countedMethods {
 		byCode := make(map[string]uint64, numResults)

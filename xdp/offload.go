@@ -311,6 +311,27 @@ func (o *Offload) Relayed(dir relay.Direction, t allocation.Transport) (packets,
 	return c.ToClientPackets, c.ToClientBytes
 }
 
+// AddCounts reports the program's pass reasons as "passed" and the bindings
+// left in userspace as "not_offloaded" (relay.Observer), non-zero only.
+func (o *Offload) AddCounts(out map[string]map[string]uint64) {
+	passed := make(map[string]uint64)
+	if c, err := o.prog.Counters(); err == nil {
+		for r, n := range c.Passed {
+			if n > 0 {
+				passed[PassReason(r).String()] = n
+			}
+		}
+	}
+	out["passed"] = passed
+	notOffloaded := make(map[string]uint64)
+	for i := range o.notOffloaded {
+		if n := o.notOffloaded[i].Load(); n > 0 {
+			notOffloaded[NotOffloaded(i).String()] = n
+		}
+	}
+	out["not_offloaded"] = notOffloaded
+}
+
 // Counters are the program's counters (for metrics).
 func (o *Offload) Counters() (Counters, error) { return o.prog.Counters() }
 

@@ -51,10 +51,10 @@ func TestMetricsMoveDuringTraffic(t *testing.T) {
 		name, labels string
 		atLeast      float64 // growth from before to during
 	}{
-		{"turnstile_relayed_packets_total", "direction=to_peer,transport=udp", trips},
-		{"turnstile_relayed_packets_total", "direction=to_client,transport=udp", trips},
-		{"turnstile_relayed_bytes_total", "direction=to_peer,transport=udp", trips * size},
-		{"turnstile_relayed_bytes_total", "direction=to_client,transport=udp", trips * size},
+		{"turnstile_relayed_packets_total", "datapath=userspace,direction=to_peer,transport=udp", trips},
+		{"turnstile_relayed_packets_total", "datapath=userspace,direction=to_client,transport=udp", trips},
+		{"turnstile_relayed_bytes_total", "datapath=userspace,direction=to_peer,transport=udp", trips * size},
+		{"turnstile_relayed_bytes_total", "datapath=userspace,direction=to_client,transport=udp", trips * size},
 		{"turnstile_requests_total", "method=allocate,result=success", 1},
 		{"turnstile_requests_total", "method=create_permission,result=success", 1},
 		{"turnstile_auth_challenges_total", "", 1},
@@ -147,10 +147,11 @@ func labelAllowList() map[string]map[string]labelRule {
 	direction := labelRule{values: []string{"to_peer", "to_client"}}
 	transport := labelRule{values: []string{"udp", "tcp", "tls"}}
 	family := labelRule{values: []string{"ipv4", "ipv6"}}
+	datapath := labelRule{values: []string{"userspace", "xdp"}}
 	return map[string]map[string]labelRule{
 		"turnstile_dropped_total":         {"reason": with(drops)},
-		"turnstile_relayed_packets_total": {"direction": direction, "transport": transport},
-		"turnstile_relayed_bytes_total":   {"direction": direction, "transport": transport},
+		"turnstile_relayed_packets_total": {"direction": direction, "transport": transport, "datapath": datapath},
+		"turnstile_relayed_bytes_total":   {"direction": direction, "transport": transport, "datapath": datapath},
 		"turnstile_requests_total": {
 			"method": with([]string{"binding", "allocate", "refresh", "create_permission", "channel_bind"}),
 			"result": {pattern: resultPattern},

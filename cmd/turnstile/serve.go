@@ -19,6 +19,7 @@ import (
 	"github.com/turnstile-relay/turnstile/logging"
 	"github.com/turnstile-relay/turnstile/metrics"
 	"github.com/turnstile-relay/turnstile/relay"
+	"github.com/turnstile-relay/turnstile/xdp"
 )
 
 // daemon is the running relay, what SIGHUP reloads, and the operations
@@ -35,6 +36,7 @@ type daemon struct {
 	allocLog  *allocationLog
 	http      *metrics.Server // nil when TURNSTILE_METRICS_LISTEN is empty
 	summary   *summarizer
+	offload   *xdp.Offload // nil unless TURNSTILE_XDP attached the fast path
 }
 
 // metricsShutdownTimeout bounds how long a scrape in flight may delay exit.
@@ -95,6 +97,12 @@ func start(cfg *config.Config, gw *gatewaySetup, log *slog.Logger) (*daemon, err
 		}
 		rc.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: d.certs.get}
 	}
+	if d.offload, err = startXDP(cfg, log); err != nil {
+		return nil, err
+	}
+	if d.offload != nil {
+		rc.Observer = d.offload
+	}
 	d.lifecycle = metrics.NewLifecycle()
 	rc.Events = d.onEvent
 	if d.allocLog, err = newAllocationLog(log); err != nil {
@@ -106,6 +114,7 @@ func start(cfg *config.Config, gw *gatewaySetup, log *slog.Logger) (*daemon, err
 	}
 	if err != nil {
 		d.allocLog.close()
+		d.closeXDP()
 		return nil, err
 	}
 	d.srv = srv
@@ -114,6 +123,7 @@ func start(cfg *config.Config, gw *gatewaySetup, log *slog.Logger) (*daemon, err
 		if err := d.serveMetrics(); err != nil {
 			srv.Close()
 			d.allocLog.close()
+			d.closeXDP()
 			return nil, err
 		}
 		metricsAddr = d.http.Addr().String()
@@ -207,6 +217,7 @@ func (d *daemon) waitForSignals() int {
 func (d *daemon) shutdown() {
 	d.summary.close()
 	d.srv.Close()
+	d.closeXDP() // after the relay: every binding is unusable by now
 	d.allocLog.close()
 	if d.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), metricsShutdownTimeout)

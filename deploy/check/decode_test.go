@@ -154,6 +154,18 @@ var renderScenarios = []renderScenario{
 		},
 	},
 	{
+		name:        "XDP fast path",
+		valuesFiles: []string{xdpValues},
+		wantKinds: map[string]int{
+			"apps/v1/DaemonSet": 1, "v1/Secret": 1, "v1/ServiceAccount": 1, "policy/v1/PodDisruptionBudget": 1,
+		},
+		pods: podWant{
+			hostNetwork: true, metricsLoopback: true, metricsPort: 9464,
+			gracePeriodSeconds: 45, drainTimeout: "30s", authSecret: "turnstile-auth",
+			listeners: []string{"TURNSTILE_UDP_LISTEN", "TURNSTILE_TCP_LISTEN"},
+		},
+	},
+	{
 		name:        "deployment with gateway, TLS and IPv6",
 		valuesFiles: []string{deploymentValues},
 		wantKinds: map[string]int{

@@ -19,6 +19,7 @@ const (
 	chartDir         = "../helm/turnstile"
 	bareMetalExample = "../helm/examples/bare-metal-values.yaml"
 	deploymentValues = "testdata/deployment-values.yaml"
+	xdpValues        = "testdata/xdp-values.yaml"
 	releaseName      = "turnstile"
 	releaseNamespace = "relay"
 )

@@ -19,6 +19,7 @@ func TestSchemaRejectsWrongValues(t *testing.T) {
 		{"privileged relay port range", "relay:\n  portRange:\n    min: 80\n", "/relay/portRange/min"},
 		{"bad mode enum", "mode: StatefulSet\n", "/mode"},
 		{"bad log level enum", "config:\n  logLevel: LOUD\n", "/config/logLevel"},
+		{"bad xdp mode enum", "config:\n  xdp: fast\n", "/config/xdp"},
 		{"bad metrics bind enum", "metrics:\n  bind: 0.0.0.0\n", "/metrics/bind"},
 		{"unknown top-level key", "replicas: 3\n", "replicas"},
 		{"unknown nested key", "listen:\n  udp:\n    address: 192.0.2.1\n", "address"},
@@ -63,7 +64,7 @@ func TestSchemaAcceptsGoodValues(t *testing.T) {
 		name, overlay string
 	}{
 		{"IPv6 node addresses and listen family", "listen:\n  ipFamily: IPv6\nrelay:\n  nodeExternalIPs:\n    node-a.example.net: 2001:db8::1\n    node-b: 198.51.100.2\n"},
-		{"every config setting", "config:\n  realm: turn.example.net\n  software: relay\n  logLevel: WARN\n  credentialMaxTTL: 1h30m\n  nonceLifetime: 600s\n  userQuota: 0\n  totalQuota: 100000\n  maxLifetime: 1h\n  maxPermissions: 10\n  peerAllow: [\"10.0.0.0/8\", \"fd00::/8\"]\n  peerDeny: []\n  tcpMaxConnections: 100\n  tcpMaxConnectionsPerSource: 20\n  tcpWriteBudget: 262144\n  tcpIdleTimeout: 30s\n  tcpMaxFrame: 65535\n  unauthRate: 0\n  unauthBurst: 50\n  udpOffload: false\n  alternateServers: [\"[2001:db8::5]:3478\"]\n"},
+		{"every config setting", "config:\n  realm: turn.example.net\n  software: relay\n  logLevel: WARN\n  credentialMaxTTL: 1h30m\n  nonceLifetime: 600s\n  userQuota: 0\n  totalQuota: 100000\n  maxLifetime: 1h\n  maxPermissions: 10\n  peerAllow: [\"10.0.0.0/8\", \"fd00::/8\"]\n  peerDeny: []\n  tcpMaxConnections: 100\n  tcpMaxConnectionsPerSource: 20\n  tcpWriteBudget: 262144\n  tcpIdleTimeout: 30s\n  tcpMaxFrame: 65535\n  unauthRate: 0\n  unauthBurst: 50\n  udpOffload: false\n  xdp: native\n  alternateServers: [\"[2001:db8::5]:3478\"]\n"},
 		{"TURN over TLS on 443", "listen:\n  tls:\n    enabled: true\n    port: 443\n    certificateSecret: relay-tls\n"},
 		{"explicit secrets", "auth:\n  secrets: [\"0123456789abcdef-new\", \"0123456789abcdef-old\"]\n"},
 		{"PDB minAvailable zero", "podDisruptionBudget:\n  minAvailable: 0\n"},

@@ -32,7 +32,7 @@ var turnstileSettings = []string{
 	"UDP_LISTEN", "TCP_LISTEN", "TLS_LISTEN", "TLS_CERT_FILE", "TLS_KEY_FILE", "REALM", "SOFTWARE",
 	"AUTH_SECRETS", "AUTH_SECRETS_FILE", "USERS", "CREDENTIAL_MAX_TTL", "NONCE_LIFETIME", "RELAY_IPS",
 	"EXTERNAL_IPS", "PORT_RANGE", "USER_QUOTA", "TOTAL_QUOTA", "MAX_LIFETIME", "MAX_PERMISSIONS",
-	"PEER_ALLOW", "PEER_DENY", "TCP_MAX_CONNECTIONS", "TCP_MAX_CONNECTIONS_PER_SOURCE", "TCP_WRITE_BUDGET", "TCP_IDLE_TIMEOUT", "TCP_MAX_FRAME", "UNAUTH_RATE", "UNAUTH_BURST", "UDP_OFFLOAD",
+	"PEER_ALLOW", "PEER_DENY", "TCP_MAX_CONNECTIONS", "TCP_MAX_CONNECTIONS_PER_SOURCE", "TCP_WRITE_BUDGET", "TCP_IDLE_TIMEOUT", "TCP_MAX_FRAME", "UNAUTH_RATE", "UNAUTH_BURST", "UDP_OFFLOAD", "XDP",
 	"LEGACY_CHANNELS", "LEGACY_DUAL_ALLOCATION", "LOG_LEVEL",
 	"METRICS_LISTEN", "DRAIN_TIMEOUT", "ALTERNATE_SERVERS", "GATEWAY_RESOURCES_FILE", "GATEWAY_DNS",
 	"GATEWAY_RESOLVER", "GATEWAY_PROXY_RANGES",
@@ -124,10 +124,18 @@ func checkPodSecurity(t *testing.T, spec corev1.PodSpec) {
 			t.Errorf("container securityContext: want %s", name)
 		}
 	}
+	// The XDP fast path loads and attaches a BPF program: only then does
+	// the container get the capabilities for it.
+	wantAdd := []corev1.Capability{"NET_BIND_SERVICE"}
+	for _, e := range c.Env {
+		if e.Name == "TURNSTILE_XDP" && e.Value != "off" {
+			wantAdd = append(wantAdd, "BPF", "NET_ADMIN", "PERFMON")
+		}
+	}
 	if sc.Capabilities == nil ||
 		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
-		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"NET_BIND_SERVICE"}) {
-		t.Errorf("capabilities = %+v, want drop [ALL] add [NET_BIND_SERVICE]", sc.Capabilities)
+		!slices.Equal(sc.Capabilities.Add, wantAdd) {
+		t.Errorf("capabilities = %+v, want drop [ALL] add %v", sc.Capabilities, wantAdd)
 	}
 	if _, ok := c.Resources.Requests[corev1.ResourceMemory]; !ok {
 		t.Error("container has no memory request")

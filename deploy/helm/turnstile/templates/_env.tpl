@@ -42,6 +42,7 @@ Lists are joined with commas; integers are printed without exponent.
   "unauthRate" "UNAUTH_RATE"
   "unauthBurst" "UNAUTH_BURST"
   "udpOffload" "UDP_OFFLOAD"
+  "xdp" "XDP"
   "alternateServers" "ALTERNATE_SERVERS" }}
 {{- range $key := keys .Values.config | sortAlpha }}
 {{- $value := index $.Values.config $key }}

@@ -139,7 +139,12 @@ spec:
         readOnlyRootFilesystem: true
         capabilities:
           drop: ["ALL"]
+          {{- if and (hasKey $v.config "xdp") (ne (toString $v.config.xdp) "off") }}
+          # TURNSTILE_XDP loads and attaches a BPF program (docs/xdp.md).
+          add: ["NET_BIND_SERVICE", "BPF", "NET_ADMIN", "PERFMON"]
+          {{- else }}
           add: ["NET_BIND_SERVICE"]
+          {{- end }}
       volumeMounts:
         - name: auth
           mountPath: /etc/turnstile/auth
