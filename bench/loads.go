@@ -77,6 +77,10 @@ type LoadParams struct {
 	// allocate/refresh/delete workers and measured time.
 	ChurnWorkers  int
 	ChurnDuration time.Duration
+	// RampStep and RampFactor shape load 5, the ramp of offered load: each
+	// step's duration, and the rate's growth from step to step.
+	RampStep   time.Duration
+	RampFactor float64
 }
 
 // FullParams is the issue-6 run: 2000 and 5000 allocations, 5 s windows.
@@ -92,6 +96,8 @@ func FullParams() LoadParams {
 		ManyDuration:      5 * time.Second,
 		ChurnWorkers:      16,
 		ChurnDuration:     5 * time.Second,
+		RampStep:          time.Second,
+		RampFactor:        1.6,
 	}
 }
 
@@ -109,6 +115,8 @@ func QuickParams() LoadParams {
 		ManyDuration:      2 * time.Second,
 		ChurnWorkers:      16,
 		ChurnDuration:     2 * time.Second,
+		RampStep:          500 * time.Millisecond,
+		RampFactor:        2,
 	}
 }
 
@@ -182,6 +190,14 @@ func Loads(p LoadParams) []Load {
 	churn.Allocations = p.ChurnWorkers
 	churn.Duration = p.ChurnDuration
 
+	ramp := base(p)
+	ramp.Mode = loadtest.ModeRamp
+	ramp.Allocations = rampAllocations
+	ramp.RampStartRate, ramp.RampMaxRate, ramp.RampFactor = rampStartRate, rampMaxRate, p.RampFactor
+	ramp.RampStepDuration = p.RampStep
+	ramp.RampLossLimit = rampLossLimit
+	ramp.PacketTimeout = rampPacketTimeout
+
 	return []Load{
 		{
 			Name: "realistic",
@@ -227,5 +243,25 @@ func Loads(p LoadParams) []Load {
 			Config:  churn,
 			Metrics: []Metric{churnRate, attemptedCycles, churnFailures, cpuPerCycle, foreignCPU},
 		},
+		{
+			Name: "ramp",
+			Title: fmt.Sprintf("5. ramp: %d allocations, open loop from %g probes/s × %g per %v step until %g %% are lost (latency-vs-load.png)",
+				rampAllocations, rampStartRate, p.RampFactor, p.RampStep, 100*rampLossLimit),
+			Config:  ramp,
+			Metrics: []Metric{rampHighestRate, rampFirstP99, foreignCPU},
+		},
 	}
 }
+
+// The ramp of offered load (load 5): open-loop steps from rampStartRate,
+// stopping at the first step that loses rampLossLimit of its probes, so the
+// chart shows the knee and one step past it. A probe not back within
+// rampPacketTimeout is lost (real-time media has no use for a later one),
+// which also bounds each step's drain.
+const (
+	rampAllocations   = 64
+	rampStartRate     = 2000.0
+	rampMaxRate       = 500_000.0
+	rampLossLimit     = 0.05
+	rampPacketTimeout = 500 * time.Millisecond
+)

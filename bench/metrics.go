@@ -158,6 +158,24 @@ var (
 			return float64(r.Churn.Attempted), true
 		}),
 	}
+	rampHighestRate = Metric{
+		Key: "ramp_max_pps", Title: "highest offered load losing under 5 %", Unit: "probes/s",
+		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
+			if r.Ramp == nil || len(r.Ramp.Steps) == 0 {
+				return 0, false
+			}
+			return r.Ramp.MaxRate, true
+		}),
+	}
+	rampFirstP99 = Metric{
+		Key: "ramp_first_p99_us", Title: "RTT p99 at the lowest offered load", Unit: "µs", LowerIsBetter: true,
+		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
+			if r.Ramp == nil || len(r.Ramp.Steps) == 0 || r.Ramp.Steps[0].Received == 0 {
+				return 0, false
+			}
+			return float64(r.Ramp.Steps[0].P99Micros), true
+		}),
+	}
 	churnFailures = Metric{
 		Key: "failed_cycles", Title: "failed cycles", Unit: "count",
 		LowerIsBetter: true, Worst: true, NoRatio: true, Target: Target{Kind: Zero},

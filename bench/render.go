@@ -82,6 +82,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("- " + line + "\n")
 	}
 	b.WriteString("- Command: `" + r.Command + "`\n")
+	for _, c := range r.Charts {
+		fmt.Fprintf(&b, "\n![%s](%s)\n", c, c)
+	}
 	for _, load := range r.Loads {
 		b.WriteString("\n### " + load.Title + "\n\n")
 		fmt.Fprintf(&b, "| metric | unit | better | %s | ts/coturn | ts/pion | issue 6 target |\n", strings.Join(r.Servers, " | "))

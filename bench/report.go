@@ -27,6 +27,9 @@ type Report struct {
 	GeneratorCPUs []int      `json:"generator_cpus,omitempty"`
 	Servers       []string   `json:"servers"`
 	Loads         []LoadRows `json:"loads"`
+	// Charts are the image files drawn beside the report (names relative
+	// to its directory).
+	Charts []string `json:"charts,omitempty"`
 	// Errors lists the measurements that failed, one line each.
 	Errors       []string      `json:"errors,omitempty"`
 	Measurements []Measurement `json:"measurements"`

@@ -91,6 +91,7 @@ func TestReportRendering(t *testing.T) {
 		Machine: Machine{CPUs: 2, CPUModel: "Test CPU", Kernel: "6.1", GoVersion: "go1.26", Coturn: "4.6.1"},
 		Command: "turnstile-bench -runs 3", Revision: "abc123", Runs: 3, Threads: 2,
 		Servers: AllServers, Loads: BuildReport(testLoads(), AllServers, ms), Errors: Failures(ms),
+		Charts: []string{KneeChart},
 	}
 	var text, md strings.Builder
 	if err := r.WriteText(&text); err != nil {
@@ -118,6 +119,9 @@ func TestReportRendering(t *testing.T) {
 	}
 	if !strings.Contains(md.String(), "| failed cycles | count | lower | 3 | - | 10 | - | - | - | = 0 MISSED |") {
 		t.Errorf("markdown row malformed:\n%s", md.String())
+	}
+	if !strings.Contains(md.String(), "![latency-vs-load.png](latency-vs-load.png)") {
+		t.Errorf("markdown does not show the chart:\n%s", md.String())
 	}
 	if !strings.Contains(md.String(), "- Command: `turnstile-bench -runs 3`") {
 		t.Errorf("markdown lacks the command:\n%s", md.String())
@@ -156,7 +160,7 @@ func TestLoadsLabelTheBestCase(t *testing.T) {
 				t.Errorf("%s: title %q (best case only and always for burst)", l.Name, l.Title)
 			}
 		}
-		if want := []string{"realistic", "closed", "burst", "rss", "many", "churn"}; !slices.Equal(names, want) {
+		if want := []string{"realistic", "closed", "burst", "rss", "many", "churn", "ramp"}; !slices.Equal(names, want) {
 			t.Fatalf("loads %v, want %v", names, want)
 		}
 		real := loads[0]

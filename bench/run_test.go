@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/loadtest"
+	"github.com/turnstile-relay/turnstile/loadtest/chart"
 )
 
 // buildPion builds the repository's pion/turn server into dir.
@@ -37,6 +38,11 @@ func tinyLoads() []Load {
 	rss.Allocations, rss.InFlight = 40, 1
 	rss.RSSCheckpoints = rssCheckpoints(40)
 	rss.Duration = 100 * time.Millisecond
+	ramp := base(LoadParams{})
+	ramp.Mode, ramp.Allocations = loadtest.ModeRamp, 4
+	ramp.RampStartRate, ramp.RampFactor, ramp.RampMaxRate = 400, 2, 800
+	ramp.RampStepDuration, ramp.PacketTimeout = 200*time.Millisecond, 200*time.Millisecond
+	ramp.RampLossLimit = rampLossLimit
 	churn := base(LoadParams{})
 	churn.Mode = loadtest.ModeChurn
 	churn.Allocations = 2
@@ -44,6 +50,7 @@ func tinyLoads() []Load {
 	return []Load{
 		{Name: "closed", Title: "closed", Config: closed, Metrics: []Metric{cpuPerPacket, throughput, rcvbufDrops}},
 		{Name: "rss", Title: "rss", Config: rss, Metrics: []Metric{rssPerAllocation}},
+		{Name: "ramp", Title: "ramp", Config: ramp, Metrics: []Metric{rampHighestRate}},
 		{Name: "churn", Title: "churn", Config: churn, Metrics: []Metric{churnRate, attemptedCycles, churnFailures}},
 	}
 }
@@ -69,8 +76,8 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 6 {
-		t.Fatalf("%d measurements, want 6", len(ms))
+	if len(ms) != 8 {
+		t.Fatalf("%d measurements, want 8", len(ms))
 	}
 	for _, m := range ms {
 		if m.Error != "" {
@@ -82,6 +89,8 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 			want = []string{"cycles_per_s", "attempted_cycles", "failed_cycles"}
 		case "rss":
 			want = []string{"rss_per_allocation_bytes"}
+		case "ramp":
+			want = []string{"ramp_max_pps"}
 		}
 		for _, key := range want {
 			if _, ok := m.Values[key]; !ok {
@@ -93,6 +102,14 @@ func TestRunnerAgainstPionAndCoturn(t *testing.T) {
 			continue
 		}
 		checkValues(t, m)
+	}
+	// The ramp's chart: a point per step for both servers, drawn.
+	series := KneeSeries(ms, "ramp", r.Plan.Servers)
+	if len(series) != 2 || len(series[0].Points) != 2 || len(series[1].Points) != 2 {
+		t.Errorf("knee series %+v", series)
+	}
+	if err := chart.SaveLoadPNG(filepath.Join(dir, KneeChart), "test", series); err != nil {
+		t.Error(err)
 	}
 	for _, bin := range []string{r.Binaries.Pion, turnserver} {
 		if pids := running(bin); len(pids) > 0 {
@@ -115,6 +132,14 @@ func checkValues(t *testing.T, m Measurement) {
 	}
 	if r.Seconds <= 0 {
 		t.Errorf("%s on %s: measured %v s", m.Load, m.Server, r.Seconds)
+		return
+	}
+	if m.Load == "ramp" {
+		// Two steps of 400 and 800 probes/s on loopback lose nothing.
+		if st := r.Ramp.Steps; len(st) != 2 || st[1].SentPerSecond < 400 {
+			t.Errorf("ramp on %s: steps %+v", m.Server, st)
+		}
+		inRange("ramp_max_pps", 800, 800)
 		return
 	}
 	if m.Load == "rss" {

@@ -131,8 +131,8 @@ func TestFreeUDPPortAvoidsRange(t *testing.T) {
 func TestLoadsAreBounded(t *testing.T) {
 	for _, params := range []LoadParams{FullParams(), QuickParams()} {
 		loads := Loads(params)
-		if len(loads) != 6 {
-			t.Fatalf("Loads returned %d loads, want 6 (realistic, closed, burst and issue 6's memory, 5000 × 1, churn)", len(loads))
+		if len(loads) != 7 {
+			t.Fatalf("Loads returned %d loads, want 7 (realistic, closed, burst and issue 6's memory, 5000 × 1, churn, and the ramp)", len(loads))
 		}
 		for _, l := range loads {
 			c := l.Config

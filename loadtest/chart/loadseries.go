@@ -24,12 +24,18 @@ type LoadPoint struct {
 	Loss float64
 }
 
-// RampSeries is a ramp result as a series: one point per step.
+// RampSeries is a ramp result as a series: one point per step, at the rate
+// the step actually sent (its target when it records none), which falls
+// short of the target when the generator cannot keep up.
 func RampSeries(name string, r *loadtest.RampResult) LoadSeries {
 	s := LoadSeries{Name: name}
 	for _, st := range r.Steps {
+		offered := st.SentPerSecond
+		if offered <= 0 {
+			offered = st.TargetRate
+		}
 		s.Points = append(s.Points, LoadPoint{
-			Offered: st.TargetRate, P50Micros: float64(st.P50Micros), P99Micros: float64(st.P99Micros), Loss: st.LossRatio,
+			Offered: offered, P50Micros: float64(st.P50Micros), P99Micros: float64(st.P99Micros), Loss: st.LossRatio,
 		})
 	}
 	return s

@@ -59,10 +59,11 @@ func TestRampSeriesHasOnePointPerStep(t *testing.T) {
 	r := &loadtest.RampResult{Steps: []loadtest.RampStep{
 		{TargetRate: 1000, P50Micros: 40, P99Micros: 90, LossRatio: 0},
 		{TargetRate: 2000, P50Micros: 45, P99Micros: 300, LossRatio: 0.002},
-		{TargetRate: 4000, LossRatio: 1}, // nothing came back
+		{TargetRate: 4000, LossRatio: 1},                                                         // nothing came back
+		{TargetRate: 8000, SentPerSecond: 6100, P50Micros: 900, P99Micros: 5000, LossRatio: 0.3}, // the generator fell short
 	}}
 	s := RampSeries("x", r)
-	want := []LoadPoint{{1000, 40, 90, 0}, {2000, 45, 300, 0.002}, {4000, 0, 0, 1}}
+	want := []LoadPoint{{1000, 40, 90, 0}, {2000, 45, 300, 0.002}, {4000, 0, 0, 1}, {6100, 900, 5000, 0.3}}
 	if s.Name != "x" || len(s.Points) != len(want) {
 		t.Fatalf("series %+v", s)
 	}

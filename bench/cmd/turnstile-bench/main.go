@@ -3,7 +3,8 @@
 // issue 6) and prints a comparison table of ratios. It writes report.json
 // (every measurement with its full load-generator result) and report.md
 // (the tables, for docs/performance.md) into a new directory under -out, with each
-// server's log beside them.
+// server's log beside them, and latency-vs-load.png: every server's RTT p50/p99
+// and loss against offered load from the ramp load.
 //
 //	turnstile-bench -turnstile bin/turnstile -pion bin/pion-turn-server
 //	turnstile-bench -quick            # smoke run, about a minute
@@ -36,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turnstile-relay/turnstile/bench"
+	"github.com/turnstile-relay/turnstile/loadtest/chart"
 )
 
 func main() {
@@ -230,6 +232,17 @@ func run() (int, error) {
 		ServerCPUs: o.serverCPUs, GeneratorCPUs: o.generatorCPUs,
 		Servers: o.servers, Loads: bench.BuildReport(loads, o.servers, ms),
 		Errors: bench.Failures(ms), Measurements: ms,
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 1, err
+	}
+	if series := bench.KneeSeries(ms, "ramp", o.servers); len(series) > 0 {
+		title := fmt.Sprintf("make bench %s", started.UTC().Format("2006-01-02 15:04 MST"))
+		if err := chart.SaveLoadPNG(filepath.Join(dir, bench.KneeChart), title, series); err != nil {
+			fmt.Fprintln(os.Stderr, "turnstile-bench: drawing", bench.KneeChart+":", err)
+		} else {
+			report.Charts = append(report.Charts, bench.KneeChart)
+		}
 	}
 	if err := writeReport(report, dir); err != nil {
 		return 1, err

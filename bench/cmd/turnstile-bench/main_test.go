@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	allLoads := []string{"realistic", "closed", "burst", "rss", "many", "churn"}
+	allLoads := []string{"realistic", "closed", "burst", "rss", "many", "churn", "ramp"}
 	tests := []struct {
 		name      string
 		args      []string
@@ -99,7 +99,7 @@ func TestQuickLoadsAreShorter(t *testing.T) {
 	}
 	for i := range full.loads {
 		f, q := full.loads[i].Config, quick.loads[i].Config
-		if q.Duration > f.Duration || q.Warmup > f.Warmup {
+		if q.Duration > f.Duration || q.Warmup > f.Warmup || q.RampStepDuration > f.RampStepDuration {
 			t.Errorf("%s: quick %v+%v is not shorter than full %v+%v", full.loads[i].Name, q.Warmup, q.Duration, f.Warmup, f.Duration)
 		}
 	}
