@@ -22,31 +22,32 @@ type Drop = turncore.Drop
 
 // Drop reasons (see turncore.Drop).
 const (
-	DropNotTURN              = turncore.DropNotTURN
-	DropMalformedSTUN        = turncore.DropMalformedSTUN
-	DropUnexpectedClass      = turncore.DropUnexpectedClass
-	DropSourcePortZero       = turncore.DropSourcePortZero
-	DropTruncated            = turncore.DropTruncated
-	DropChannelDataMalformed = turncore.DropChannelDataMalformed
-	DropNoAllocation         = turncore.DropNoAllocation
-	DropChannelUnbound       = turncore.DropChannelUnbound
-	DropSendMalformed        = turncore.DropSendMalformed
-	DropSendUnknownAttr      = turncore.DropSendUnknownAttr
-	DropSendDontFragment     = turncore.DropSendDontFragment
-	DropNoPermission         = turncore.DropNoPermission
-	DropPeerDenied           = turncore.DropPeerDenied
-	DropPeerFamily           = turncore.DropPeerFamily
-	DropSendFailed           = turncore.DropSendFailed
-	DropStreamFrame          = turncore.DropStreamFrame
-	DropStreamBackpressure   = turncore.DropStreamBackpressure
-	DropStreamWriteBudget    = turncore.DropStreamWriteBudget
-	DropStreamSourceLimit    = turncore.DropStreamSourceLimit
-	DropICMPNoPermission     = turncore.DropICMPNoPermission
-	DropICMPIgnored          = turncore.DropICMPIgnored
-	DropICMPRateLimited      = turncore.DropICMPRateLimited
-	DropUnauthBudget         = turncore.DropUnauthBudget
-	DropPeerOwnSocket        = turncore.DropPeerOwnSocket
-	dropCount                = turncore.DropCount
+	DropNotTURN               = turncore.DropNotTURN
+	DropMalformedSTUN         = turncore.DropMalformedSTUN
+	DropUnexpectedClass       = turncore.DropUnexpectedClass
+	DropSourcePortZero        = turncore.DropSourcePortZero
+	DropTruncated             = turncore.DropTruncated
+	DropChannelDataMalformed  = turncore.DropChannelDataMalformed
+	DropNoAllocation          = turncore.DropNoAllocation
+	DropChannelUnbound        = turncore.DropChannelUnbound
+	DropSendMalformed         = turncore.DropSendMalformed
+	DropSendUnknownAttr       = turncore.DropSendUnknownAttr
+	DropSendDontFragment      = turncore.DropSendDontFragment
+	DropNoPermission          = turncore.DropNoPermission
+	DropPeerDenied            = turncore.DropPeerDenied
+	DropPeerFamily            = turncore.DropPeerFamily
+	DropSendFailed            = turncore.DropSendFailed
+	DropStreamFrame           = turncore.DropStreamFrame
+	DropStreamBackpressure    = turncore.DropStreamBackpressure
+	DropStreamWriteBudget     = turncore.DropStreamWriteBudget
+	DropStreamSourceLimit     = turncore.DropStreamSourceLimit
+	DropICMPNoPermission      = turncore.DropICMPNoPermission
+	DropICMPIgnored           = turncore.DropICMPIgnored
+	DropICMPRateLimited       = turncore.DropICMPRateLimited
+	DropUnauthBudget          = turncore.DropUnauthBudget
+	DropPeerOwnSocket         = turncore.DropPeerOwnSocket
+	DropStreamConnectionLimit = turncore.DropStreamConnectionLimit
+	dropCount                 = turncore.DropCount
 )
 
 // Drops lists every drop reason, for metric registration.

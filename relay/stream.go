@@ -84,7 +84,7 @@ func (s *Server) accept(l net.Listener, tr allocation.Transport) {
 		backoff = 0
 		if s.connCount.Add(1) > int64(s.cfg.TCPMaxConnections) {
 			s.connCount.Add(-1)
-			s.streamCounters.drop(DropStreamFrame)
+			s.streamCounters.drop(DropStreamConnectionLimit)
 			c.Close()
 			continue
 		}

@@ -82,3 +82,40 @@ func TestStreamConnectionsPerSource(t *testing.T) {
 		return answered(c)
 	})
 }
+
+// TestStreamConnectionsOverTheTotal: a connection beyond TCPMaxConnections
+// is closed at once and counted as stream_connection_limit (it was counted
+// as stream_frame, which names a bad frame, not a full relay), and a closed
+// connection gives its slot back.
+func TestStreamConnectionsOverTheTotal(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(c *Config) { c.TCPMaxConnections = 2 })
+	binding := func(c *streamClient) []byte {
+		return c.creds.build(stunmsg.Binding, stunmsg.Request, newTxID(), false, nil)
+	}
+	first := dialStream(t, srv, "tcp")
+	second := dialStream(t, srv, "tls")
+	requireCode(t, first.roundTrip(binding(first)), 0)
+	requireCode(t, second.roundTrip(binding(second)), 0)
+
+	before := takeDrops(srv)
+	third := dialStream(t, srv, "tcp")
+	// The relay may already have closed it: a failed write is expected.
+	third.conn.Write(binding(third))
+	third.requireClosed(3 * time.Second)
+	before.requireDropped(t, srv, DropStreamConnectionLimit, 1)
+	if n := dropTotal(srv, DropStreamFrame) - before[DropStreamFrame]; n != 0 {
+		t.Fatalf("the refused connection also counted %d stream_frame drops", n)
+	}
+
+	first.conn.Close()
+	turnclienttest.WaitUntil(t, "the freed slot", func() bool {
+		c := dialStream(t, srv, "tcp")
+		defer c.conn.Close()
+		if _, err := c.conn.Write(binding(c)); err != nil {
+			return false
+		}
+		f, err := c.readFrame(time.Second)
+		return err == nil && len(f) > 0
+	})
+}
