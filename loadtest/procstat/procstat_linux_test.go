@@ -187,6 +187,9 @@ func TestInvalidPID(t *testing.T) {
 	}
 }
 
+// sink keeps the compiler from dropping the burn loop.
+var sink uint64
+
 // TestMachineCPUCoversThisProcess: the machine's work grows at least by
 // what this process burns on the CPU meanwhile and at most by the wall time
 // times the CPUs (a tick per CPU of slack either way).
@@ -200,7 +203,13 @@ func TestMachineCPUCoversThisProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Burn user time (arithmetic, not the CPU-clock system calls), so
+	// the machine's user field must carry it.
+	x := uint64(1)
 	for {
+		for range 1 << 20 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
 		own, err := CPUTime(os.Getpid())
 		if err != nil {
 			t.Fatal(err)
@@ -209,6 +218,7 @@ func TestMachineCPUCoversThisProcess(t *testing.T) {
 			break
 		}
 	}
+	sink = x
 	ownAfter, _ := CPUTime(os.Getpid())
 	after, err := MachineCPU()
 	if err != nil {
