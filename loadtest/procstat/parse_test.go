@@ -1,6 +1,9 @@
 package procstat
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestParseStatTicks(t *testing.T) {
 	tests := []struct {
@@ -90,4 +93,27 @@ func TestParseMachineWorkTicks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseMachineWorkTicks: any /proc/stat text parses without a panic,
+// other lines before the first "cpu" line change nothing, and a cpu line
+// built from eight fields reads as the sum of user, nice, system, irq and
+// softirq.
+func FuzzParseMachineWorkTicks(f *testing.F) {
+	f.Add([]byte("cpu  1 2 3 400 5 6 7 8 0 0\ncpu0 9 9 9 9 9 9 9 9 0 0\n"), uint32(1), uint32(2))
+	f.Add([]byte("intr 5\ncpu 10 0 20 0 0 0 30\n"), uint32(0), uint32(0))
+	f.Add([]byte("cpu 1 2"), uint32(7), uint32(99))
+	f.Fuzz(func(t *testing.T, text []byte, a, b uint32) {
+		got, err := parseMachineWorkTicks(text)
+		again, err2 := parseMachineWorkTicks(append([]byte("intr 9 9\ncpu0 1 1 1 1 1 1 1 1\n"), text...))
+		if again != got || (err == nil) != (err2 == nil) {
+			t.Fatalf("after other lines: %d, %v; alone: %d, %v", again, err2, got, err)
+		}
+		// user nice system idle iowait irq softirq steal
+		line := fmt.Sprintf("cpu %d %d %d %d %d %d %d %d\n", a, b, a, b, a, b, a, b)
+		work, err := parseMachineWorkTicks(append([]byte(line), text...))
+		if want := uint64(a) + uint64(b) + uint64(a) + uint64(b) + uint64(a); err != nil || work != want {
+			t.Fatalf("%q: %d, %v; want %d", line, work, err, want)
+		}
+	})
 }
