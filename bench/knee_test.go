@@ -86,3 +86,19 @@ func TestRampLoadIsBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestHighestCleanRate(t *testing.T) {
+	r := &loadtest.RampResult{LossLimit: 0.05, Steps: []loadtest.RampStep{
+		{TargetRate: 2000, Sent: 1000, SentPerSecond: 2000},
+		{TargetRate: 4000, Sent: 1900, SentPerSecond: 3800, LossRatio: 0.01},
+		// The generator fell short of 8000/s; the step lost too much.
+		{TargetRate: 8000, Sent: 2600, SentPerSecond: 5200, LossRatio: 0.05},
+	}}
+	if got := highestCleanRate(r); got != 3800 {
+		t.Errorf("highestCleanRate = %v, want the second step's 3800 sent/s", got)
+	}
+	r.Steps[0].LossRatio, r.Steps[1].LossRatio = 0.5, 0.5
+	if got := highestCleanRate(r); got != 0 {
+		t.Errorf("no clean step: %v", got)
+	}
+}

@@ -159,12 +159,12 @@ var (
 		}),
 	}
 	rampHighestRate = Metric{
-		Key: "ramp_max_pps", Title: "highest offered load losing under 5 %", Unit: "probes/s",
+		Key: "ramp_max_pps", Title: "highest offered load (sent) losing under 5 %", Unit: "probes/s",
 		Value: fromResult(func(r *loadtest.Result) (float64, bool) {
 			if r.Ramp == nil || len(r.Ramp.Steps) == 0 {
 				return 0, false
 			}
-			return r.Ramp.MaxRate, true
+			return highestCleanRate(r.Ramp), true
 		}),
 	}
 	rampFirstP99 = Metric{
@@ -196,6 +196,19 @@ var (
 		}),
 	}
 )
+
+// highestCleanRate is the highest rate a ramp step actually sent while
+// losing less than the ramp's limit (0 when none did). The step's target
+// would overstate it when the generator cannot send that fast.
+func highestCleanRate(r *loadtest.RampResult) float64 {
+	var best float64
+	for _, st := range r.Steps {
+		if st.Sent > 0 && st.LossRatio < r.LossLimit {
+			best = max(best, st.SentPerSecond)
+		}
+	}
+	return best
+}
 
 // fromResult adapts a reader of the load generator's result to a metric.
 func fromResult(read func(*loadtest.Result) (float64, bool)) func(*Observation) (float64, bool) {

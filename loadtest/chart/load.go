@@ -74,13 +74,16 @@ func loadPlots(title string, series []LoadSeries) (rtt, loss *plot.Plot, err err
 			}
 		}
 		if len(p50) > 0 {
-			if err := addLine(rtt, s.Name+" p50", p50, c, nil); err != nil {
+			// One legend entry per series: the title says which line
+			// style is which percentile, and a legend twice as tall would
+			// need twice the room above the data.
+			if err := addLine(rtt, s.Name, p50, c, nil); err != nil {
 				return nil, nil, err
 			}
-			if err := addLine(rtt, s.Name+" p99", p99, c, []vg.Length{vg.Points(5), vg.Points(3)}); err != nil {
+			if err := addLine(rtt, "", p99, c, []vg.Length{vg.Points(5), vg.Points(3)}); err != nil {
 				return nil, nil, err
 			}
-			rttEntries += 2
+			rttEntries++
 		}
 		if len(lost) > 0 {
 			if err := addLine(loss, s.Name, lost, c, nil); err != nil {
@@ -99,7 +102,8 @@ func loadPlots(title string, series []LoadSeries) (rtt, loss *plot.Plot, err err
 	return rtt, loss, nil
 }
 
-// addLine adds a line with a dot at every point, named in the legend.
+// addLine adds a line with a dot at every point, named in the legend unless
+// name is empty.
 func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashes []vg.Length) error {
 	l, pts, err := plotter.NewLinePoints(xys)
 	if err != nil {
@@ -108,6 +112,8 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashes [
 	l.Color, l.Dashes, l.Width = c, dashes, vg.Points(1.5)
 	pts.Color, pts.Radius = c, vg.Points(2)
 	p.Add(l, pts)
-	p.Legend.Add(name, l, pts)
+	if name != "" {
+		p.Legend.Add(name, l, pts)
+	}
 	return nil
 }

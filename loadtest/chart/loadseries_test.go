@@ -221,6 +221,7 @@ func TestTicks125(t *testing.T) {
 		{1000, 64000, []string{"1k", "2k", "5k", "10k", "20k", "50k"}},
 		{1, 1, []string{"1"}},
 		{1.5e6, 3e6, []string{"2M"}},
+		{300, 2e9, []string{"1k", "10k", "100k", "1M", "10M", "100M", "1G"}}, // decades only
 		{0, 10, nil}, // no logarithm of 0
 	}
 	for _, tc := range tests {
