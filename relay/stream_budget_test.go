@@ -220,9 +220,21 @@ func TestStreamWriteBudgetKeepsRoomForResponses(t *testing.T) {
 	sc := streamConnOf(t, srv, slow)
 
 	big := bytes.Repeat([]byte{0xCD}, floodDatagram)
-	turnclienttest.WaitUntil(t, "the data share of the write budget to fill with large frames", func() bool {
+	// Full once is not enough: while the kernel grows the connection's send
+	// buffer the writer drains the queue again, and the small frames below
+	// could never refill it. Full and not draining for 50 polls in a row
+	// means the kernel's buffers are full too.
+	stalled, last := 0, int64(-1)
+	turnclienttest.WaitUntil(t, "the data share of the write budget to fill with large frames and stay full", func() bool {
 		peer.sendTo(big, relayed)
-		return dataShareFull(sc, floodDatagram)
+		held := sc.budget.held.Load()
+		if dataShareFull(sc, floodDatagram) && held >= last {
+			stalled++
+		} else {
+			stalled = 0
+		}
+		last = held
+		return stalled >= 50
 	})
 	turnclienttest.WaitUntil(t, "the rest of the data share to fill with small frames", func() bool {
 		peer.sendTo([]byte("small"), relayed)
