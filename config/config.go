@@ -88,6 +88,9 @@ type Config struct {
 	// TCPIdleTimeout closes a stream connection that sends no complete
 	// frame for this long (TURNSTILE_TCP_IDLE_TIMEOUT).
 	TCPIdleTimeout time.Duration
+	// TCPRelay turns on TCP relaying (RFC 6062) with its limits
+	// (TURNSTILE_TCP_RELAY and TURNSTILE_TCP_RELAY_*).
+	TCPRelay TCPRelay
 	// TCPMaxFrame is the largest frame accepted on a stream, in bytes
 	// (TURNSTILE_TCP_MAX_FRAME).
 	TCPMaxFrame int
@@ -173,4 +176,18 @@ func (c *Config) PeerPolicy() peerpolicy.Config {
 		add(a)
 	}
 	return p
+}
+
+// TCPRelay is TCP relaying (RFC 6062): off unless Enabled.
+type TCPRelay struct {
+	Enabled bool
+	// ConnectTimeout bounds a Connect's outbound connection (RFC 6062
+	// §5.2: at least 30 s).
+	ConnectTimeout time.Duration
+	// MaxPerAllocation, MaxPerUser and MaxPending bound peer data
+	// connections per allocation, per user, and those being opened or
+	// waiting for their ConnectionBind in the whole relay.
+	MaxPerAllocation, MaxPerUser, MaxPending int
+	// IdleTimeout closes a relayed connection idle both ways this long.
+	IdleTimeout time.Duration
 }

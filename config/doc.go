@@ -81,6 +81,20 @@
 //	                                               is closed; 1s to 24h.
 //	TURNSTILE_TCP_MAX_FRAME       65539            Largest STUN or ChannelData frame on TCP/TLS in bytes,
 //	                                               1280 to 65552.
+//	TURNSTILE_TCP_RELAY           false            true relays TCP (RFC 6062: REQUESTED-TRANSPORT TCP, Connect,
+//	                                               ConnectionBind) for clients on a TCP or TLS listener, which
+//	                                               it needs; false answers TCP allocations 442. Not with a
+//	                                               gateway (TURNSTILE_GATEWAY_RESOURCES_FILE) yet.
+//	TURNSTILE_TCP_RELAY_CONNECT_TIMEOUT 30s        How long a Connect waits for the peer to accept before 447,
+//	                                               30s (RFC 6062's floor) to 10m.
+//	TURNSTILE_TCP_RELAY_MAX_PER_ALLOCATION 64      Peer connections of one TCP allocation, 1 to 1048576 (508
+//	                                               to a Connect beyond, incoming ones closed).
+//	TURNSTILE_TCP_RELAY_MAX_PER_USER 256           Peer connections of one user over all its allocations, 1 to
+//	                                               1048576.
+//	TURNSTILE_TCP_RELAY_MAX_PENDING 4096           Peer connections being opened or waiting for their
+//	                                               ConnectionBind in the whole relay, 1 to 1048576.
+//	TURNSTILE_TCP_RELAY_IDLE_TIMEOUT 1h            A relayed TCP connection with no byte either way for this
+//	                                               long is closed; 1s to 24h.
 //	TURNSTILE_UNAUTH_RATE         10               Unauthenticated answers over UDP (Binding, 401, 400, 420, 438,
 //	                                               retransmissions) a second per source (an IPv4 address, an
 //	                                               IPv6 /64) once its burst is spent, 0 to 1000000; further

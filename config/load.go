@@ -18,9 +18,13 @@ import (
 
 // Ranges of the numeric settings (doc.go explains each).
 const (
-	maxCredentialTTL   = 366 * 24 * time.Hour
-	maxDrainTimeout    = 24 * time.Hour
-	maxTCPIdleTimeout  = 24 * time.Hour
+	maxCredentialTTL  = 366 * 24 * time.Hour
+	maxDrainTimeout   = 24 * time.Hour
+	maxTCPIdleTimeout = 24 * time.Hour
+	// minConnectTimeout is RFC 6062 §5.2's floor for the wait on a peer.
+	minConnectTimeout  = 30 * time.Second
+	maxConnectTimeout  = 10 * time.Minute
+	maxTCPRelayConns   = 1 << 20
 	minMaxLifetime     = 600 * time.Second // RFC 8656 §7.2: the default lifetime, the floor of any grant
 	maxMaxLifetime     = 3600 * time.Second
 	maxQuota           = 1 << 30
@@ -127,6 +131,14 @@ func load(env map[string]string, dev bool) (*Config, error) {
 	c.TCPWriteBudget = p.integer(varTCPWriteBudget, raw.TCPWriteBudget, minWriteBudget, maxWriteBudget)
 	c.TCPIdleTimeout = p.duration(varTCPIdleTimeout, raw.TCPIdleTimeout, time.Second, maxTCPIdleTimeout, false)
 	c.TCPMaxFrame = p.integer(varTCPMaxFrame, raw.TCPMaxFrame, minTCPFrame, maxTCPFrame)
+	c.TCPRelay = TCPRelay{
+		Enabled:          p.boolean(varTCPRelay, raw.TCPRelay),
+		ConnectTimeout:   p.duration(varTCPRelayConnectTimeout, raw.TCPRelayConnect, minConnectTimeout, maxConnectTimeout, false),
+		MaxPerAllocation: p.integer(varTCPRelayPerAllocation, raw.TCPRelayPerAlloc, 1, maxTCPRelayConns),
+		MaxPerUser:       p.integer(varTCPRelayPerUser, raw.TCPRelayPerUser, 1, maxTCPRelayConns),
+		MaxPending:       p.integer(varTCPRelayPending, raw.TCPRelayPending, 1, maxTCPRelayConns),
+		IdleTimeout:      p.duration(varTCPRelayIdleTimeout, raw.TCPRelayIdle, time.Second, maxTCPIdleTimeout, false),
+	}
 	c.UnauthRate = p.integer(varUnauthRate, raw.UnauthRate, 0, maxUnauthRate)
 	c.UnauthBurst = p.integer(varUnauthBurst, raw.UnauthBurst, 1, maxUnauthBurst)
 	c.LegacyChannels = p.boolean(varLegacyChannels, raw.LegacyChannels)

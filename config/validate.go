@@ -19,7 +19,17 @@ func (p *problems) crossChecks(c *Config, raw *rawEnv, env map[string]string) {
 	p.checkExternalIPs(c, raw)
 	p.checkPortRange(c, raw)
 	p.checkAlternates(c)
+	p.checkTCPRelay(c)
 	p.checkXDP(c)
+}
+
+// checkTCPRelay: TCP allocations are made on TCP or TLS control
+// connections only (RFC 6062 §5.1).
+func (p *problems) checkTCPRelay(c *Config) {
+	if c.TCPRelay.Enabled && len(c.TCPListen) == 0 && len(c.TLSListen) == 0 {
+		p.addVars([]string{varTCPRelay, varTCPListen, varTLSListen},
+			"TCP relaying needs a TCP or TLS listener: RFC 6062 allocations are made over them")
+	}
 }
 
 // maxXDPListenPorts is how many UDP listener ports the XDP program tells

@@ -28,17 +28,24 @@ const (
 	varTCPMaxPerSource   = "TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE"
 	varTCPWriteBudget    = "TURNSTILE_TCP_WRITE_BUDGET"
 	varTCPIdleTimeout    = "TURNSTILE_TCP_IDLE_TIMEOUT"
-	varUnauthRate        = "TURNSTILE_UNAUTH_RATE"
-	varUnauthBurst       = "TURNSTILE_UNAUTH_BURST"
-	varTCPMaxFrame       = "TURNSTILE_TCP_MAX_FRAME"
-	varLegacyChannels    = "TURNSTILE_LEGACY_CHANNELS"
-	varLegacyDual        = "TURNSTILE_LEGACY_DUAL_ALLOCATION"
-	varUDPOffload        = "TURNSTILE_UDP_OFFLOAD"
-	varXDP               = "TURNSTILE_XDP"
-	varLogLevel          = "TURNSTILE_LOG_LEVEL"
-	varMetricsListen     = "TURNSTILE_METRICS_LISTEN"
-	varDrainTimeout      = "TURNSTILE_DRAIN_TIMEOUT"
-	varAlternateServers  = "TURNSTILE_ALTERNATE_SERVERS"
+	// TCP relaying (RFC 6062).
+	varTCPRelay               = "TURNSTILE_TCP_RELAY"
+	varTCPRelayConnectTimeout = "TURNSTILE_TCP_RELAY_CONNECT_TIMEOUT"
+	varTCPRelayPerAllocation  = "TURNSTILE_TCP_RELAY_MAX_PER_ALLOCATION"
+	varTCPRelayPerUser        = "TURNSTILE_TCP_RELAY_MAX_PER_USER"
+	varTCPRelayPending        = "TURNSTILE_TCP_RELAY_MAX_PENDING"
+	varTCPRelayIdleTimeout    = "TURNSTILE_TCP_RELAY_IDLE_TIMEOUT"
+	varUnauthRate             = "TURNSTILE_UNAUTH_RATE"
+	varUnauthBurst            = "TURNSTILE_UNAUTH_BURST"
+	varTCPMaxFrame            = "TURNSTILE_TCP_MAX_FRAME"
+	varLegacyChannels         = "TURNSTILE_LEGACY_CHANNELS"
+	varLegacyDual             = "TURNSTILE_LEGACY_DUAL_ALLOCATION"
+	varUDPOffload             = "TURNSTILE_UDP_OFFLOAD"
+	varXDP                    = "TURNSTILE_XDP"
+	varLogLevel               = "TURNSTILE_LOG_LEVEL"
+	varMetricsListen          = "TURNSTILE_METRICS_LISTEN"
+	varDrainTimeout           = "TURNSTILE_DRAIN_TIMEOUT"
+	varAlternateServers       = "TURNSTILE_ALTERNATE_SERVERS"
 )
 
 // envPrefix starts every turnstile variable.
@@ -74,6 +81,12 @@ type rawEnv struct {
 	TCPMaxPerSource   string `env:"TURNSTILE_TCP_MAX_CONNECTIONS_PER_SOURCE" envDefault:"1000"`
 	TCPWriteBudget    string `env:"TURNSTILE_TCP_WRITE_BUDGET" envDefault:"262144"`
 	TCPIdleTimeout    string `env:"TURNSTILE_TCP_IDLE_TIMEOUT" envDefault:"2m"`
+	TCPRelay          string `env:"TURNSTILE_TCP_RELAY" envDefault:"false"`
+	TCPRelayConnect   string `env:"TURNSTILE_TCP_RELAY_CONNECT_TIMEOUT" envDefault:"30s"`
+	TCPRelayPerAlloc  string `env:"TURNSTILE_TCP_RELAY_MAX_PER_ALLOCATION" envDefault:"64"`
+	TCPRelayPerUser   string `env:"TURNSTILE_TCP_RELAY_MAX_PER_USER" envDefault:"256"`
+	TCPRelayPending   string `env:"TURNSTILE_TCP_RELAY_MAX_PENDING" envDefault:"4096"`
+	TCPRelayIdle      string `env:"TURNSTILE_TCP_RELAY_IDLE_TIMEOUT" envDefault:"1h"`
 	UnauthRate        string `env:"TURNSTILE_UNAUTH_RATE" envDefault:"10"`
 	UnauthBurst       string `env:"TURNSTILE_UNAUTH_BURST" envDefault:"100"`
 	TCPMaxFrame       string `env:"TURNSTILE_TCP_MAX_FRAME" envDefault:"65539"`

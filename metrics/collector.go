@@ -29,6 +29,7 @@ type relayCollector struct {
 	authChallenges, icmpForwarded, retransmissions              *prometheus.Desc
 	allocations, relayedAddrs, permissions, channels            *prometheus.Desc
 	tcpConnections, draining                                    *prometheus.Desc
+	tcpRelayed, tcpRelayOutcomes, tcpRelayBytes                 *prometheus.Desc
 	gatewayVerdicts                                             *prometheus.Desc
 	xdpPassed, xdpNotOffloaded                                  *prometheus.Desc
 }
@@ -78,6 +79,13 @@ func newRelayCollector(src Source) *relayCollector {
 			"Live channel bindings, by peer family.", "family"),
 		tcpConnections: d("turnstile_tcp_connections",
 			"Open TCP and TLS client connections."),
+		tcpRelayed: d("turnstile_tcp_relayed_connections",
+			"Relayed TCP connections (RFC 6062) bound to a client data connection and copying bytes now."),
+		tcpRelayOutcomes: d("turnstile_tcp_relay_connections_total",
+			"Peer connections of TCP relaying by outcome (connected, failed, timeout, accepted, refused, bound, bind_timeout, closed).",
+			"outcome"),
+		tcpRelayBytes: d("turnstile_tcp_relayed_bytes_total",
+			"Bytes relayed over TCP relaying's connections, by direction (to_peer, to_client).", "direction"),
 		draining: d("turnstile_draining",
 			"1 while the relay drains (refuses new allocations), else 0."),
 		gatewayVerdicts: d("turnstile_gateway_verdicts_total",
@@ -93,6 +101,7 @@ func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.icmpForwarded, c.retransmissions, c.allocations, c.relayedAddrs,
 		c.permissions, c.channels, c.tcpConnections, c.draining, c.gatewayVerdicts,
 		c.xdpPassed, c.xdpNotOffloaded,
+		c.tcpRelayed, c.tcpRelayOutcomes, c.tcpRelayBytes,
 	} {
 		ch <- d
 	}
@@ -131,6 +140,11 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(g.count[1]), "ipv6")
 	}
 	ch <- prometheus.MustNewConstMetric(c.tcpConnections, prometheus.GaugeValue, float64(st.TCPConnections))
+	tr := st.TCPRelay
+	ch <- prometheus.MustNewConstMetric(c.tcpRelayed, prometheus.GaugeValue, float64(tr.Relaying))
+	emitCounters(ch, c.tcpRelayOutcomes, flat(tr.Outcomes))
+	ch <- prometheus.MustNewConstMetric(c.tcpRelayBytes, prometheus.CounterValue, float64(tr.BytesToPeer), "to_peer")
+	ch <- prometheus.MustNewConstMetric(c.tcpRelayBytes, prometheus.CounterValue, float64(tr.BytesToClient), "to_client")
 	draining := 0.0
 	if c.src.Draining() {
 		draining = 1

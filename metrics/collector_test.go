@@ -51,6 +51,11 @@ func TestCollectorReadsStats(t *testing.T) {
 		{"turnstile_channels", "family=ipv4", 8},
 		{"turnstile_channels", "family=ipv6", 0},
 		{"turnstile_tcp_connections", "", 6},
+		{"turnstile_tcp_relayed_connections", "", 3},
+		{"turnstile_tcp_relay_connections_total", "outcome=bound", 12},
+		{"turnstile_tcp_relay_connections_total", "outcome=timeout", 0},
+		{"turnstile_tcp_relayed_bytes_total", "direction=to_peer", 4096},
+		{"turnstile_tcp_relayed_bytes_total", "direction=to_client", 8192},
 		{"turnstile_draining", "", 1},
 		{"turnstile_allocations_created_total", "", 0},
 		{"turnstile_allocations_ended_total", "reason=expired", 0},
@@ -205,8 +210,8 @@ func TestMetricNaming(t *testing.T) {
 			t.Errorf("%s: no help text", name)
 		}
 	}
-	if ours != 18 {
-		t.Errorf("%d turnstile_ families, want 18", ours)
+	if ours != 21 {
+		t.Errorf("%d turnstile_ families, want 21", ours)
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if fams[name] == nil {

@@ -22,7 +22,7 @@
 //	turnstile_relayed_bytes_total           counter    direction, transport application payload bytes relayed (no TURN/UDP/IP headers)
 //	                                           datapath
 //	turnstile_requests_total                counter    method, result       requests answered; method binding|allocate|refresh|
-//	                                                                        create_permission|channel_bind, result success|<error code>|other
+//	                                                                        create_permission|channel_bind|connect|connection_bind, result success|<error code>|other
 //	turnstile_auth_failures_total           counter    reason               requests refused by authentication, by auth.Reason
 //	                                                                        (bad_integrity, stale_nonce, ...; never the challenge)
 //	turnstile_auth_challenges_total         counter                         401 challenges to requests without credentials, the
@@ -35,6 +35,10 @@
 //	turnstile_permissions                   gauge      family               installed permissions, by peer family
 //	turnstile_channels                      gauge      family               live channel bindings, by peer family
 //	turnstile_tcp_connections               gauge                           open TCP and TLS client connections
+//	turnstile_tcp_relayed_connections       gauge                           relayed TCP connections (RFC 6062) bound and copying bytes
+//	turnstile_tcp_relay_connections_total   counter    outcome              TCP relaying's peer connections by outcome: connected|failed|
+//	                                                                        timeout|accepted|refused|bound|bind_timeout|closed
+//	turnstile_tcp_relayed_bytes_total       counter    direction            bytes copied over relayed TCP connections; to_peer|to_client
 //	turnstile_draining                      gauge                           1 while draining (new allocations refused), else 0
 //	turnstile_gateway_verdicts_total        counter    action, reason       gateway decisions (relay.Stats.ExtensionCounts), e.g. send/translated,
 //	                                                                        refuse/filter_denied, drop/expired_flow; no series without gateway

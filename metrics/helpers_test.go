@@ -59,6 +59,14 @@ func sampleStats() relay.Stats {
 		},
 		Retransmits:    4,
 		TCPConnections: 6,
+		TCPRelay: relay.TCPRelayStats{
+			Relaying: 3,
+			Outcomes: map[string]uint64{
+				"connected": 10, "failed": 1, "timeout": 0, "accepted": 2, "refused": 0,
+				"bound": 12, "bind_timeout": 0, "closed": 9,
+			},
+			BytesToPeer: 4096, BytesToClient: 8192,
+		},
 		Allocations: allocation.Stats{
 			Allocations: 7,
 			Relayed:     allocation.FamilyCount{IPv4: 7, IPv6: 2},

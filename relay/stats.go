@@ -181,6 +181,8 @@ type Stats struct {
 	TCPConnections int64
 	// Allocations are the table's gauges.
 	Allocations allocation.Stats
+	// TCPRelay counts TCP relaying (RFC 6062); zero while it is off.
+	TCPRelay TCPRelayStats
 	// ExtensionCounts are the counters of Config.Extension by two labels
 	// (Extension.AddCounts; the gateway's verdicts by action and reason),
 	// non-zero entries only; empty on a relay without extension.
@@ -210,6 +212,7 @@ func (s *Server) Stats() Stats {
 		Challenges:     s.challenges.Load(),
 		TCPConnections: s.connCount.Load(),
 		Allocations:    s.table.Stats(),
+		TCPRelay:       s.TCPRelayStats(),
 	}
 	st.ExtensionCounts = make(map[string]map[string]uint64)
 	if x := s.cfg.Extension; x != nil {
@@ -311,11 +314,14 @@ func resultLabel(j int) string {
 
 // resultCodes are the response codes counted per method; anything else is
 // counted as "other". 0 is success.
-var resultCodes = [...]int{0, 300, 400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 486, 500, 508}
+var resultCodes = [...]int{0, 300, 400, 401, 403, 420, 437, 438, 440, 441, 442, 443, 446, 447, 486, 500, 508}
 
 const numResults = len(resultCodes) + 1 // + other
 
-var countedMethods = [...]stunmsg.Method{stunmsg.Binding, stunmsg.Allocate, stunmsg.Refresh, stunmsg.CreatePermission, stunmsg.ChannelBind}
+var countedMethods = [...]stunmsg.Method{
+	stunmsg.Binding, stunmsg.Allocate, stunmsg.Refresh, stunmsg.CreatePermission, stunmsg.ChannelBind,
+	stunmsg.Connect, stunmsg.ConnectionBind, // RFC 6062
+}
 
 // requestCounters count answered requests by method and result code.
 type requestCounters struct {

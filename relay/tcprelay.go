@@ -13,6 +13,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/mono"
+	"github.com/turnstile-relay/turnstile/internal/stunmsg"
 	"github.com/turnstile-relay/turnstile/turncore"
 )
 
@@ -146,8 +147,10 @@ func (s *Server) dialPeer(sess *session, act *turncore.Action) {
 			c.Close()
 		case ok:
 			s.tcpStats.outcome(tcpConnected)
+			s.countRequest(stunmsg.Connect, 0)
 		case ans.Alloc != nil:
 			s.tcpStats.outcome(tcpFailed)
+			s.countRequest(stunmsg.Connect, stunmsg.CodeConnectionTimeoutOrFailure)
 		}
 		if ans.Alloc != nil {
 			s.toControl(ans.Alloc, ans.Response)
@@ -187,6 +190,7 @@ func (s *Server) closeConnection(act *turncore.Action) {
 		}
 	}
 	if act.Data != nil {
+		s.countRequest(stunmsg.Connect, stunmsg.CodeConnectionTimeoutOrFailure)
 		s.toControl(act.Alloc, act.Data)
 	}
 }

@@ -159,6 +159,10 @@ func TestTCPRelayConnectBindAndRelay(t *testing.T) {
 			if st.BytesToPeer != 10 || st.BytesToClient != 23 || st.Outcomes["connected"] != 1 || st.Outcomes["bound"] != 1 {
 				t.Fatalf("stats %+v", st)
 			}
+			req := srv.Stats().Requests
+			if req["connect"]["success"] != 1 || req["connect"]["446"] != 1 || req["connection_bind"]["success"] != 1 {
+				t.Fatalf("request counters: connect %v, connection_bind %v", req["connect"], req["connection_bind"])
+			}
 			// Both ends closed: the connection leaves the core.
 			deadline := time.Now().Add(5 * time.Second)
 			for srv.core.TCPStats().Connections != 0 || srv.TCPRelayStats().Relaying != 0 {
@@ -184,6 +188,9 @@ func TestTCPRelayConnectRefused(t *testing.T) {
 	}
 	if got := srv.TCPRelayStats().Outcomes["failed"]; got != 1 {
 		t.Fatalf("failed outcomes %d, want 1", got)
+	}
+	if got := srv.Stats().Requests["connect"]["447"]; got != 1 {
+		t.Fatalf("connect 447 counted %d times, want 1", got)
 	}
 }
 

@@ -82,7 +82,7 @@ func (p *Processor) connect(req *request, a *allocation.Allocation) []byte {
 	t.mu.Unlock()
 	p.act(Action{Kind: ActPermitted, Alloc: a, Peer: netip.AddrPortFrom(peer.Addr(), 0)})
 	p.act(Action{Kind: ActConnect, Alloc: a, Peer: peer, Conn: conn.id})
-	p.count(0)
+	// Counted when it is answered (ConnectDone or the timeout).
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/turnstile-relay/turnstile/auth"
 	"github.com/turnstile-relay/turnstile/config"
+	"github.com/turnstile-relay/turnstile/relay"
 )
 
 // TestRelayCarriesTheSettings checks that every setting the daemon reads
@@ -29,6 +30,13 @@ func TestRelayCarriesTheSettings(t *testing.T) {
 		"TURNSTILE_UDP_OFFLOAD=false",
 		"TURNSTILE_UNAUTH_RATE=7",
 		"TURNSTILE_UNAUTH_BURST=70",
+		"TURNSTILE_TCP_LISTEN=127.0.0.1:3478",
+		"TURNSTILE_TCP_RELAY=true",
+		"TURNSTILE_TCP_RELAY_CONNECT_TIMEOUT=40s",
+		"TURNSTILE_TCP_RELAY_MAX_PER_ALLOCATION=5",
+		"TURNSTILE_TCP_RELAY_MAX_PER_USER=6",
+		"TURNSTILE_TCP_RELAY_MAX_PENDING=7",
+		"TURNSTILE_TCP_RELAY_IDLE_TIMEOUT=8m",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +50,11 @@ func TestRelayCarriesTheSettings(t *testing.T) {
 		rc.PortMin != cfg.PortRange.Min || rc.PortMax != cfg.PortRange.Max || rc.Nonces == nil || rc.Policy == nil ||
 		rc.UnauthRate != 7 || rc.UnauthBurst != 70 || rc.NoUnauthBudget {
 		t.Fatalf("settings lost: %+v", rc)
+	}
+	wantTCP := relay.TCPRelayConfig{Enabled: true, ConnectTimeout: 40 * time.Second, MaxPerAllocation: 5,
+		MaxPerUser: 6, MaxPending: 7, IdleTimeout: 8 * time.Minute}
+	if rc.TCPRelay != wantTCP {
+		t.Fatalf("TCP relaying: %+v, want %+v", rc.TCPRelay, wantTCP)
 	}
 	user, pass := auth.MintREST([]byte(secret), "alice", time.Hour, time.Now())
 	keys, who, err := creds.Keys(user, "wiring.test", time.Now())
