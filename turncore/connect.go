@@ -2,6 +2,9 @@ package turncore
 
 import (
 	"net/netip"
+	"time"
+
+	"github.com/turnstile-relay/turnstile/auth"
 
 	"github.com/turnstile-relay/turnstile/allocation"
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
@@ -120,6 +123,42 @@ func (p *Processor) connectionBind(req *request) []byte {
 	p.act(Action{Kind: ActConnectionBound, Alloc: conn.alloc, Conn: conn.id, Handle: conn.handle, Peer: conn.peer})
 	p.successResponse()
 	return p.finish(key)
+}
+
+// nonceAddress is the client address a request's NONCE is checked
+// against: its own, except for a ConnectionBind whose nonce the client got
+// on its control connection. RFC 6062 §5.4 sends the bind on a new
+// connection with the allocation's credentials, and clients (pion, coturn)
+// reuse the control connection's nonce, which is bound to that
+// connection's address (auth.Nonces). So a ConnectionBind naming a pending
+// connection may present a nonce minted for its allocation's control
+// address when it comes from the same IP; the nonce still proves that this
+// host was challenged recently, and MESSAGE-INTEGRITY is checked as ever.
+func (p *Processor) nonceAddress(client netip.AddrPort, nonce []byte, wall time.Time) netip.AddrPort {
+	if p.msg.Method != stunmsg.ConnectionBind || !p.c.cfg.TCP.Enabled {
+		return client
+	}
+	v, ok := p.msg.Get(stunmsg.AttrConnectionID)
+	if !ok {
+		return client
+	}
+	raw, ok := stunmsg.DecodeUint32(v)
+	if !ok {
+		return client
+	}
+	t := p.c.tcp
+	t.mu.Lock()
+	conn := t.byID[ConnID(raw)]
+	var control netip.AddrPort
+	if conn != nil {
+		control = conn.alloc.FiveTuple.Client
+	}
+	t.mu.Unlock()
+	if conn == nil || control.Addr() != client.Addr().Unmap() ||
+		p.c.cfg.Nonces.Check(nonce, control, wall) != auth.NonceValid {
+		return client
+	}
+	return control
 }
 
 // tcpAllocateParams checks an Allocate for TCP (RFC 6062 §5.1): only on a

@@ -266,6 +266,7 @@ func (p *Processor) authenticate(client netip.AddrPort, wall time.Time) auth.Dec
 	}
 	if v, ok := m.Get(stunmsg.AttrNonce); ok {
 		r.Nonce = v
+		r.Client = p.nonceAddress(client, v, wall)
 	}
 	policy := p.c.cfg.Policy
 	lookup := func(username, realm string, now time.Time) (auth.Keys, string, error) {

@@ -98,3 +98,30 @@ func TestTCPStatsFollowConnections(t *testing.T) {
 		t.Fatalf("after both ended: %+v", got)
 	}
 }
+
+// A ConnectionBind may carry the nonce its client got on the control
+// connection (pion and coturn reuse it on the new data connection) when
+// it comes from the same IP; from another IP that nonce is refused (438)
+// like any nonce minted for someone else.
+func TestConnectionBindAcceptsTheControlConnectionsNonce(t *testing.T) {
+	set := defaultSettings()
+	set.tcp.Enabled = true
+	sc := newTestScenario(t, set)
+	ids := connectIDs(t, sc, 2)
+	sc.do(fmt.Sprintf("dialed %d ok", ids[0]))
+	sc.do(fmt.Sprintf("dialed %d ok", ids[1]))
+	control := sc.clients["alice"]
+
+	sc.do("client elsewhere 192.0.2.99:40001 transport=tcp user=alice pass=alice-pw")
+	sc.clients["elsewhere"].nonce = control.nonce
+	if got := sc.do(fmt.Sprintf("connbind elsewhere %d", ids[0])); got[0] != "connection_bind error 438 NONCE" {
+		t.Fatalf("the control connection's nonce from another IP: %q", got)
+	}
+
+	sc.do("client alice-data 192.0.2.10:40001 transport=tcp user=alice pass=alice-pw")
+	sc.clients["alice-data"].nonce = control.nonce
+	got := sc.do(fmt.Sprintf("connbind alice-data %d", ids[1]))
+	if len(got) != 2 || got[1] != "connection_bind success MI" {
+		t.Fatalf("the control connection's nonce from the same IP: %q", got)
+	}
+}
