@@ -99,6 +99,11 @@ var uclientRuns = []uclientRun{
 	{name: "tcp", config: legacyChannels, flags: []string{"-t", "-n", "50", "-m", "4"}, stream: true, lossless: true},
 	{name: "send-indications", config: legacyChannels, flags: []string{"-s", "-n", "50", "-m", "4"}, lossless: true},
 	{name: "tls", config: legacyChannels, flags: []string{"-t", "-S", "-n", "50", "-m", "4"}, tls: true, lossless: true},
+	// TCP relaying (RFC 6062, -T): each client allocates a relayed TCP
+	// address, Connects to the other's and binds the connection it is
+	// told of in a ConnectionAttempt.
+	{name: "tcp-relay", config: withTCPRelay, flags: []string{"-T", "-n", "50", "-m", "4"}, stream: true, lossless: true, check: tcpRelayBound},
+	{name: "tcp-relay/tls", config: withTCPRelay, flags: []string{"-T", "-S", "-n", "50", "-m", "4"}, tls: true, lossless: true, check: tcpRelayBound},
 	// -x (REQUESTED-ADDRESS-FAMILY IPv6): the clients reach the relay over
 	// IPv4 and every allocation is relayed on [::1] only (RFC 8656 §7.2).
 	{name: "ipv6-relay/channels", config: legacyChannels, flags: []string{"-x"}, lossless: true, check: ipv6Only},
