@@ -49,8 +49,9 @@ type Config struct {
 // binding in the program's maps when the relay says it is usable and
 // removes it when it is not. One goroutine owns every map write (two
 // writers could interleave the two maps of a binding); the observer's
-// calls hand it their change and BindingUsable waits until the entry is
-// in, so it is installed before the ChannelBind success leaves.
+// calls hand it their change and wait until it is done: BindingUsable
+// installs before the ChannelBind success leaves, BindingUnusable removes
+// before the relay moves on.
 type Offload struct {
 	prog  *Program
 	links []link.Link
@@ -98,7 +99,7 @@ type op struct {
 	kind opKind
 	key  relayChannelKey // identifies the binding among the installed ones
 	e    entry
-	done chan error // opPut: the result; nil for others
+	done chan error // opPut, opRemove: the result; nil for opStop
 }
 
 // Start loads the program, attaches it as c.Mode says and starts the map
@@ -243,6 +244,7 @@ func (o *Offload) write() {
 				}
 				delete(installed, op.key)
 			}
+			op.done <- nil
 		case opStop:
 			for _, e := range installed {
 				_ = o.prog.remove(&e)
@@ -282,13 +284,17 @@ func (o *Offload) BindingUsable(b relay.Binding, now mono.Time) {
 	}
 }
 
-// BindingUnusable removes b (relay.Observer).
+// BindingUnusable removes b (relay.Observer) and returns once it is gone,
+// so data stops the moment the relay says so, not only at the kernel's
+// copy of the deadline.
 func (o *Offload) BindingUnusable(b relay.Binding, why relay.Unusable, now mono.Time) {
 	if b.Client.Transport != allocation.TransportUDP {
 		return
 	}
 	e := bindingEntry(b, 0)
-	o.ops <- op{kind: opRemove, key: e.chanKey}
+	done := make(chan error, 1)
+	o.ops <- op{kind: opRemove, key: e.chanKey, done: done}
+	<-done
 }
 
 func bindingEntry(b relay.Binding, expiresNs uint64) entry {
