@@ -422,3 +422,79 @@ func TestTCPRelayConnectToItselfRefused(t *testing.T) {
 		}
 	}
 }
+
+// RFC 6062 §5.3 and §5.2 in the shell, on the injected clock: a connection
+// nobody binds is closed 30 s after it opened (the housekeeping timer, not
+// a timer per connection), and the client's later bind is 400.
+func TestTCPRelayUnboundConnectionClosedAfter30s(t *testing.T) {
+	srv, clock := newClockedServer(t, withTCPRelay)
+	peerL := tcpPeer(t)
+	ctl := dialStream(t, srv, "tcp")
+	ctl.tcpAllocate()
+	code, id := ctl.connectPeer(addrOf(peerL))
+	if code != 0 {
+		t.Fatalf("Connect: %d", code)
+	}
+	peer := acceptWithin(t, peerL)
+	clock.Advance(29 * time.Second)
+	if got := srv.core.TCPStats(); got.Unbound != 1 {
+		t.Fatalf("before 30 s: %+v", got)
+	}
+	clock.Advance(time.Second)
+	requireGone(t, peer)
+	if got := srv.TCPRelayStats().Outcomes["bind_timeout"]; got != 1 {
+		t.Fatalf("bind_timeout outcomes %d, want 1", got)
+	}
+	dc := dialStream(t, srv, "tcp")
+	dc.creds = &rawClient{t: t, username: ctl.creds.username, key: ctl.creds.key}
+	requireCode(t, dc.request(stunmsg.ConnectionBind, func(b *stunmsg.Builder) { b.AddUint32(stunmsg.AttrConnectionID, id) }), 400)
+}
+
+// A draining relay refuses new Connects (403) and keeps relaying a bound
+// connection.
+func TestTCPRelayDrainKeepsBoundConnections(t *testing.T) {
+	srv := newTestServer(t, withTCPRelay)
+	peerL := tcpPeer(t)
+	other := tcpPeer(t)
+	ctl := dialStream(t, srv, "tcp")
+	ctl.tcpAllocate()
+	_, id := ctl.connectPeer(addrOf(peerL))
+	peer := acceptWithin(t, peerL)
+	dc := dataConnection(t, srv, "tcp", ctl, id)
+	srv.Drain()
+	if code, _ := ctl.connectPeer(addrOf(other)); code != 403 {
+		t.Fatalf("Connect while draining: %d, want 403", code)
+	}
+	dc.write([]byte("still relaying"))
+	readExactly(t, peer, peer, "still relaying")
+	peer.Write([]byte("both ways"))
+	readExactly(t, dc.conn, dc.r, "both ways")
+}
+
+// A bound connection idle both ways for TCPRelay.IdleTimeout is closed;
+// one direction's traffic keeps the other open (the pair is not idle). The
+// idle timeout is a socket read deadline, kernel time rather than the
+// injected clock, so this test runs on real time with wide margins: the
+// peer writes every 200 ms against a 1 s timeout.
+func TestTCPRelayIdleTimeout(t *testing.T) {
+	const idle = time.Second
+	srv := newTestServer(t, withTCPRelay, func(c *Config) { c.TCPRelay.IdleTimeout = idle })
+	peerL := tcpPeer(t)
+	ctl := dialStream(t, srv, "tcp")
+	ctl.tcpAllocate()
+	_, id := ctl.connectPeer(addrOf(peerL))
+	peer := acceptWithin(t, peerL)
+	dc := dataConnection(t, srv, "tcp", ctl, id)
+	// The peer talks for two idle periods while the client only reads:
+	// the client-to-peer direction must not time out meanwhile.
+	for i := range 10 {
+		peer.Write([]byte{'a' + byte(i)})
+		readExactly(t, dc.conn, dc.r, string(rune('a'+i)))
+		time.Sleep(idle / 5)
+	}
+	dc.write([]byte("z"))
+	readExactly(t, peer, peer, "z")
+	// Now silence both ways: the relay closes both ends.
+	requireGone(t, peer)
+	requireGone(t, dc.conn)
+}
