@@ -54,7 +54,7 @@ unit:
 
 # The concurrent cores and the shell under the race detector.
 race:
-	$(GO) test -count=1 -race -timeout 15m ./allocation/... ./auth/... ./peerpolicy/... ./internal/... ./relay/... ./metrics/...
+	$(GO) test -count=1 -race -timeout 15m ./allocation/... ./auth/... ./peerpolicy/... ./internal/... ./relay/... ./metrics/... ./xdp/...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz-smoke.sh

@@ -21,7 +21,7 @@ func inCI() bool { return os.Getenv("CI") != "" }
 
 // requireBPF loads the program or ends the test: without the privilege to
 // load BPF a local run skips, a CI run fails (docs/testing.md).
-func requireBPF(t *testing.T, c ProgramConfig) *Program {
+func requireBPF(t testing.TB, c ProgramConfig) *Program {
 	t.Helper()
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Logf("raising RLIMIT_MEMLOCK: %v", err)
@@ -42,7 +42,7 @@ func requireBPF(t *testing.T, c ProgramConfig) *Program {
 
 // requireIP returns the path of ip(8), skipping locally and failing under
 // CI when iproute2 is missing.
-func requireIP(t *testing.T) string {
+func requireIP(t testing.TB) string {
 	t.Helper()
 	ip, err := exec.LookPath("ip")
 	if err != nil {
@@ -98,7 +98,7 @@ func (n *tableNamespace) join(t *testing.T) {
 
 // enterTableNamespace moves the test into a new namespace with that
 // topology.
-func enterTableNamespace(t *testing.T) *tableNamespace {
+func enterTableNamespace(t testing.TB) *tableNamespace {
 	t.Helper()
 	ip := requireIP(t)
 	leave := netnstest.Enter(t, 0)
@@ -133,7 +133,7 @@ func enterTableNamespace(t *testing.T) *tableNamespace {
 	return &tableNamespace{fd: fd, ifindex: ifc.Index}
 }
 
-func setForwarding(t *testing.T, ifname string, on bool) {
+func setForwarding(t testing.TB, ifname string, on bool) {
 	t.Helper()
 	v := []byte("0")
 	if on {

@@ -21,7 +21,7 @@ import (
 //
 // Creating a namespace needs CAP_SYS_ADMIN; the test fails (it does not
 // skip) without it, because the relay's tests depend on namespaces too.
-func Enter(t *testing.T, loopbackMTU int) (leave func()) {
+func Enter(t testing.TB, loopbackMTU int) (leave func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
