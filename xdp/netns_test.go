@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -20,6 +21,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"github.com/pion/logging"
+	"github.com/pion/turn/v3"
 	"golang.org/x/sys/unix"
 
 	"github.com/turnstile-relay/turnstile/config"
@@ -264,6 +267,116 @@ func endToEndInsideRelayNamespace(t *testing.T, names []string) {
 			relayThroughTheKernel(t, srv, off, clock, clientNS, peerNS, fam.server, fam.peer)
 		})
 	}
+	t.Run("pion", func(t *testing.T) { pionThroughTheKernel(t, srv, clientNS, peerNS) })
+}
+
+// pionThroughTheKernel: pion/turn v3's client binds its channel in the
+// background after its first Send indications; once its ChannelData flows,
+// 50 round trips more are relayed by the kernel both ways, every one.
+func pionThroughTheKernel(t *testing.T, srv *relay.Server, clientNS, peerNS string) {
+	var peerConn, clientConn net.PacketConn
+	if err := inNamespace(peerNS, func() (err error) {
+		peerConn, err = net.ListenPacket("udp4", "10.0.3.2:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer peerConn.Close()
+	go func() { // echo
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := peerConn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			peerConn.WriteTo(buf[:n], from)
+		}
+	}()
+	if err := inNamespace(clientNS, func() (err error) {
+		clientConn, err = net.ListenPacket("udp4", "10.0.1.2:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn := &channelDataCounter{PacketConn: clientConn}
+	client, err := turn.NewClient(&turn.ClientConfig{
+		TURNServerAddr: "10.0.2.2:3478",
+		Conn:           conn,
+		Username:       "alice",
+		Password:       "secret-password",
+		Realm:          "turnstile",
+		LoggerFactory:  logging.NewDefaultLoggerFactory(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relayConn, err := client.Allocate()
+	if err != nil {
+		t.Fatalf("allocate: %v", err)
+	}
+	defer relayConn.Close()
+	buf := make([]byte, 1500)
+	roundTrip := func(i int) {
+		t.Helper()
+		msg := []byte(fmt.Sprintf("pion round trip %d", i))
+		if _, err := relayConn.WriteTo(msg, peerConn.LocalAddr()); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := relayConn.ReadFrom(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("round trip %d: %q, %v", i, buf[:n], err)
+		}
+	}
+	i := 0
+	for ; !conn.flowed(3); i++ {
+		if i == 2000 {
+			t.Fatalf("pion's ChannelData never flowed (sent %d, received %d)", conn.sent.Load(), conn.received.Load())
+		}
+		roundTrip(i)
+	}
+	before := srv.Stats()
+	const rounds = 50
+	for j := range rounds {
+		roundTrip(i + j)
+	}
+	after := srv.Stats()
+	toPeer := after.OffloadedPackets["to_peer"]["udp"] - before.OffloadedPackets["to_peer"]["udp"]
+	toClient := after.OffloadedPackets["to_client"]["udp"] - before.OffloadedPackets["to_client"]["udp"]
+	if toPeer != rounds || toClient != rounds {
+		t.Fatalf("the kernel relayed %d of pion's datagrams to the peer and %d back, want %d each; passed %v",
+			toPeer, toClient, rounds, after.ObserverCounts["passed"])
+	}
+}
+
+// channelDataCounter counts the ChannelData messages pion's client writes
+// and reads (first two bits 01, RFC 8656 §12.4).
+type channelDataCounter struct {
+	net.PacketConn
+	sent, received atomic.Uint64
+}
+
+func (c *channelDataCounter) flowed(n uint64) bool {
+	return c.sent.Load() >= n && c.received.Load() >= n
+}
+
+func (c *channelDataCounter) WriteTo(b []byte, to net.Addr) (int, error) {
+	if len(b) >= 4 && b[0]>>6 == 1 {
+		c.sent.Add(1)
+	}
+	return c.PacketConn.WriteTo(b, to)
+}
+
+func (c *channelDataCounter) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.PacketConn.ReadFrom(b)
+	if err == nil && n >= 4 && b[0]>>6 == 1 {
+		c.received.Add(1)
+	}
+	return n, from, err
 }
 
 func relayThroughTheKernel(t *testing.T, srv *relay.Server, off *Offload, clock *monotest.Clock,
