@@ -238,6 +238,7 @@ func (r *runState) closedPhase(ctx context.Context, res *Result, meter *serverMe
 	err := sleepUntil(ctx, until, finished)
 	end := min(mono.Now(), until)
 	meter.endPackets(span, r.relayed())
+	meter.checkStart(span, from, until)
 	r.stopLoops()
 	seconds := max(0, end.Sub(from).Seconds())
 	res.Seconds = seconds
@@ -278,6 +279,7 @@ func (r *runState) openPhase(ctx context.Context, res *Result, meter *serverMete
 	end := min(mono.Now(), until)
 	drainErr := sleepUntil(ctx, mono.Now().Add(cfg.PacketTimeout), nil)
 	meter.endPackets(span, r.relayed())
+	meter.checkStart(span, from, until)
 	r.stopLoops()
 	seconds := max(0, end.Sub(from).Seconds())
 	res.Seconds = seconds

@@ -1,9 +1,11 @@
 package loadtest
 
 import (
+	"fmt"
 	"os"
 	"time"
 
+	"github.com/turnstile-relay/turnstile/internal/mono"
 	"github.com/turnstile-relay/turnstile/loadtest/procstat"
 )
 
@@ -89,6 +91,8 @@ type cpuSpan struct {
 	// machine is every CPU's work so far, generator this process's CPU
 	// time (the load generator with its echo peers).
 	machine, generator time.Duration
+	// at is when the readings were taken.
+	at mono.Time
 }
 
 // begin reads the CPU clocks and the relayed-packet count at a window
@@ -97,7 +101,21 @@ func (m *serverMeter) begin(relayed uint64) cpuSpan {
 	if m == nil {
 		return cpuSpan{}
 	}
-	return cpuSpan{start: m.cpu(), relayed: relayed, machine: m.machineCPU(), generator: m.generatorCPU()}
+	return cpuSpan{start: m.cpu(), relayed: relayed, machine: m.machineCPU(), generator: m.generatorCPU(), at: mono.Now()}
+}
+
+// checkStart records an error when the readings began later than a
+// quarter into the measured window [from, until): the coordinator did not
+// get the CPU in time (a starved generator), so the server's CPU and the
+// relayed packets would cover a different span than the probes counted.
+func (m *serverMeter) checkStart(s cpuSpan, from, until mono.Time) {
+	if m == nil {
+		return
+	}
+	if late := s.at.Sub(from); late > until.Sub(from)/4 {
+		m.usage.Errors = append(m.usage.Errors, fmt.Sprintf(
+			"CPU readings began %v into the %v measured window: the load generator was starved", late.Round(time.Millisecond), until.Sub(from)))
+	}
 }
 
 // machineCPU reads the work of all CPUs (procstat.MachineCPU).

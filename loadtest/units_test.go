@@ -220,3 +220,28 @@ func TestRampSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestMeterFlagsALateStart: readings that begin more than a quarter into
+// the measured window are an error in the usage (the counts would cover
+// another span); readings on time are not.
+func TestMeterFlagsALateStart(t *testing.T) {
+	from, until := mono.Time(10*time.Second), mono.Time(12*time.Second)
+	for _, tt := range []struct {
+		at   mono.Time
+		want bool
+	}{
+		{from, false},
+		{from.Add(10 * time.Millisecond), false},
+		{from.Add(500 * time.Millisecond), false},
+		{from.Add(501 * time.Millisecond), true},
+		{until.Add(time.Second), true},
+	} {
+		m := newServerMeter(1)
+		m.checkStart(cpuSpan{at: tt.at}, from, until)
+		if got := len(m.usage.Errors) > 0; got != tt.want {
+			t.Errorf("readings at %v of [%v, %v): errors %q, want an error %v", tt.at, from, until, m.usage.Errors, tt.want)
+		}
+	}
+	var none *serverMeter
+	none.checkStart(cpuSpan{at: until}, from, until) // no pid: nothing to flag, no panic
+}
