@@ -65,7 +65,7 @@ bench-go:
 
 # turnstile, coturn and pion/turn side by side on loopback, the same loads
 # against each (issue 6), a table of ratios; results in bin/bench/<time>/.
-# BENCH_QUICK=1: a smoke run of about a minute. BENCH_FLAGS: more flags
+# BENCH_QUICK=1: a smoke run of two or three minutes. BENCH_FLAGS: more flags
 # (e.g. -runs 3 -loads closed -servers turnstile,coturn; see -h).
 bench:
 	command -v turnserver >/dev/null || bash scripts/deps.sh

@@ -72,7 +72,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.bins.Pion, "pion", "bin/pion-turn-server", "pion/turn benchmark server binary")
 	fs.StringVar(&o.bins.Turnserver, "turnserver", "turnserver", "coturn's turnserver binary (looked up in PATH)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: one repetition, short windows")
-	fs.IntVar(&o.runs, "runs", 0, "repetitions of every load on every server (0: 5, or 1 with -quick)")
+	fs.IntVar(&o.runs, "runs", 0, "repetitions of every load on every server (0: 3, or 1 with -quick)")
 	fs.IntVar(&o.threads, "threads", 0, "relay threads per server (GOMAXPROCS, coturn --relay-threads; 0: one per server CPU)")
 	fs.StringVar(&serverCPUs, "server-cpus", defServer, "CPUs every server is pinned to, comma-separated (empty: no pinning)")
 	fs.StringVar(&generatorCPUs, "generator-cpus", defGenerator, "CPUs the load generator is pinned to, disjoint from -server-cpus (empty: no pinning)")
@@ -90,7 +90,9 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-runs %d: must be between 0 and 100", o.runs)
 	}
 	if o.runs == 0 {
-		o.runs = 5
+		// Three repetitions keep a full run of seven loads on four
+		// servers near 13 minutes (docs/performance.md).
+		o.runs = 3
 		if o.quick {
 			o.runs = 1
 		}

@@ -18,10 +18,10 @@ func TestParseFlags(t *testing.T) {
 		wantLoads []string
 		servers   []string
 	}{
-		{"defaults", nil, false, 5, allLoads, bench.AllServers},
+		{"defaults", nil, false, 3, allLoads, bench.AllServers},
 		{"quick runs once", []string{"-quick"}, false, 1, allLoads, bench.AllServers},
 		{"explicit runs win", []string{"-quick", "-runs", "3"}, false, 3, allLoads, bench.AllServers},
-		{"subset", []string{"-loads", "churn,closed", "-servers", "coturn,turnstile"}, false, 5, []string{"churn", "closed"}, []string{"coturn", "turnstile"}},
+		{"subset", []string{"-loads", "churn,closed", "-servers", "coturn,turnstile"}, false, 3, []string{"churn", "closed"}, []string{"coturn", "turnstile"}},
 		{"unknown load", []string{"-loads", "soak"}, true, 0, nil, nil},
 		{"unknown server", []string{"-servers", "nginx"}, true, 0, nil, nil},
 		{"server twice", []string{"-servers", "pion,pion"}, true, 0, nil, nil},
