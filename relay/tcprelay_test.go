@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/turnstile-relay/turnstile/internal/stunmsg"
+	"github.com/turnstile-relay/turnstile/loadtest/procstat"
 )
 
 // TCP relaying (RFC 6062) over real loopback sockets: the relay's
@@ -293,7 +295,9 @@ func TestTCPRelayConnectionsEndWithTheAllocation(t *testing.T) {
 // slowly. The relay copies through one 16 KiB buffer per direction and
 // stops reading while the client does not read, so the bytes between the
 // peer's writes and the client's reads stay within the kernel's socket
-// buffers, and the heap does not grow with the 100 MB.
+// buffers, and neither the heap nor the process's RSS (relay, peer and
+// client in one process) grows with the 100 MB: the bound is 8 MiB of heap
+// and 32 MiB of RSS.
 func TestTCPRelayBackpressure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 100 MB")
@@ -311,6 +315,11 @@ func TestTCPRelayBackpressure(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	baseHeap := ms.HeapInuse
+	baseRSS, err := procstat.RSS(os.Getpid())
+	if err != nil {
+		t.Fatalf("reading this process's RSS: %v", err)
+	}
+	peakRSS := baseRSS
 
 	var written atomic.Int64
 	go func() {
@@ -343,11 +352,15 @@ func TestTCPRelayBackpressure(t *testing.T) {
 		if i%256 == 0 {
 			runtime.ReadMemStats(&ms)
 			peakHeap = max(peakHeap, ms.HeapInuse)
+			if rss, err := procstat.RSS(os.Getpid()); err == nil {
+				peakRSS = max(peakRSS, rss)
+			}
 		}
 	}
 	growth := int64(peakHeap) - int64(baseHeap)
-	t.Logf("100 MB relayed; peer ahead of the client by at most %.1f MiB; heap in use grew by at most %.1f MiB",
-		float64(maxAhead)/(1<<20), float64(growth)/(1<<20))
+	rssGrowth := int64(peakRSS) - int64(baseRSS)
+	t.Logf("100 MB relayed; peer ahead of the client by at most %.1f MiB; heap in use grew by at most %.1f MiB, RSS by %.1f MiB",
+		float64(maxAhead)/(1<<20), float64(growth)/(1<<20), float64(rssGrowth)/(1<<20))
 	// Loopback socket buffers autotune to a few MiB each and four of them
 	// lie on the path: 32 MiB is far below the 100 MB a buffering relay
 	// would hold.
@@ -356,6 +369,9 @@ func TestTCPRelayBackpressure(t *testing.T) {
 	}
 	if growth > 8<<20 {
 		t.Fatalf("heap in use grew by %d bytes while relaying", growth)
+	}
+	if rssGrowth > 32<<20 {
+		t.Fatalf("RSS grew by %d bytes while relaying", rssGrowth)
 	}
 }
 
