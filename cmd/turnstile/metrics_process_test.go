@@ -153,7 +153,7 @@ func labelAllowList() map[string]map[string]labelRule {
 		"turnstile_relayed_packets_total": {"direction": direction, "transport": transport, "datapath": datapath},
 		"turnstile_relayed_bytes_total":   {"direction": direction, "transport": transport, "datapath": datapath},
 		"turnstile_requests_total": {
-			"method": with([]string{"binding", "allocate", "refresh", "create_permission", "channel_bind"}),
+			"method": with([]string{"binding", "allocate", "refresh", "create_permission", "channel_bind", "connect", "connection_bind"}),
 			"result": {pattern: resultPattern},
 		},
 		"turnstile_auth_failures_total": {"reason": with(authReasons)},
@@ -165,7 +165,11 @@ func labelAllowList() map[string]map[string]labelRule {
 			"family": family,
 			"type":   {values: []string{"dest_unreachable", "time_exceeded", "packet_too_big"}},
 		},
-		"turnstile_allocations_ended_total":     {"reason": {values: []string{"deleted", "expired", "closed"}}},
+		"turnstile_allocations_ended_total": {"reason": {values: []string{"deleted", "expired", "closed"}}},
+		"turnstile_tcp_relay_connections_total": {"outcome": {values: []string{
+			"connected", "failed", "timeout", "accepted", "refused", "bound", "bind_timeout", "closed",
+		}}},
+		"turnstile_tcp_relayed_bytes_total":     {"direction": direction},
 		"turnstile_allocation_lifetime_seconds": {"le": {pattern: numberPattern}},
 	}
 }
