@@ -219,6 +219,8 @@ func endToEndInsideRelayNamespace(t *testing.T, names []string) {
 		"TURNSTILE_PEER_ALLOW=10.0.3.0/24,fd00:3::/64",
 		"TURNSTILE_METRICS_LISTEN=",
 		"TURNSTILE_XDP=native",
+		// coturn's uclient draws channels from RFC 5766's range.
+		"TURNSTILE_LEGACY_CHANNELS=true",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +233,7 @@ func endToEndInsideRelayNamespace(t *testing.T, names []string) {
 	off, err := Start(Config{
 		Mode:    ModeNative,
 		Addrs:   []netip.Addr{netip.MustParseAddr("10.0.2.2"), netip.MustParseAddr("fd00:2::2")},
-		Program: ProgramConfig{ListenPorts: []uint16{3478}, ChannelMax: 0x4FFF, MaxBindings: 64},
+		Program: ProgramConfig{ListenPorts: []uint16{3478}, ChannelMax: ChannelMax(cfg.LegacyChannels), MaxBindings: 64},
 		Log:     log,
 	})
 	if err != nil {
@@ -268,6 +270,7 @@ func endToEndInsideRelayNamespace(t *testing.T, names []string) {
 		})
 	}
 	t.Run("pion", func(t *testing.T) { pionThroughTheKernel(t, srv, clientNS, peerNS) })
+	t.Run("uclient", func(t *testing.T) { uclientThroughTheKernel(t, srv, clientNS, peerNS) })
 }
 
 // pionThroughTheKernel: pion/turn v3's client binds its channel in the

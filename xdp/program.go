@@ -26,6 +26,17 @@ type ProgramConfig struct {
 	MaxBindings uint32
 }
 
+// ChannelMax is the highest channel number the program accepts for a
+// relay that does (legacy) or does not accept RFC 5766's channel numbers
+// (TURNSTILE_LEGACY_CHANNELS): the userspace relay's range, so the program
+// never passes a channel the relay binds nor relays one it refuses.
+func ChannelMax(legacy bool) uint16 {
+	if legacy {
+		return 0x7FFF // RFC 5766 §11
+	}
+	return 0x4FFF // RFC 8656 §12
+}
+
 // Program is the loaded, not yet attached, BPF program with its maps.
 // Map writes are not synchronised here: one goroutine owns them (Offload).
 type Program struct {

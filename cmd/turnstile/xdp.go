@@ -29,16 +29,12 @@ func startXDP(cfg *config.Config, log *slog.Logger) (*xdp.Offload, error) {
 			ports = append(ports, ap.Port())
 		}
 	}
-	channelMax := uint16(0x4FFF) // RFC 8656 §12
-	if cfg.LegacyChannels {
-		channelMax = 0x7FFF // RFC 5766 §11
-	}
 	return xdp.Start(xdp.Config{
 		Mode:  xdp.Mode(cfg.XDP),
 		Addrs: addrs,
 		Program: xdp.ProgramConfig{
 			ListenPorts: ports,
-			ChannelMax:  channelMax,
+			ChannelMax:  xdp.ChannelMax(cfg.LegacyChannels),
 			MaxBindings: xdpMaxBindings,
 		},
 		Log: log,
