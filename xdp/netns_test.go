@@ -256,6 +256,11 @@ func endToEndInsideRelayNamespace(t *testing.T, names []string) {
 		}
 	}()
 
+	// Every frame the relay's interface sends towards the router, the
+	// program's XDP_TX frames among them, is captured on the router's side
+	// and its checksums recomputed once the clients are done.
+	capture := startCapture(t, routerNS, "r2")
+	statsBefore := srv.Stats()
 	for _, fam := range []struct {
 		name   string
 		server netip.AddrPort
@@ -271,6 +276,11 @@ func endToEndInsideRelayNamespace(t *testing.T, names []string) {
 	}
 	t.Run("pion", func(t *testing.T) { pionThroughTheKernel(t, srv, clientNS, peerNS) })
 	t.Run("uclient", func(t *testing.T) { uclientThroughTheKernel(t, srv, clientNS, peerNS) })
+	t.Run("checksums", func(t *testing.T) {
+		frames := capture.finish(t)
+		offloaded := offloadedTotal(srv.Stats()) - offloadedTotal(statsBefore)
+		checkCapturedChecksums(t, frames, offloaded)
+	})
 }
 
 // pionThroughTheKernel: pion/turn v3's client binds its channel in the
