@@ -88,14 +88,16 @@ func (c *frameCapture) read() {
 	buf := make([]byte, 65536)
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{}))))
 	for {
-		select {
-		case <-c.stop:
-			return
-		default:
-		}
 		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, 0)
 		if err == unix.EAGAIN || err == unix.EINTR {
-			continue
+			// Idle for a read timeout: once told to stop, nothing the
+			// relay sent is still queued, so every frame was read.
+			select {
+			case <-c.stop:
+				return
+			default:
+				continue
+			}
 		}
 		if err != nil {
 			c.fail(err)
