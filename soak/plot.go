@@ -30,10 +30,10 @@ func savePlot(path string, r *Result) error {
 	panel := func(title, ylabel, name string, f func(Sample) float64, lo, hi float64, hasLow bool) chart.Panel {
 		p := chart.Panel{
 			Title: title, XLabel: "seconds since the relay started (load until " + fmtSeconds(r.DurationSeconds) + ", warm-up " + fmtSeconds(r.WarmupSeconds) + ")", YLabel: ylabel,
-			Lines: []chart.Line{{Name: name, X: xs, Y: series(f)}, bound("bound", hi)},
+			Lines: []chart.Line{{Name: name, X: xs, Y: series(f)}, bound("upper bound", hi)},
 		}
 		if hasLow {
-			p.Lines = append(p.Lines, bound("bound", lo))
+			p.Lines = append(p.Lines, bound("lower bound", lo))
 		}
 		return p
 	}
