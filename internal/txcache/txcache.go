@@ -11,7 +11,10 @@
 // The cache is bounded in entries, not only in time, so a request flood cannot
 // grow it: each shard is a ring, and the oldest entry is overwritten when the
 // ring is full. Losing an entry early only means a retransmission is processed
-// again, which every method tolerates.
+// again, which every method tolerates. Entries past their TTL are released as
+// new ones arrive, so the memory held follows the request rate over the last
+// TTL rather than creeping up to the ring's worst case on a relay that is busy
+// for a while.
 package txcache
 
 import (
@@ -61,7 +64,8 @@ type shard struct {
 	mu    sync.Mutex
 	index map[Key]int // position in ring
 	ring  []entry
-	next  int
+	next  int // where the next entry goes
+	held  int // entries from the oldest up to next, live or not yet released
 }
 
 // Cache is safe for concurrent use. Shards keep lookups from different cores
@@ -130,24 +134,48 @@ func (c *Cache) Put(k Key, response []byte, now mono.Time) {
 	s := c.shardFor(&k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.releaseExpired(now)
 	if i, ok := s.index[k]; ok {
 		s.ring[i].response = cp
 		s.ring[i].expires = now.Add(c.ttl)
 		return
 	}
-	old := &s.ring[s.next]
-	if old.response != nil {
-		if j, ok := s.index[old.key]; ok && j == s.next {
-			delete(s.index, old.key)
-		}
-	}
-	*old = entry{key: k, expires: now.Add(c.ttl), response: cp}
+	s.forget(s.next)
+	s.ring[s.next] = entry{key: k, expires: now.Add(c.ttl), response: cp}
 	s.index[k] = s.next
 	s.next = (s.next + 1) % len(s.ring)
+	s.held = min(s.held+1, len(s.ring))
 }
 
-// Len reports how many live entries the cache holds (expired ones that were
-// not yet overwritten count too); it is meant for tests and metrics.
+// releaseExpired drops the oldest entries while they are past their TTL (or
+// already dropped by Get). Entries were put in time order, so the expired
+// ones sit at the old end; an entry refreshed in place stops the walk early,
+// which only delays its neighbours' release to a later Put.
+func (s *shard) releaseExpired(now mono.Time) {
+	for s.held > 0 {
+		oldest := (s.next - s.held + len(s.ring)) % len(s.ring)
+		if e := &s.ring[oldest]; e.response != nil && now.Before(e.expires) {
+			return
+		}
+		s.forget(oldest)
+		s.held--
+	}
+}
+
+// forget empties ring slot i and its index entry, if the index still
+// points there.
+func (s *shard) forget(i int) {
+	e := &s.ring[i]
+	if e.response != nil {
+		if j, ok := s.index[e.key]; ok && j == i {
+			delete(s.index, e.key)
+		}
+	}
+	*e = entry{}
+}
+
+// Len reports how many entries the cache holds (expired ones not yet
+// released by a later Put count too); it is meant for tests and metrics.
 func (c *Cache) Len() int {
 	n := 0
 	for i := range c.shards {

@@ -78,6 +78,31 @@ func TestBoundedByCapacity(t *testing.T) {
 	}
 }
 
+// TestExpiredEntriesAreReleased: a busy period followed by a quiet one must
+// not leave the busy period's responses held until the ring comes round.
+func TestExpiredEntriesAreReleased(t *testing.T) {
+	c := New(64, 1, DefaultTTL)
+	for i := range 50 {
+		c.Put(MakeKey(clientA, server, 17, txid(byte(i))), make([]byte, 100), mono.Time(i)*mono.Time(time.Millisecond))
+	}
+	// The newest entry, refreshed late, is kept.
+	late := MakeKey(clientA, server, 17, txid(49))
+	c.Put(late, []byte("late"), mono.Time(30*time.Second))
+	c.Put(MakeKey(clientA, server, 17, txid(200)), []byte("new"), mono.Time(DefaultTTL+time.Second))
+	if n := c.Len(); n != 2 {
+		t.Fatalf("Len = %d after the TTL, want 2 (the refreshed entry and the new one)", n)
+	}
+	if got, ok := c.Get(late, mono.Time(DefaultTTL+time.Second)); !ok || string(got) != "late" {
+		t.Fatalf("refreshed entry lost: %q %v", got, ok)
+	}
+	s := &c.shards[0]
+	for i := range s.ring {
+		if e := &s.ring[i]; e.response != nil && s.index[e.key] != i {
+			t.Fatalf("slot %d holds a response nothing indexes", i)
+		}
+	}
+}
+
 func TestPutCopiesTheResponse(t *testing.T) {
 	c := New(4, 1, DefaultTTL)
 	k := MakeKey(clientA, server, 17, txid(1))
