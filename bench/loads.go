@@ -19,6 +19,9 @@ type Load struct {
 	// Server, credentials and ServerPID are filled in per server.
 	Config  loadtest.Config `json:"-"`
 	Metrics []Metric        `json:"-"`
+	// NotApplicable maps a server that cannot run the load to the reason;
+	// the runner skips it and the report says "n/a".
+	NotApplicable map[string]string `json:"-"`
 }
 
 // Metric is one number read from a loadtest.Result.
@@ -81,6 +84,10 @@ type LoadParams struct {
 	// step's duration, and the rate's growth from step to step.
 	RampStep   time.Duration
 	RampFactor float64
+	// TCPConnections and TCPDuration are the TCP relaying load's streams
+	// and measured time.
+	TCPConnections int
+	TCPDuration    time.Duration
 }
 
 // FullParams is the issue-6 run: 2000 and 5000 allocations, 5 s windows.
@@ -98,6 +105,8 @@ func FullParams() LoadParams {
 		ChurnDuration:     5 * time.Second,
 		RampStep:          time.Second,
 		RampFactor:        1.6,
+		TCPConnections:    tcpConnections,
+		TCPDuration:       3 * time.Second,
 	}
 }
 
@@ -117,6 +126,8 @@ func QuickParams() LoadParams {
 		ChurnDuration:     2 * time.Second,
 		RampStep:          500 * time.Millisecond,
 		RampFactor:        2,
+		TCPConnections:    tcpConnections,
+		TCPDuration:       time.Second,
 	}
 }
 
@@ -250,6 +261,7 @@ func Loads(p LoadParams) []Load {
 			Config:  ramp,
 			Metrics: []Metric{rampHighestRate, rampFirstP99, foreignCPU},
 		},
+		tcpLoad(p),
 	}
 }
 

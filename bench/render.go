@@ -60,9 +60,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "metric\tunit\tbetter\t%s\tts/coturn\tts/pion\tissue 6 target\n", strings.Join(r.Servers, "\t"))
 		for _, row := range load.Rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Title, row.Unit, better(row),
-				strings.Join(r.values(row), "\t"), rowRatio(row, Coturn), rowRatio(row, Pion), verdict(row))
+				strings.Join(r.values(row, load), "\t"), rowRatio(row, Coturn), rowRatio(row, Pion), verdict(row))
 		}
 		tw.Flush()
+		for _, line := range r.notApplicable(load) {
+			b.WriteString(line + "\n")
+		}
 	}
 	if len(r.Errors) > 0 {
 		b.WriteString("\nFailed measurements:\n")
@@ -91,7 +94,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("|---|---|---|" + strings.Repeat("---:|", len(r.Servers)) + "---:|---:|---|\n")
 		for _, row := range load.Rows {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", row.Title, row.Unit, better(row),
-				strings.Join(r.values(row), " | "), rowRatio(row, Coturn), rowRatio(row, Pion), verdict(row))
+				strings.Join(r.values(row, load), " | "), rowRatio(row, Coturn), rowRatio(row, Pion), verdict(row))
+		}
+		if lines := r.notApplicable(load); len(lines) > 0 {
+			b.WriteString("\n" + strings.Join(lines, "\n") + "\n")
 		}
 	}
 	if len(r.Errors) > 0 {
@@ -104,11 +110,27 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
-// values renders each server's value of row, "-" where missing.
-func (r *Report) values(row Row) []string {
+// notApplicable explains, one line per server, why load has no values for
+// it.
+func (r *Report) notApplicable(load LoadRows) []string {
+	var out []string
+	for _, s := range r.Servers {
+		if why, ok := load.NotApplicable[s]; ok {
+			out = append(out, fmt.Sprintf("n/a for %s: %s", s, why))
+		}
+	}
+	return out
+}
+
+// values renders each server's value of row, "-" where missing and "n/a"
+// where the load cannot run on the server.
+func (r *Report) values(row Row, load LoadRows) []string {
 	out := make([]string, len(r.Servers))
 	for i, s := range r.Servers {
 		out[i] = "-"
+		if _, na := load.NotApplicable[s]; na {
+			out[i] = "n/a"
+		}
 		if v, ok := row.Values[s]; ok {
 			out[i] = formatSummary(v, row.Aggregate == "worst")
 		}

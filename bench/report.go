@@ -40,6 +40,9 @@ type LoadRows struct {
 	Name  string `json:"name"`
 	Title string `json:"title"`
 	Rows  []Row  `json:"metrics"`
+	// NotApplicable maps a server the load cannot run on to the reason
+	// (Load.NotApplicable); its values read "n/a".
+	NotApplicable map[string]string `json:"not_applicable,omitempty"`
 }
 
 // Row is one metric across the servers.
@@ -70,7 +73,7 @@ type Row struct {
 func BuildReport(loads []Load, servers []string, ms []Measurement) []LoadRows {
 	var out []LoadRows
 	for _, load := range loads {
-		lr := LoadRows{Name: load.Name, Title: load.Title}
+		lr := LoadRows{Name: load.Name, Title: load.Title, NotApplicable: load.NotApplicable}
 		for _, metric := range load.Metrics {
 			lr.Rows = append(lr.Rows, buildRow(metric, load.Name, servers, ms))
 		}

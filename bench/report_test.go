@@ -160,7 +160,7 @@ func TestLoadsLabelTheBestCase(t *testing.T) {
 				t.Errorf("%s: title %q (best case only and always for burst)", l.Name, l.Title)
 			}
 		}
-		if want := []string{"realistic", "closed", "burst", "rss", "many", "churn", "ramp"}; !slices.Equal(names, want) {
+		if want := []string{"realistic", "closed", "burst", "rss", "many", "churn", "ramp", "tcp"}; !slices.Equal(names, want) {
 			t.Fatalf("loads %v, want %v", names, want)
 		}
 		real := loads[0]

@@ -77,6 +77,9 @@ func (r *Runner) Run(ctx context.Context) ([]Measurement, error) {
 				if err := ctx.Err(); err != nil {
 					return out, err
 				}
+				if _, na := load.NotApplicable[server]; na {
+					continue
+				}
 				m := r.measure(ctx, run, load, server)
 				out = append(out, m)
 				fmt.Fprintln(log, progressLine(m, load))
@@ -130,7 +133,10 @@ func (r *Runner) measure(ctx context.Context, run int, load Load, server string)
 		return fail(err)
 	}
 	listen := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
-	cmd, err := serverCommand(server, r.Binaries, r.Settings, listen, dir)
+	// TCP relaying needs the servers' TCP listener (on the same port) and
+	// their RFC 6062 support switched on; the UDP loads run without them.
+	tcp := load.Config.Mode == loadtest.ModeTCP
+	cmd, err := serverCommand(server, r.Binaries, r.Settings, listen, dir, tcp)
 	if err != nil {
 		return fail(err)
 	}

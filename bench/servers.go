@@ -57,17 +57,20 @@ const (
 
 // serverCommand builds the command that runs server name listening on UDP
 // listen, with its files (log, pid file, database) in dir.
-func serverCommand(name string, bins Binaries, s ServerSettings, listen netip.AddrPort, dir string) (*exec.Cmd, error) {
+func serverCommand(name string, bins Binaries, s ServerSettings, listen netip.AddrPort, dir string, tcp bool) (*exec.Cmd, error) {
 	switch name {
 	case Turnstile:
-		return turnstileCommand(bins.Turnstile, s, listen), nil
+		return turnstileCommand(bins.Turnstile, s, listen, tcp), nil
 	case TurnstileNoOffload:
-		cmd := turnstileCommand(bins.Turnstile, s, listen)
+		cmd := turnstileCommand(bins.Turnstile, s, listen, tcp)
 		cmd.Env = append(cmd.Env, "TURNSTILE_UDP_OFFLOAD=false")
 		return cmd, nil
 	case Coturn:
-		return coturnCommand(bins.Turnserver, s, listen, dir), nil
+		return coturnCommand(bins.Turnserver, s, listen, dir, tcp), nil
 	case Pion:
+		if tcp {
+			return nil, fmt.Errorf("%s: %s", Pion, pionNoTCPRelay)
+		}
 		return pionCommand(bins.Pion, s, listen), nil
 	}
 	return nil, fmt.Errorf("unknown server %q", name)
@@ -90,11 +93,18 @@ func goEnvironment() []string {
 	return env
 }
 
-// turnstileCommand runs the daemon with UDP only, REST credentials, the
+// pionNoTCPRelay is why the TCP relaying load does not run on pion.
+// pion/turn v3.0.3's server handles no Connect or ConnectionBind (only its
+// client implements them), and the repository's pion server listens on UDP
+// only.
+const pionNoTCPRelay = "pion/turn v3's server has no RFC 6062 side (no Connect, no ConnectionBind); only its client relays TCP"
+
+// turnstileCommand runs the daemon with UDP only (with tcp also a TCP
+// listener on the same port and RFC 6062 relaying), REST credentials, the
 // loopback echo peers allowed, no quotas, no metrics listener and no drain
 // delay on SIGTERM. Logs stay at the default level (info), as an operator
 // runs it.
-func turnstileCommand(bin string, s ServerSettings, listen netip.AddrPort) *exec.Cmd {
+func turnstileCommand(bin string, s ServerSettings, listen netip.AddrPort, tcp bool) *exec.Cmd {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(goEnvironment(),
 		"GOMAXPROCS="+strconv.Itoa(s.Threads),
@@ -109,6 +119,9 @@ func turnstileCommand(bin string, s ServerSettings, listen netip.AddrPort) *exec
 		"TURNSTILE_METRICS_LISTEN=",
 		"TURNSTILE_DRAIN_TIMEOUT=0s",
 	)
+	if tcp {
+		cmd.Env = append(cmd.Env, "TURNSTILE_TCP_LISTEN="+listen.String(), "TURNSTILE_TCP_RELAY=true")
+	}
 	return cmd
 }
 
@@ -118,35 +131,40 @@ func turnstileCommand(bin string, s ServerSettings, listen netip.AddrPort) *exec
 const coturnQuota = 1_000_000
 
 // coturnCommand runs turnserver from the command line only (-n: no config
-// file) on loopback: UDP only (no TCP, TLS, DTLS listeners, no TCP relays),
+// file) on loopback: UDP only (no TCP, TLS, DTLS listeners, no TCP relays;
+// with tcp its TCP listener on the same port and RFC 6062 TCP relays),
 // TURN REST credentials, loopback peers allowed, Threads relay threads, no
 // CLI, no RFC 5780 second address, and its pid file, SQLite database and
 // log in dir instead of the system paths. Its default logging (one line per
 // session start and end) stays on, as for turnstile.
-func coturnCommand(bin string, s ServerSettings, listen netip.AddrPort, dir string) *exec.Cmd {
+func coturnCommand(bin string, s ServerSettings, listen netip.AddrPort, dir string, tcp bool) *exec.Cmd {
 	ip := listen.Addr().String()
-	cmd := exec.Command(bin, "-n",
-		"--listening-ip="+ip,
-		"--relay-ip="+ip,
-		"--listening-port="+strconv.Itoa(int(listen.Port())),
-		"--min-port="+strconv.Itoa(coturnPortMin),
-		"--max-port="+strconv.Itoa(coturnPortMax),
-		"--relay-threads="+strconv.Itoa(s.Threads),
+	listeners := []string{"--no-tcp", "--no-tls", "--no-dtls", "--no-tcp-relay"}
+	if tcp {
+		listeners = []string{"--no-tls", "--no-dtls"}
+	}
+	args := []string{"-n",
+		"--listening-ip=" + ip,
+		"--relay-ip=" + ip,
+		"--listening-port=" + strconv.Itoa(int(listen.Port())),
+		"--min-port=" + strconv.Itoa(coturnPortMin),
+		"--max-port=" + strconv.Itoa(coturnPortMax),
+		"--relay-threads=" + strconv.Itoa(s.Threads),
 		"--use-auth-secret",
-		"--static-auth-secret="+s.Secret,
-		"--realm="+s.Realm,
-		"--user-quota="+strconv.Itoa(coturnQuota),
-		"--total-quota="+strconv.Itoa(coturnQuota),
+		"--static-auth-secret=" + s.Secret,
+		"--realm=" + s.Realm,
+		"--user-quota=" + strconv.Itoa(coturnQuota),
+		"--total-quota=" + strconv.Itoa(coturnQuota),
 		"--allow-loopback-peers",
 		"--no-cli",
-		"--no-tcp", "--no-tls", "--no-dtls", "--no-tcp-relay",
 		"--no-rfc5780",
-		"--log-file="+filepath.Join(dir, "coturn.log"),
+		"--log-file=" + filepath.Join(dir, "coturn.log"),
 		"--simple-log",
 		"--no-stdout-log",
-		"--pidfile="+filepath.Join(dir, "coturn.pid"),
-		"--db="+filepath.Join(dir, "coturn.sqlite"),
-	)
+		"--pidfile=" + filepath.Join(dir, "coturn.pid"),
+		"--db=" + filepath.Join(dir, "coturn.sqlite"),
+	}
+	cmd := exec.Command(bin, append(args, listeners...)...)
 	cmd.Env = goEnvironment()
 	return cmd
 }

@@ -15,7 +15,7 @@ var testListen = netip.MustParseAddrPort("127.0.0.1:34567")
 func TestTurnstileCommand(t *testing.T) {
 	t.Setenv("TURNSTILE_USER_QUOTA", "10")
 	t.Setenv("GOGC", "off")
-	cmd := turnstileCommand("/bin/turnstile", testSettings, testListen)
+	cmd := turnstileCommand("/bin/turnstile", testSettings, testListen, false)
 	for _, want := range []string{
 		"GOMAXPROCS=2",
 		"TURNSTILE_UDP_LISTEN=127.0.0.1:34567",
@@ -43,7 +43,7 @@ func TestTurnstileCommand(t *testing.T) {
 }
 
 func TestCoturnCommand(t *testing.T) {
-	cmd := coturnCommand("/usr/bin/turnserver", testSettings, testListen, "/tmp/x")
+	cmd := coturnCommand("/usr/bin/turnserver", testSettings, testListen, "/tmp/x", false)
 	args := strings.Join(cmd.Args, " ")
 	for _, want := range []string{
 		"-n ",
@@ -83,11 +83,11 @@ func TestPionCommand(t *testing.T) {
 }
 
 func TestServerCommandRejectsUnknown(t *testing.T) {
-	if _, err := serverCommand("nginx", Binaries{}, testSettings, testListen, t.TempDir()); err == nil {
+	if _, err := serverCommand("nginx", Binaries{}, testSettings, testListen, t.TempDir(), false); err == nil {
 		t.Fatal("serverCommand accepted an unknown server")
 	}
 	for _, name := range AllServers {
-		if _, err := serverCommand(name, Binaries{}, testSettings, testListen, t.TempDir()); err != nil {
+		if _, err := serverCommand(name, Binaries{}, testSettings, testListen, t.TempDir(), false); err != nil {
 			t.Errorf("serverCommand(%q): %v", name, err)
 		}
 	}
@@ -131,8 +131,8 @@ func TestFreeUDPPortAvoidsRange(t *testing.T) {
 func TestLoadsAreBounded(t *testing.T) {
 	for _, params := range []LoadParams{FullParams(), QuickParams()} {
 		loads := Loads(params)
-		if len(loads) != 7 {
-			t.Fatalf("Loads returned %d loads, want 7 (realistic, closed, burst and issue 6's memory, 5000 × 1, churn, and the ramp)", len(loads))
+		if len(loads) != 8 {
+			t.Fatalf("Loads returned %d loads, want 8 (realistic, closed, burst and issue 6's memory, 5000 × 1, churn, the ramp and TCP relaying)", len(loads))
 		}
 		for _, l := range loads {
 			c := l.Config
@@ -158,11 +158,11 @@ func TestLoadsAreBounded(t *testing.T) {
 // keeps the default (offload on).
 func TestTurnstileNoOffloadCommand(t *testing.T) {
 	t.Setenv("TURNSTILE_UDP_OFFLOAD", "false")
-	on, err := serverCommand(Turnstile, Binaries{Turnstile: "/bin/turnstile"}, testSettings, testListen, t.TempDir())
+	on, err := serverCommand(Turnstile, Binaries{Turnstile: "/bin/turnstile"}, testSettings, testListen, t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	off, err := serverCommand(TurnstileNoOffload, Binaries{Turnstile: "/bin/turnstile"}, testSettings, testListen, t.TempDir())
+	off, err := serverCommand(TurnstileNoOffload, Binaries{Turnstile: "/bin/turnstile"}, testSettings, testListen, t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,10 @@ const (
 	// ModeRealistic paces audio-like and video-like flows, each on its own
 	// with jitter, one datagram per send call (flows.go).
 	ModeRealistic Mode = "realistic"
+	// ModeTCP relays TCP (RFC 6062): each of Allocations TCP allocations
+	// connects to a loopback echo peer and streams bulk data both ways
+	// (tcprelay.go).
+	ModeTCP Mode = "tcp"
 )
 
 // Transport is the client-to-server transport (RFC 8656 §3.1).
@@ -259,8 +263,18 @@ func (c *Config) Validate() error {
 	}
 	switch c.Mode {
 	case ModeClosed, ModeOpen, ModeRamp, ModeChurn, ModeRealistic:
+	case ModeTCP:
+		// RFC 6062 §4.1: TCP allocations are made over a TCP or TLS control
+		// connection; the client here binds its data connections over plain
+		// TCP, so the control connection is plain TCP too.
+		if c.Transport != TransportTCP {
+			return bad("Transport", c.Transport, `TCP relaying needs "tcp"`)
+		}
+		if c.Allocations > MaxTCPConnections {
+			return bad("Allocations", c.Allocations, fmt.Sprintf("TCP relaying streams at most %d connections", MaxTCPConnections))
+		}
 	default:
-		return bad("Mode", c.Mode, `must be "closed", "open", "ramp", "churn" or "realistic"`)
+		return bad("Mode", c.Mode, `must be "closed", "open", "ramp", "churn", "realistic" or "tcp"`)
 	}
 	if c.Mode == ModeRealistic {
 		if err := c.validateRealistic(bad); err != nil {

@@ -16,6 +16,11 @@
 //     frames/s of 3–5 datagrams up to 1200 bytes, back to back), each
 //     datagram in a send call of its own (flows.go); offered rate, loss and
 //     RTT percentiles as in open loop.
+//   - tcp: RFC 6062 TCP relaying with pion/turn's client over a TCP control
+//     connection: each allocation Connects to its own loopback echo peer,
+//     binds a data connection (ConnectionBind) and streams bulk data both
+//     ways; bytes relayed each way, throughput per connection and the
+//     server's CPU per MB (tcprelay.go).
 //
 // Probe packets travel as ChannelData (RFC 8656 §12) or Send indications
 // (RFC 8656 §11); they carry a sequence number and the send time, so the

@@ -31,6 +31,7 @@ type Result struct {
 	RTT     *LatencyResult `json:"rtt,omitempty"`
 	Churn   *ChurnResult   `json:"churn,omitempty"`
 	Ramp    *RampResult    `json:"ramp,omitempty"`
+	TCP     *TCPResult     `json:"tcp,omitempty"`
 	// ServerUsage is present when Config.ServerPID was set.
 	ServerUsage *ServerUsage `json:"server_usage,omitempty"`
 	// Timeline is the throughput sampled every Config.SampleInterval from
@@ -156,6 +157,12 @@ type ServerUsage struct {
 	// GeneratorCPUSeconds is the load generator's own CPU time (this
 	// process, echo peers included) in the same window.
 	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds,omitempty"`
+	// RelayedBytes is what a TCP relaying run counted relayed in the window
+	// (TCPResult.RelayedBytes); CPUPerMBMicros and MachineCPUPerMBMicros are
+	// CPUSeconds and MachineCPUSeconds per 10^6 of those bytes, in µs.
+	RelayedBytes          uint64  `json:"relayed_bytes,omitempty"`
+	CPUPerMBMicros        float64 `json:"cpu_per_mb_us,omitempty"`
+	MachineCPUPerMBMicros float64 `json:"machine_cpu_per_mb_us,omitempty"`
 	// CPUPerCycleNanos is CPUSeconds per successful churn cycle, in ns.
 	CPUPerCycleNanos float64 `json:"cpu_per_cycle_ns,omitempty"`
 	// RSS before allocating, after setting up every allocation, and after

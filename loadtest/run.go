@@ -49,9 +49,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.PayloadSize = 0
 	}
 	res.GSO = cfg.GSO
-	if cfg.Mode == ModeChurn {
+	switch cfg.Mode {
+	case ModeTCP:
+		err = runTCP(ctx, &cfg, t, &res)
+	case ModeChurn:
 		err = r.churn(ctx, &res)
-	} else {
+	default:
 		err = r.traffic(ctx, &res)
 	}
 	return res, err

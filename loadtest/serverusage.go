@@ -154,6 +154,22 @@ func (m *serverMeter) endPackets(s cpuSpan, relayed uint64) {
 	}
 }
 
+// endBytes closes a window of TCP relaying: the server's and the whole
+// machine's CPU per MB (10^6 bytes) relayed, and the generator's CPU.
+func (m *serverMeter) endBytes(s cpuSpan, relayedBytes uint64) {
+	if m == nil {
+		return
+	}
+	used := m.cpu() - s.start
+	machine := m.machineCPU() - s.machine
+	m.usage.GeneratorCPUSeconds = (m.generatorCPU() - s.generator).Seconds()
+	m.usage.CPUSeconds = used.Seconds()
+	m.usage.MachineCPUSeconds = machine.Seconds()
+	m.usage.RelayedBytes = relayedBytes
+	m.usage.CPUPerMBMicros = perMB(used, relayedBytes)
+	m.usage.MachineCPUPerMBMicros = perMB(machine, relayedBytes)
+}
+
 // endCycles closes a churn window: CPU per successful cycle.
 func (m *serverMeter) endCycles(s cpuSpan, cycles uint64) {
 	if m == nil {

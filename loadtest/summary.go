@@ -53,8 +53,15 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "ramp:     highest rate under %.2f %% loss: %.0f/s (received %.0f/s)\n", 100*rp.LossLimit, rp.MaxRate, rp.MaxReceivedRate)
 	}
+	if t := r.TCP; t != nil {
+		fmt.Fprintf(&b, "tcp:      %d connections, %d bytes to the peers, %d back; per connection %.1f MB/s median (%.1f–%.1f)\n",
+			t.Connections, t.ToPeerBytes, t.FromPeerBytes, t.MedianMBps, t.MinMBps, t.MaxMBps)
+	}
 	if u := r.ServerUsage; u != nil {
 		fmt.Fprintf(&b, "server:   pid %d, %.3f s CPU", u.PID, u.CPUSeconds)
+		if u.CPUPerMBMicros > 0 {
+			fmt.Fprintf(&b, ", %.0f µs/MB relayed", u.CPUPerMBMicros)
+		}
 		if u.CPUPerPacketNanos > 0 {
 			fmt.Fprintf(&b, ", %.0f ns/relayed packet", u.CPUPerPacketNanos)
 		}

@@ -40,7 +40,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 	fs.StringVar(&cfg.Username, "username", "", "static long-term username (instead of -secret)")
 	fs.StringVar(&cfg.Password, "password", os.Getenv("TURNSTILE_LOAD_PASSWORD"), "static long-term password (default $TURNSTILE_LOAD_PASSWORD)")
 
-	fs.StringVar(&mode, "mode", string(cfg.Mode), "closed, open, ramp, churn or realistic (audio- and video-like flows, paced with jitter)")
+	fs.StringVar(&mode, "mode", string(cfg.Mode), "closed, open, ramp, churn, realistic (audio- and video-like flows, paced with jitter) or tcp (RFC 6062 bulk streams; -transport tcp)")
 	fs.IntVar(&cfg.Allocations, "allocations", cfg.Allocations, "allocations (churn: concurrent workers)")
 	fs.IntVar(&cfg.InFlight, "inflight", cfg.InFlight, "probes in flight per allocation (closed loop)")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "target packets/s across allocations (open loop)")

@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	allLoads := []string{"realistic", "closed", "burst", "rss", "many", "churn", "ramp"}
+	allLoads := []string{"realistic", "closed", "burst", "rss", "many", "churn", "ramp", "tcp"}
 	tests := []struct {
 		name      string
 		args      []string
