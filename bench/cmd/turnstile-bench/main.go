@@ -91,7 +91,8 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.runs == 0 {
 		// Three repetitions keep a full run of seven loads on four
-		// servers near 13 minutes (docs/performance.md).
+		// servers and the TCP load on two near 13.5 minutes
+		// (docs/performance.md).
 		o.runs = 3
 		if o.quick {
 			o.runs = 1
