@@ -83,8 +83,8 @@
 //	                                               1280 to 65552.
 //	TURNSTILE_TCP_RELAY           false            true relays TCP (RFC 6062: REQUESTED-TRANSPORT TCP, Connect,
 //	                                               ConnectionBind) for clients on a TCP or TLS listener, which
-//	                                               it needs; false answers TCP allocations 442. Not with a
-//	                                               gateway (TURNSTILE_GATEWAY_RESOURCES_FILE) yet.
+//	                                               it needs; false answers TCP allocations 442. With a gateway,
+//	                                               Connects reach resources on their tcp filter ports.
 //	TURNSTILE_TCP_RELAY_CONNECT_TIMEOUT 30s        How long a Connect waits for the peer to accept before 447,
 //	                                               30s (RFC 6062's floor) to 10m.
 //	TURNSTILE_TCP_RELAY_MAX_PER_ALLOCATION 64      Peer connections of one TCP allocation, 1 to 1048576 (508

@@ -66,8 +66,8 @@ func parsePort(s string) (uint16, error) {
 // resources file").
 //
 // An empty list (Restricted false) permits everything. Otherwise UDP
-// datagrams are permitted only on the listed UDP ranges. TCP ranges are kept
-// for RFC 6062 TCP allocations and never permit UDP. ICMP is the "icmp"
+// datagrams are permitted only on the listed UDP ranges and RFC 6062 TCP
+// connections only on the listed TCP ranges; neither permits the other. ICMP is the "icmp"
 // entry; ICMP errors about a flow are judged by the flow, not by this flag
 // (docs/gateway.md "ICMP errors"), and a TURN UDP
 // allocation carries no other ICMP, so the flag is reported, not consulted.
@@ -84,6 +84,20 @@ func (f *Filters) PermitsUDP(port uint16) bool {
 		return true
 	}
 	for _, r := range f.UDP {
+		if r.Contains(port) {
+			return true
+		}
+	}
+	return false
+}
+
+// PermitsTCP reports whether a TCP connection to port (RFC 6062 Connect)
+// is permitted.
+func (f *Filters) PermitsTCP(port uint16) bool {
+	if !f.Restricted {
+		return true
+	}
+	for _, r := range f.TCP {
 		if r.Contains(port) {
 			return true
 		}

@@ -77,6 +77,19 @@ type AllocationExtension interface {
 	// socket sent to quoted (RFC 8656 §11.5), like Inbound.
 	InboundICMP(quoted netip.AddrPort, icmp ICMP, now mono.Time, lane int) InboundVerdict
 
+	// Connect decides on the peer of a Connect (RFC 6062 §5.2, TCP
+	// relaying): the relay connects to ConnectVerdict.To for the client's
+	// peer, which the client keeps seeing (its permission, CONNECTION-ID
+	// and ConnectionAttempts name peer). Like Permit it does no I/O; the
+	// relay's own sockets are refused whatever it answers.
+	Connect(peer netip.AddrPort, now mono.Time) ConnectVerdict
+
+	// AcceptPeer decides on a TCP connection src opened to the
+	// allocation's relayed TCP address (RFC 6062 §5.3) before the
+	// relay's permission check: PermitForbid closes it, anything else
+	// leaves it to that check.
+	AcceptPeer(src netip.AddrPort, now mono.Time) PeerVerdict
+
 	// Closed ends the state when the allocation ends (deleted, expired, or
 	// never created because a later step of Allocate failed).
 	Closed(now mono.Time)
@@ -99,6 +112,31 @@ type PeerVerdict struct {
 	Decision PermitDecision
 	// Reason labels a PermitForbid in the relay's peer-denial counters and
 	// logs: short, from a bounded set, never user data.
+	Reason string
+}
+
+// ConnectDecision is an extension's answer on a Connect's peer.
+type ConnectDecision uint8
+
+const (
+	// ConnectDefault: no opinion; the relay checks the peer as for
+	// ChannelBind (Permit, then the Policy) and connects to it.
+	ConnectDefault ConnectDecision = iota
+	// ConnectTo connects to ConnectVerdict.To without asking the Policy.
+	ConnectTo
+	// ConnectForbid refuses the Connect with 403 (RFC 6062 §5.2).
+	ConnectForbid
+	// ConnectUnreachable answers 447 (RFC 6062 §5.2, connection failure):
+	// there is nothing to connect to.
+	ConnectUnreachable
+)
+
+// ConnectVerdict is the answer of AllocationExtension.Connect.
+type ConnectVerdict struct {
+	Decision ConnectDecision
+	To       netip.AddrPort // for ConnectTo
+	// Reason labels a ConnectForbid or ConnectUnreachable in the relay's
+	// counters and logs: short, from a bounded set, never user data.
 	Reason string
 }
 

@@ -25,6 +25,8 @@ type stubExtension struct {
 	permits   map[netip.Addr]PeerVerdict
 	outbounds map[netip.AddrPort]OutboundVerdict
 	inbounds  map[netip.AddrPort]InboundVerdict
+	connects  map[netip.AddrPort]ConnectVerdict
+	accepts   map[netip.Addr]PeerVerdict
 	// onOutbound runs for every scripted outbound verdict, with the
 	// relay's Client (an extension answering the client).
 	onOutbound func(c Client, peer netip.AddrPort)
@@ -42,6 +44,8 @@ func newStubExtension() *stubExtension {
 		permits:   map[netip.Addr]PeerVerdict{},
 		outbounds: map[netip.AddrPort]OutboundVerdict{},
 		inbounds:  map[netip.AddrPort]InboundVerdict{},
+		connects:  map[netip.AddrPort]ConnectVerdict{},
+		accepts:   map[netip.Addr]PeerVerdict{},
 	}
 }
 
@@ -103,6 +107,18 @@ func (a *stubAllocation) Inbound(src netip.AddrPort, _ mono.Time, _ int) Inbound
 
 func (a *stubAllocation) InboundICMP(quoted netip.AddrPort, _ ICMP, now mono.Time, lane int) InboundVerdict {
 	return a.Inbound(quoted, now, lane)
+}
+
+func (a *stubAllocation) Connect(peer netip.AddrPort, _ mono.Time) ConnectVerdict {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.connects[peer]
+}
+
+func (a *stubAllocation) AcceptPeer(src netip.AddrPort, _ mono.Time) PeerVerdict {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.accepts[src.Addr()]
 }
 
 func (a *stubAllocation) Closed(mono.Time) { a.closed.Add(1) }

@@ -50,6 +50,29 @@ func (e extState) PermitPeer(peer netip.AddrPort, hasPort bool, now mono.Time) (
 	return false, nil
 }
 
+// ConnectPeer implements turncore.PeerHook with the extension's Connect
+// (RFC 6062 §5.2).
+func (e extState) ConnectPeer(peer netip.AddrPort, now mono.Time) (netip.AddrPort, bool, error) {
+	switch v := e.Connect(peer, now); v.Decision {
+	case ConnectTo:
+		return v.To, true, nil
+	case ConnectForbid:
+		return peer, true, &Refusal{Code: 403, Reason: v.Reason}
+	case ConnectUnreachable:
+		return peer, true, &Refusal{Code: 447, Reason: v.Reason}
+	}
+	return peer, false, nil
+}
+
+// AcceptPeer implements turncore.PeerHook with the extension's AcceptPeer
+// (RFC 6062 §5.3).
+func (e extState) AcceptPeer(peer netip.AddrPort, now mono.Time) error {
+	if v := e.AllocationExtension.AcceptPeer(peer, now); v.Decision == PermitForbid {
+		return &Refusal{Code: 403, Reason: v.Reason}
+	}
+	return nil
+}
+
 // extensionOf returns the extension state behind a core hook (nil for none).
 func extensionOf(h turncore.PeerHook) AllocationExtension {
 	if e, ok := h.(extState); ok {

@@ -223,12 +223,6 @@ type Server struct {
 
 // New validates cfg and prepares a server; nothing is bound until Start.
 func New(cfg Config) (*Server, error) {
-	if cfg.TCPRelay.Enabled && cfg.Extension != nil {
-		// An extension may permit addresses it translates (the gateway's
-		// proxy IPs); a Connect would dial them as they are, so TCP
-		// relaying waits until extensions translate connections too.
-		return nil, errors.New("relay: TCPRelay cannot be combined with an Extension yet")
-	}
 	if cfg.Policy == nil {
 		return nil, errors.New("relay: Config.Policy is required")
 	}

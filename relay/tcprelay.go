@@ -114,7 +114,7 @@ func (s *Server) dialPeer(sess *session, act *turncore.Action) {
 	s.dialing[act.Conn] = pc
 	s.tcpMu.Unlock()
 	local := sess.tcp.local
-	peer := act.Peer
+	peer := act.To // the extension's translation of act.Peer, if any
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -416,13 +415,62 @@ func TestTCPRelayMemoryPerConnection(t *testing.T) {
 	}
 }
 
-// An extension may permit addresses it would translate (the gateway's
-// proxy IPs), which a Connect would dial as they are: the two are refused
-// together until extensions translate connections.
-func TestTCPRelayRefusesAnExtension(t *testing.T) {
-	cfg := Config{TCPRelay: TCPRelayConfig{Enabled: true}, Extension: &stubExtension{}}
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "Extension") {
-		t.Fatalf("New with TCPRelay and an Extension: %v", err)
+// An extension decides on a Connect's peer (AllocationExtension.Connect):
+// the relay connects to its translation while the client keeps the address
+// it named, a forbidden peer is 403 and one with nothing to connect to 447,
+// a translation to the relay's own listener is 403 all the same, and an
+// incoming connection the extension refuses is closed whatever permission
+// the client installed (RFC 6062 §5.2, §5.3).
+func TestTCPRelayExtensionTranslatesConnect(t *testing.T) {
+	x := newStubExtension()
+	srv := newTestServer(t, withTCPRelay, withExtension(x))
+	peerL := tcpPeer(t)
+	proxy := netip.MustParseAddrPort("198.51.100.7:22")
+	denied := netip.MustParseAddrPort("198.51.100.7:23")
+	empty := netip.MustParseAddrPort("198.51.100.8:22")
+	selfie := netip.MustParseAddrPort("198.51.100.9:22")
+	x.connects[proxy] = ConnectVerdict{Decision: ConnectTo, To: addrOf(peerL)}
+	x.connects[denied] = ConnectVerdict{Decision: ConnectForbid, Reason: "stub"}
+	x.connects[empty] = ConnectVerdict{Decision: ConnectUnreachable, Reason: "stub"}
+	x.connects[selfie] = ConnectVerdict{Decision: ConnectTo, To: srv.tcp}
+	x.accepts[netip.MustParseAddr("127.0.0.1")] = PeerVerdict{Decision: PermitForbid, Reason: "stub"}
+
+	ctl := dialStream(t, srv, "tcp")
+	relayed := ctl.tcpAllocate()
+	code, id := ctl.connectPeer(proxy)
+	if code != 0 {
+		t.Fatalf("Connect to the translated peer: %d", code)
+	}
+	peer := acceptWithin(t, peerL)
+	if from := peerAddrOf(peer); from != relayed {
+		t.Fatalf("the peer sees %s, want the relayed address %s", from, relayed)
+	}
+	dc := dataConnection(t, srv, "tcp", ctl, id)
+	dc.write([]byte("ssh-2.0"))
+	readExactly(t, peer, peer, "ssh-2.0")
+	peer.Write([]byte("banner"))
+	readExactly(t, dc.conn, dc.r, "banner")
+	for _, c := range []struct {
+		peer netip.AddrPort
+		want int
+	}{{denied, 403}, {empty, 447}, {selfie, 403}} {
+		if code, _ := ctl.connectPeer(c.peer); code != c.want {
+			t.Fatalf("Connect to %s: %d, want %d", c.peer, code, c.want)
+		}
+	}
+
+	// The extension refuses loopback sources: a permitted one is closed.
+	requireCode(t, ctl.request(stunmsg.CreatePermission, func(b *stunmsg.Builder) {
+		b.AddXORAddress(stunmsg.AttrXORPeerAddress, netip.MustParseAddrPort("127.0.0.1:0"))
+	}), 0)
+	incoming, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(relayed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer incoming.Close()
+	requireGone(t, incoming)
+	if got := srv.TCPRelayStats().Outcomes["refused"]; got != 1 {
+		t.Fatalf("refused outcomes %d, want 1", got)
 	}
 }
 

@@ -44,8 +44,10 @@ func (p *Processor) connect(req *request, a *allocation.Allocation) []byte {
 		return p.errorResponse(403, key, false, req)
 	}
 	// The peer is checked exactly as for CreatePermission and ChannelBind
-	// (RFC 6062 §5.2: 403 for a connection local policy forbids).
-	if err := p.permitPeer(a, peer, true, req); err != nil {
+	// (RFC 6062 §5.2: 403 for a connection local policy forbids), unless
+	// the extension claims it.
+	to, err := p.connectPeer(a, peer, req)
+	if err != nil {
 		p.res.Outcome.PeerDenied = err
 		return p.errorResponse(RefusalCode(err, 403), key, false, req)
 	}
@@ -84,9 +86,29 @@ func (p *Processor) connect(req *request, a *allocation.Allocation) []byte {
 	t.addLocked(cfg, conn)
 	t.mu.Unlock()
 	p.act(Action{Kind: ActPermitted, Alloc: a, Peer: netip.AddrPortFrom(peer.Addr(), 0)})
-	p.act(Action{Kind: ActConnect, Alloc: a, Peer: peer, Conn: conn.id})
+	p.act(Action{Kind: ActConnect, Alloc: a, Peer: peer, To: to, Conn: conn.id})
 	// Counted when it is answered (ConnectDone or the timeout).
 	return nil
+}
+
+// connectPeer decides on a Connect's peer and returns the address to
+// connect to: the extension's translation when it claims peer, else peer
+// after permitPeer. The relay's own sockets are refused either way, as the
+// translated destinations of datagrams are (RFC 8656 §10.2 lets a server
+// restrict peers).
+func (p *Processor) connectPeer(a *allocation.Allocation, peer netip.AddrPort, req *request) (netip.AddrPort, error) {
+	if p.c.OwnSocket(peer) {
+		return peer, errOwnSocket
+	}
+	if h := stateOf(a).hook; h != nil {
+		if to, decided, err := h.ConnectPeer(peer, req.now); decided {
+			if err == nil && p.c.OwnSocket(to) {
+				err = errOwnSocket
+			}
+			return to, err
+		}
+	}
+	return peer, p.permitPeer(a, peer, true, req)
 }
 
 // connectionBind handles a ConnectionBind on a new client data connection

@@ -141,6 +141,13 @@ func (ph *fakePeerHook) PermitPeer(peer netip.AddrPort, _ bool, now mono.Time) (
 	return true, errors.New("not yours")
 }
 
+func (ph *fakePeerHook) ConnectPeer(peer netip.AddrPort, now mono.Time) (netip.AddrPort, bool, error) {
+	decided, err := ph.PermitPeer(peer, true, now)
+	return peer, decided, err
+}
+
+func (ph *fakePeerHook) AcceptPeer(netip.AddrPort, mono.Time) error { return nil }
+
 // The extension decides on the peers it claims, before (and instead of)
 // the policy, and may refuse an Allocate with its own code; the state of
 // an Allocate that fails later is handed back.

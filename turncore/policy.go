@@ -60,6 +60,21 @@ type PeerHook interface {
 	// allows it without the Policy, with an error refuses it (a *Refusal
 	// chooses the code, 403 otherwise).
 	PermitPeer(peer netip.AddrPort, hasPort bool, now mono.Time) (decided bool, err error)
+
+	// ConnectPeer is asked first about the peer of a Connect (RFC 6062
+	// §5.2). decided false leaves the peer to PermitPeer and the Policy,
+	// as for ChannelBind, and the connection goes to peer. decided true
+	// with a nil error allows it without them and the connection goes to
+	// to (an extension's translation; the relay's own sockets are still
+	// refused); with an error refuses it (a *Refusal chooses the code:
+	// 403, or 447 when there is nothing to connect to).
+	ConnectPeer(peer netip.AddrPort, now mono.Time) (to netip.AddrPort, decided bool, err error)
+
+	// AcceptPeer is asked first about a connection a peer opened to the
+	// allocation's relayed TCP address (RFC 6062 §5.3); an error refuses
+	// it whatever permission the client installed, nil leaves it to the
+	// permission check.
+	AcceptPeer(peer netip.AddrPort, now mono.Time) error
 }
 
 // Refusal is a policy answer with the STUN error code to send.

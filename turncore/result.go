@@ -89,7 +89,9 @@ const (
 	// §10.2), one action per IP.
 	ActPermitted
 	// ActConnect: open a TCP connection from Action.Alloc's relayed
-	// address to Action.Peer (RFC 6062 §5.2) and report the outcome with
+	// address to Action.To (Action.Peer, or where the extension
+	// translated it, PeerHook.ConnectPeer) for the client's Action.Peer
+	// (RFC 6062 §5.2) and report the outcome with
 	// Core.ConnectDone(Action.Conn, ...). The Connect is answered then.
 	ActConnect
 	// ActConnectionBound: the ConnectionBind being answered bound the
@@ -114,6 +116,7 @@ type Action struct {
 	Handle  any
 	Family  allocation.Family
 	Peer    netip.AddrPort
+	To      netip.AddrPort // ActConnect's destination
 	Data    []byte
 	Drop    Drop
 	Channel uint16

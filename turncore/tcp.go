@@ -83,6 +83,7 @@ var (
 	ErrNoPermission     = errors.New("turncore: no permission for the peer")
 	ErrConnectionLimit  = errors.New("turncore: peer connection limit reached")
 	ErrDraining         = errors.New("turncore: draining")
+	ErrExtensionRefused = errors.New("turncore: the extension refused the peer")
 )
 
 // connState is where a peer data connection stands.
@@ -331,6 +332,11 @@ func (c *Core) AcceptPeer(a *allocation.Allocation, peer netip.AddrPort, handle 
 		return 0, nil, ErrDraining
 	}
 	peer = peerAddr(peer)
+	if h := stateOf(a).hook; h != nil {
+		if err := h.AcceptPeer(peer, now); err != nil {
+			return 0, nil, ErrExtensionRefused
+		}
+	}
 	if !a.Permitted(peer.Addr(), now) {
 		return 0, nil, ErrNoPermission
 	}

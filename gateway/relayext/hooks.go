@@ -111,6 +111,49 @@ func (s *session) Permit(peer netip.AddrPort, _ bool, _ mono.Time) relay.PeerVer
 	return relay.PeerVerdict{}
 }
 
+// Connect implements relay.AllocationExtension for an RFC 6062 Connect
+// (§5.2): a proxy IP:port is connected to the domain's real IP of this
+// moment, which the connection keeps for its life (gateway.Session.Connect);
+// a CIDR resource address as it is; filtered ports and resources the user
+// may not use get 403, a proxy without records 447, each with reason
+// "gateway_<reason>". Every other address is left to the relay's checks.
+func (s *session) Connect(peer netip.AddrPort, now mono.Time) relay.ConnectVerdict {
+	if !s.x.covers(peer.Addr()) {
+		return relay.ConnectVerdict{}
+	}
+	s.mu.Lock()
+	v := s.core.Connect(peer, now)
+	s.mu.Unlock()
+	s.x.shared().count(v)
+	switch v.Action {
+	case gateway.ActionSend:
+		return relay.ConnectVerdict{Decision: relay.ConnectTo, To: v.Addr}
+	case gateway.ActionForbid:
+		return relay.ConnectVerdict{Decision: relay.ConnectForbid, Reason: "gateway_" + v.Reason.String()}
+	case gateway.ActionRefuse:
+		return relay.ConnectVerdict{Decision: relay.ConnectUnreachable, Reason: "gateway_" + v.Reason.String()}
+	}
+	return relay.ConnectVerdict{}
+}
+
+// AcceptPeer implements relay.AllocationExtension for a peer's incoming TCP
+// connection (RFC 6062 §5.3): resources are outbound only, so one from a
+// gateway address is refused (gateway.Session.AcceptPeer); the relay's
+// permission check decides on every other.
+func (s *session) AcceptPeer(src netip.AddrPort, now mono.Time) relay.PeerVerdict {
+	if !s.x.covers(src.Addr().Unmap()) {
+		return relay.PeerVerdict{}
+	}
+	s.mu.Lock()
+	v := s.core.AcceptPeer(src, now)
+	s.mu.Unlock()
+	s.x.shared().count(v)
+	if v.Action == gateway.ActionForbid {
+		return relay.PeerVerdict{Decision: relay.PermitForbid, Reason: "gateway_" + v.Reason.String()}
+	}
+	return relay.PeerVerdict{}
+}
+
 // Closed implements relay.AllocationExtension: the core session ends with
 // its allocation, and the sweeper's entry for it goes stale.
 func (s *session) Closed(mono.Time) {
