@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -182,6 +183,19 @@ func TestRunnerTCPLoad(t *testing.T) {
 	}
 }
 
+// tcpLoadGoroutines returns the stacks of goroutines in the TCP load's
+// streams or in pion's TURN client, other than tests.
+func tcpLoadGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if (strings.Contains(g, "loadtest.(*tcpStream)") || strings.Contains(g, "pion/turn/v3")) && !strings.Contains(g, "testing.tRunner") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 // near says whether a and b agree to a millionth.
 func near(a, b float64) bool { return a == b || (b != 0 && abs(a/b-1) < 1e-6) }
 
@@ -190,4 +204,51 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// TestTCPLoadLeavesNoGoroutines runs the TCP load against a turnstile that
+// stays up afterwards, so that only the load's own closing, not the
+// server's exit, can end its streams: every goroutine of the streams and of
+// pion's client must be gone.
+func TestTCPLoadLeavesNoGoroutines(t *testing.T) {
+	dir := t.TempDir()
+	settings := ServerSettings{Secret: "0123456789abcdef0123", Realm: "bench.test", Threads: 1}
+	port, err := freeUDPPort(turnstilePortMin, coturnPortMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	p, err := startProcess(Turnstile, turnstileCommand(buildTurnstile(t, dir), settings, listen, true), filepath.Join(dir, "server.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.waitReady(ctx, serverStartTimeout, func(ctx context.Context) error { return stunPing(ctx, listen) }); err != nil {
+		t.Fatal(err)
+	}
+	lp := QuickParams()
+	lp.Warmup, lp.TCPDuration, lp.TCPConnections = 100*time.Millisecond, 200*time.Millisecond, 2
+	cfg := tcpLoad(lp).Config
+	cfg.Server, cfg.Secret = listen.String(), settings.Secret
+	res, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TCP == nil || res.TCP.RelayedBytes == 0 {
+		t.Fatalf("nothing relayed: %+v", res.TCP)
+	}
+	// A closed connection ends its goroutines within moments; the bound is
+	// for a loaded machine.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(tcpLoadGoroutines()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := tcpLoadGoroutines(); len(left) > 0 {
+		t.Errorf("%d goroutines of the TCP load outlived it, e.g.\n%s", len(left), left[0])
+	}
+	if ended, err := p.exited(); ended {
+		t.Fatalf("turnstile ended during the test: %v", err)
+	}
 }
