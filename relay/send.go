@@ -12,6 +12,15 @@ import (
 func (h *handler) toPeer(from *clientPath, act *turncore.Action, now mono.Time) {
 	sess := act.Alloc.Ext.(*session)
 	// Extension hook: what the extension claims bypasses the Policy.
+	if sess.tcp != nil {
+		// A TCP allocation has no datagram socket (RFC 6062 §5.1): only
+		// what the extension answers itself (the gateway's DNS sentinel)
+		// comes here, and nothing is sent.
+		if sess.ext == nil || sess.ext.Outbound(sess, act.Peer, act.Data, now, h.c.lane).Action != OutboundConsumed {
+			h.c.drop(turncore.DropTCPAllocation)
+		}
+		return
+	}
 	if sess.ext != nil && h.s.extOutbound(sess, act.Peer, act.Data, now, &h.sender, h.c, from.transport()) {
 		return
 	}

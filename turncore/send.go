@@ -38,9 +38,12 @@ func (p *Processor) send(ft allocation.FiveTuple, now mono.Time) {
 		p.act(Action{Kind: ActDrop, Drop: DropSendUnknownAttr})
 		return
 	}
-	if stateOf(a).tcp {
+	if stateOf(a).tcp && stateOf(a).hook == nil {
 		// RFC 6062 §5.1: a TCP allocation relays over peer data
-		// connections only; it has no datagram socket to send from.
+		// connections only; it has no datagram socket to send from. With
+		// an extension the indication goes on to the shell, which lets
+		// the extension answer it (the gateway's DNS sentinel gives a
+		// TCP allocation its proxy IPs) and drops the rest.
 		p.act(Action{Kind: ActDrop, Drop: DropTCPAllocation})
 		return
 	}

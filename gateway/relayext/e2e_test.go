@@ -20,7 +20,9 @@ const netnsResources = `{"resources": [
   {"name": "media", "domain": "media.test.internal", "users": ["*"]},
   {"name": "v4only", "domain": "v4only.test.internal", "users": ["alice"]},
   {"name": "lab", "cidr": "10.78.0.16/28", "users": ["alice"],
-   "filters": [{"protocol": "udp", "ports": "9000"}]}
+   "filters": [{"protocol": "udp", "ports": "9000"}, {"protocol": "tcp", "ports": "443"}]},
+  {"name": "ssh", "domain": "ssh.test.internal", "users": ["alice"],
+   "filters": [{"protocol": "tcp", "ports": "22-23"}]}
 ]}`
 
 // gatewayScenarios is the namespace child's part of TestGatewayNetns: a
@@ -54,6 +56,7 @@ func gatewayScenarios(t *testing.T) {
 	t.Run("dual allocation, IPv6 proxy of an IPv4-only name", func(t *testing.T) { noRecordsScenario(t, srv) })
 	t.Run("CIDR resource", func(t *testing.T) { cidrScenario(t, srv) })
 	t.Run("existing flows allocate nothing", func(t *testing.T) { translatedAllocsScenario(t, srv) })
+	t.Run("TCP resource across a re-resolution", tcpResourceScenario)
 }
 
 // gatewayClient is a client of alice with a dual allocation and a

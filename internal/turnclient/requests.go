@@ -26,6 +26,10 @@ type AllocateOptions struct {
 	// Lifetime sends LIFETIME, rounded down to whole seconds (§18.2);
 	// 0 omits it.
 	Lifetime time.Duration
+	// TCP sends REQUESTED-TRANSPORT TCP (RFC 6062 §5.1): the relayed
+	// address is a TCP one, reached with Connect and BindConnection; the
+	// client must be on a TCP or TLS connection.
+	TCP bool
 }
 
 // Allocation is a successful Allocate response (RFC 8656 §7.3).
@@ -67,7 +71,11 @@ func (a *Allocation) RelayedFor(f Family) (netip.AddrPort, bool) {
 // Supported, 437 when the 5-tuple already has one).
 func (c *Client) Allocate(opts AllocateOptions) (*Allocation, error) {
 	resp, err := c.request(stunmsg.Allocate, func(b *stunmsg.Builder) {
-		b.AddRequestedTransport(stunmsg.ProtoUDP)
+		proto := stunmsg.ProtoUDP
+		if opts.TCP {
+			proto = stunmsg.ProtoTCP
+		}
+		b.AddRequestedTransport(proto)
 		if opts.RequestedFamily != 0 {
 			b.AddAddressFamily(stunmsg.AttrRequestedAddressFamily, stunmsg.Family(opts.RequestedFamily))
 		}
