@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,15 +27,18 @@ import (
 //  3. a live flow never switches real IP: while the model says the flow is
 //     alive, every ActionSend for it goes to the same real IP:port;
 //  4. translated flows go to a real IP the domain resolved to, in the
-//     proxy's family.
+//     proxy's family;
+//  5. an RFC 6062 Connect goes to such a real IP too (or to the CIDR
+//     address itself), only on a port a tcp filter lists, and never
+//     disturbs the datagram flows (property 3 still holds around it).
 //
 // The model of flow liveness is the spec's: 120 s after the last datagram
 // either way once answered, 60 s after the last outbound before.
 
 const propertyResources = `{"resources": [
   {"name": "open", "domain": "*.open.internal", "users": ["*"]},
-  {"name": "filtered", "domain": "*.f.internal", "users": ["*"], "filters": [{"protocol": "udp", "ports": "1000-1999"}]},
-  {"name": "lab", "cidr": "10.9.0.0/24", "users": ["*"], "filters": [{"protocol": "udp", "ports": "1000-2999"}]}
+  {"name": "filtered", "domain": "*.f.internal", "users": ["*"], "filters": [{"protocol": "udp", "ports": "1000-1999"}, {"protocol": "tcp", "ports": "2500"}]},
+  {"name": "lab", "cidr": "10.9.0.0/24", "users": ["*"], "filters": [{"protocol": "udp", "ports": "1000-2999"}, {"protocol": "tcp", "ports": "5000"}]}
 ]}`
 
 // propertyRevoked removes the filtered resource and the CIDR resource.
@@ -107,6 +111,8 @@ func TestTricky12_EveryICMPErrorNamesTheProxyAddress(t *testing.T) {
 		"out refuse(flow_collision)", "out refuse(no_access)", "out refuse(unknown_proxy)",
 		"in deliver(translated)", "in deliver(direct)", "in drop(expired_flow)", "in pass(not_gateway)",
 		"icmp deliver(translated)", "icmp drop(expired_flow)", "icmp drop(no_flow)",
+		"connect send(translated)", "connect send(direct)", "connect forbid(filter_denied)",
+		"connect refuse(no_records)",
 	} {
 		if seen[k] == 0 {
 			t.Errorf("no step produced %q; outcomes: %v", k, seen)
@@ -123,8 +129,10 @@ func (r *propertyRun) step() {
 	switch n := r.rng.IntN(100); {
 	case n < 10:
 		r.resolve()
-	case n < 45:
+	case n < 40:
 		r.outbound()
+	case n < 45:
+		r.connect()
 	case n < 70:
 		r.inbound()
 	case n < 85:
@@ -237,6 +245,41 @@ func (r *propertyRun) outbound() {
 		}
 	default:
 		r.fail("unexpected %v for %v", v, dst)
+	}
+}
+
+// connect checks property 5 for a Connect to a random destination.
+func (r *propertyRun) connect() {
+	dst := r.destination()
+	v := r.s.Connect(dst, r.now)
+	r.count("connect", v)
+	ordinary := dst.Addr() == netip.MustParseAddr("198.51.100.7") ||
+		(r.revoked && slices.Contains(cidrPool, dst.Addr()))
+	switch v.Action {
+	case ActionSend:
+		r.checkRealIP(dst, v.Addr)
+		filtered := false
+		for name, ps := range r.proxies {
+			filtered = filtered || strings.HasSuffix(name, ".f.internal") && slices.Contains(ps, dst.Addr())
+		}
+		switch {
+		case filtered && dst.Port() != 2500, slices.Contains(cidrPool, dst.Addr()) && dst.Port() != 5000:
+			r.fail("Connect to %v allowed on a port no tcp filter lists", dst)
+		}
+	case ActionForbid:
+		if v.Reason == ReasonNotGateway || ordinary {
+			r.fail("Connect to %v forbidden with %v", dst, v)
+		}
+	case ActionRefuse:
+		if v.Reason != ReasonNoRecords {
+			r.fail("Connect to %v refused with %v", dst, v)
+		}
+	case ActionPass:
+		if !ordinary {
+			r.fail("gateway address %v passed to the default policy: %v", dst, v)
+		}
+	default:
+		r.fail("unexpected %v for Connect to %v", v, dst)
 	}
 }
 
