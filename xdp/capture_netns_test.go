@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/turnstile-relay/turnstile/internal/netnslab"
 	"github.com/turnstile-relay/turnstile/relay"
 )
 
@@ -49,7 +50,7 @@ const maxCapturedFrames = 20000
 func startCapture(t *testing.T, ns, ifname string) *frameCapture {
 	t.Helper()
 	c := &frameCapture{stop: make(chan struct{}), done: make(chan struct{})}
-	if err := inNamespace(ns, func() error {
+	if err := netnslab.InNamespace(ns, func() error {
 		ifc, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err

@@ -3,49 +3,34 @@ package xdp
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"github.com/pion/logging"
 	"github.com/pion/turn/v3"
-	"golang.org/x/sys/unix"
 
 	"github.com/turnstile-relay/turnstile/config"
 	"github.com/turnstile-relay/turnstile/internal/mono/monotest"
+	"github.com/turnstile-relay/turnstile/internal/netnslab"
 	"github.com/turnstile-relay/turnstile/internal/turnclient"
 	"github.com/turnstile-relay/turnstile/internal/wiring"
 	"github.com/turnstile-relay/turnstile/relay"
 )
 
-// The end-to-end test's world: four namespaces the test creates, joined by
-// veth pairs through a router (which forwards), so every packet reaches the
-// relay's interface as it would from the network.
-//
-//	client c0 10.0.1.2  fd00:1::2 ── r1 router r2 ── x0 relay 10.0.2.2 fd00:2::2
-//	                                     r3
-//	                                      └── p0 peer 10.0.3.2 fd00:3::2
-//
-// The program runs natively on x0. Transmit checksum offload is off on c0
-// and p0, where the datagrams are made: a veth otherwise hands the router,
-// and so x0's XDP program, datagrams whose UDP checksum is still partial.
-// XDP_TX on a veth needs NAPI on the other end; GRO on r2 gives it one.
-// Forwarding is on for x0 in the relay's namespace, the test's own: the
-// kernel answers XDP FIB lookups only there (docs/xdp.md).
+// The end-to-end test's world is internal/netnslab's: client, router,
+// relay and peer namespaces joined by veth pairs through the router, so
+// every packet reaches the relay's interface x0, where the program runs
+// natively, as it would from the network. The parent process builds it;
+// the child, inside the relay's namespace, prepares the datapath and runs
+// the relay.
 const e2eChildEnv = "TURNSTILE_XDP_E2E_NAMESPACES"
 
 // TestEndToEndThroughNamespaces: a TURN client relays ChannelData through
@@ -66,7 +51,16 @@ func TestEndToEndThroughNamespaces(t *testing.T) {
 		}
 		t.Skip("the namespaces need root")
 	}
-	client, router, relayNS, peer := buildEndToEndTopology(t, ip)
+	world, err := netnslab.Build(ip, "tsxdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := world.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	client, router, relayNS, peer := world.Client, world.Router, world.Relay, world.Peer
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ip, "netns", "exec", relayNS, os.Args[0],
@@ -79,137 +73,15 @@ func TestEndToEndThroughNamespaces(t *testing.T) {
 	t.Logf("inside the namespace:\n%s", out)
 }
 
-func buildEndToEndTopology(t *testing.T, ip string) (client, router, relayNS, peer string) {
-	t.Helper()
-	var suffix [3]byte
-	rand.Read(suffix[:])
-	base := fmt.Sprintf("tsxdp-%d-%s", os.Getpid(), hex.EncodeToString(suffix[:]))
-	client, router, relayNS, peer = base+"-c", base+"-g", base+"-r", base+"-p"
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	for _, ns := range []string{client, router, relayNS, peer} {
-		run("netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command(ip, "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("removing namespace %s: %v\n%s", ns, err, out)
-			}
-		})
-		run("netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad")
-		run("-n", ns, "link", "set", "lo", "up")
-	}
-	for _, l := range []struct{ ns, dev, peerDev, v4, v6, gw4, gw6, rv4, rv6 string }{
-		{client, "c0", "r1", "10.0.1.2/24", "fd00:1::2/64", "10.0.1.1", "fd00:1::1", "10.0.1.1/24", "fd00:1::1/64"},
-		{relayNS, "x0", "r2", "10.0.2.2/24", "fd00:2::2/64", "10.0.2.1", "fd00:2::1", "10.0.2.1/24", "fd00:2::1/64"},
-		{peer, "p0", "r3", "10.0.3.2/24", "fd00:3::2/64", "10.0.3.1", "fd00:3::1", "10.0.3.1/24", "fd00:3::1/64"},
-	} {
-		run("-n", l.ns, "link", "add", l.dev, "type", "veth", "peer", "name", l.peerDev, "netns", router)
-		run("-n", l.ns, "addr", "add", l.v4, "dev", l.dev)
-		run("-n", l.ns, "addr", "add", l.v6, "dev", l.dev, "nodad")
-		run("-n", router, "addr", "add", l.rv4, "dev", l.peerDev)
-		run("-n", router, "addr", "add", l.rv6, "dev", l.peerDev, "nodad")
-		run("-n", l.ns, "link", "set", l.dev, "up")
-		run("-n", router, "link", "set", l.peerDev, "up")
-		run("-n", l.ns, "route", "add", "default", "via", l.gw4)
-		run("-n", l.ns, "-6", "route", "add", "default", "via", l.gw6)
-	}
-	run("netns", "exec", router, "sh", "-c",
-		"echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
-	run("netns", "exec", relayNS, "sh", "-c",
-		"echo 1 > /proc/sys/net/ipv4/conf/x0/forwarding && echo 1 > /proc/sys/net/ipv6/conf/x0/forwarding")
-	return client, router, relayNS, peer
-}
-
-// inNamespace runs fn on a thread that joined namespace ns (by its name
-// under /run/netns); sockets fn opens belong to ns. The thread is retired
-// afterwards (its goroutine exits locked).
-func inNamespace(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("joining %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-// ethtoolSet sets one legacy ethtool flag (struct ethtool_value) of an
-// interface in the calling thread's namespace.
-func ethtoolSet(ifname string, cmd, value uint32) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	v := struct{ cmd, data uint32 }{cmd, value}
-	ifr, err := unix.NewIfreq(ifname)
-	if err != nil {
-		return err
-	}
-	// struct ifreq's union holds a pointer to the ethtool command.
-	req := struct {
-		name [unix.IFNAMSIZ]byte
-		data unsafe.Pointer
-		_    [16]byte
-	}{data: unsafe.Pointer(&v)}
-	copy(req.name[:], ifr.Name())
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&req))); errno != 0 {
-		return fmt.Errorf("SIOCETHTOOL %#x on %s: %w", cmd, ifname, errno)
-	}
-	runtime.KeepAlive(&v)
-	return nil
-}
-
-const ethtoolSetTxCsum = 0x17 // ETHTOOL_STXCSUM
-
-// attachPassProgram attaches an XDP program that passes every frame to
-// ifname in namespace ns: a veth delivers what its peer sends with XDP_TX
-// only when it runs XDP itself (its NAPI), as Firezone's CI found.
-func attachPassProgram(t *testing.T, ns, ifname string) link.Link {
-	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.XDP,
-		License:      "MIT",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpPass), asm.Return()},
-	})
+func endToEndInsideRelayNamespace(t *testing.T, names []string) {
+	clientNS, routerNS, peerNS := names[0], names[1], names[2]
+	// The parent built the world; the datapath's preparation happens here,
+	// in the process that holds the pass program's link.
+	world := netnslab.Topology{Client: clientNS, Router: routerNS, Peer: peerNS}
+	passAll, err := world.PrepareDatapath()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prog.Close() // the link holds it
-	var l link.Link
-	if err := inNamespace(ns, func() error {
-		ifc, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: link.XDPDriverMode})
-		return err
-	}); err != nil {
-		t.Fatalf("attaching the pass program to %s: %v", ifname, err)
-	}
-	return l
-}
-
-func endToEndInsideRelayNamespace(t *testing.T, names []string) {
-	clientNS, routerNS, peerNS := names[0], names[1], names[2]
-	for _, s := range []struct{ ns, dev string }{{clientNS, "c0"}, {peerNS, "p0"}} {
-		if err := inNamespace(s.ns, func() error { return ethtoolSet(s.dev, ethtoolSetTxCsum, 0) }); err != nil {
-			t.Fatalf("transmit checksum offload off: %v", err)
-		}
-	}
-	passAll := attachPassProgram(t, routerNS, "r2")
 	defer passAll.Close()
 
 	cfg, err := config.Load([]string{
@@ -288,7 +160,7 @@ func endToEndInsideRelayNamespace(t *testing.T, names []string) {
 // 50 round trips more are relayed by the kernel both ways, every one.
 func pionThroughTheKernel(t *testing.T, srv *relay.Server, clientNS, peerNS string) {
 	var peerConn, clientConn net.PacketConn
-	if err := inNamespace(peerNS, func() (err error) {
+	if err := netnslab.InNamespace(peerNS, func() (err error) {
 		peerConn, err = net.ListenPacket("udp4", "10.0.3.2:0")
 		return err
 	}); err != nil {
@@ -305,7 +177,7 @@ func pionThroughTheKernel(t *testing.T, srv *relay.Server, clientNS, peerNS stri
 			peerConn.WriteTo(buf[:n], from)
 		}
 	}()
-	if err := inNamespace(clientNS, func() (err error) {
+	if err := netnslab.InNamespace(clientNS, func() (err error) {
 		clientConn, err = net.ListenPacket("udp4", "10.0.1.2:0")
 		return err
 	}); err != nil {
@@ -396,7 +268,7 @@ func relayThroughTheKernel(t *testing.T, srv *relay.Server, off *Offload, clock 
 	clientNS, peerNS string, server netip.AddrPort, peerIP netip.Addr) {
 	const rounds = 200
 	var peerConn *net.UDPConn
-	if err := inNamespace(peerNS, func() error {
+	if err := netnslab.InNamespace(peerNS, func() error {
 		var err error
 		peerConn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(peerIP, 0)))
 		return err
@@ -407,7 +279,7 @@ func relayThroughTheKernel(t *testing.T, srv *relay.Server, off *Offload, clock 
 	peer := peerConn.LocalAddr().(*net.UDPAddr).AddrPort()
 
 	var c *turnclient.Client
-	if err := inNamespace(clientNS, func() error {
+	if err := netnslab.InNamespace(clientNS, func() error {
 		var err error
 		c, err = turnclient.Dial(context.Background(), turnclient.Config{
 			Server: server, Username: "alice", Password: "secret-password", Timeout: 10 * time.Second,
