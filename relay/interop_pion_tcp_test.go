@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"testing"
@@ -11,18 +12,28 @@ import (
 )
 
 // TestPionClientTCPAllocation runs pion/turn/v3's RFC 6062 client against
-// the relay over TCP: AllocateTCP, a connection to a peer (CreatePermission,
-// Connect, ConnectionBind on a second connection) with bytes both ways, and
-// a peer's connection to the relayed address accepted through a
-// ConnectionAttempt. pion v3.0.3 binds data connections over plain TCP
-// only (its DialTCPWithConn and AcceptTCPWithConn need a *net.TCPConn), so
-// TLS is covered by TestTCPRelayConnectBindAndRelay instead.
+// the relay over TCP and over TLS: AllocateTCP, a connection to a peer
+// (CreatePermission, Connect, ConnectionBind on a second connection) with
+// bytes both ways, and a peer's connection to the relayed address accepted
+// through a ConnectionAttempt. pion dials plain TCP data connections
+// itself; over TLS the test dials them and hands them to DialTCPWithConn
+// and AcceptTCPWithConn.
 func TestPionClientTCPAllocation(t *testing.T) {
+	for _, transport := range streamTransports {
+		t.Run(transport, func(t *testing.T) { pionTCPAllocation(t, transport) })
+	}
+}
+
+func pionTCPAllocation(t *testing.T, transport string) {
 	srv := newTestServer(t, withTCPRelay)
 	user, pass := restCredentials("pion-tcp-alloc")
+	server := srv.tcp
+	if transport == "tls" {
+		server = srv.tls
+	}
 	client, err := turn.NewClient(&turn.ClientConfig{
-		TURNServerAddr: srv.tcp.String(),
-		Conn:           dialPion(t, srv, "tcp"),
+		TURNServerAddr: server.String(),
+		Conn:           dialPion(t, srv, transport),
 		Username:       user,
 		Password:       pass,
 		Realm:          testRealm,
@@ -51,11 +62,7 @@ func TestPionClientTCPAllocation(t *testing.T) {
 		defer c.Close()
 		io.Copy(c, c)
 	}()
-	data, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(srv.tcp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := alloc.DialTCPWithConn(data, "tcp", net.TCPAddrFromAddrPort(addrOf(peerL)))
+	dc, err := alloc.DialTCPWithConn(pionDataConn(t, srv, transport), "tcp", net.TCPAddrFromAddrPort(addrOf(peerL)))
 	if err != nil {
 		t.Fatalf("pion's Connect and ConnectionBind: %v", err)
 	}
@@ -74,7 +81,12 @@ func TestPionClientTCPAllocation(t *testing.T) {
 	defer peer.Close()
 	peer.Write([]byte("hello from the peer"))
 	alloc.SetDeadline(time.Now().Add(5 * time.Second))
-	ac, err := alloc.AcceptTCP()
+	var ac net.Conn
+	if transport == "tls" {
+		ac, err = alloc.AcceptTCPWithConn(pionDataConn(t, srv, transport))
+	} else {
+		ac, err = alloc.AcceptTCP()
+	}
 	if err != nil {
 		t.Fatalf("pion's accept: %v", err)
 	}
@@ -83,3 +95,45 @@ func TestPionClientTCPAllocation(t *testing.T) {
 	ac.Write([]byte("hello back"))
 	readExactly(t, peer, peer, "hello back")
 }
+
+// pionDataConn dials a data connection to the relay for pion's
+// DialTCPWithConn and AcceptTCPWithConn, which need its TCP socket methods
+// (transport.TCPConn).
+func pionDataConn(t *testing.T, srv *testServer, transport string) net.Conn {
+	t.Helper()
+	sock, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(srv.tcp))
+	if transport == "tls" {
+		sock, err = net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(srv.tls))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	if transport != "tls" {
+		return sock
+	}
+	c := tls.Client(sock, &tls.Config{RootCAs: srv.certPool, ServerName: "127.0.0.1"})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	return tlsTCPConn{Conn: c, sock: sock}
+}
+
+// tlsTCPConn is a TLS connection with the socket methods pion asserts on a
+// data connection: bytes go through TLS, socket options to the TCP socket
+// underneath.
+type tlsTCPConn struct {
+	*tls.Conn
+	sock *net.TCPConn
+}
+
+func (c tlsTCPConn) CloseRead() error { return c.sock.CloseRead() }
+func (c tlsTCPConn) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+func (c tlsTCPConn) SetLinger(sec int) error                  { return c.sock.SetLinger(sec) }
+func (c tlsTCPConn) SetKeepAlive(on bool) error               { return c.sock.SetKeepAlive(on) }
+func (c tlsTCPConn) SetKeepAlivePeriod(d time.Duration) error { return c.sock.SetKeepAlivePeriod(d) }
+func (c tlsTCPConn) SetNoDelay(on bool) error                 { return c.sock.SetNoDelay(on) }
+func (c tlsTCPConn) SetWriteBuffer(n int) error               { return c.sock.SetWriteBuffer(n) }
+func (c tlsTCPConn) SetReadBuffer(n int) error                { return c.sock.SetReadBuffer(n) }
