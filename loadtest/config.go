@@ -158,6 +158,13 @@ type Config struct {
 	// PeerIP is the address the echo peers bind; loopback unless
 	// AllowNonLoopback.
 	PeerIP netip.Addr
+	// Peers, when not empty, are echo peers another process runs
+	// (ServeEcho), e.g. in another network namespace; allocation i uses
+	// Peers[i mod len(Peers)] and no echo peer starts here (PeerIP and
+	// EchoSockets are unused). Loopback unless AllowNonLoopback. The
+	// result's relayed counts then lack the datagrams to the peers, which
+	// ServeEcho reports.
+	Peers []netip.AddrPort
 	// EchoSockets is the number of echo peer sockets (one goroutine each);
 	// allocation i uses socket i mod EchoSockets.
 	EchoSockets int
@@ -334,6 +341,14 @@ func (c *Config) Validate() error {
 	}
 	if !c.AllowNonLoopback && !c.PeerIP.Unmap().IsLoopback() {
 		return bad("PeerIP", c.PeerIP, "is not loopback (set AllowNonLoopback to load other hosts)")
+	}
+	for _, p := range c.Peers {
+		if !p.IsValid() || p.Port() == 0 {
+			return bad("Peers", p, "must be address:port")
+		}
+		if !c.AllowNonLoopback && !p.Addr().Unmap().IsLoopback() {
+			return bad("Peers", p, "is not loopback (set AllowNonLoopback to load other hosts)")
+		}
 	}
 	if c.EchoSockets < 1 || c.EchoSockets > 256 {
 		return bad("EchoSockets", c.EchoSockets, "must be between 1 and 256")

@@ -28,7 +28,10 @@
 // back within PacketTimeout counts as lost. The echo peers are UDP sockets
 // the generator binds on a loopback address and serves with a few goroutines
 // (one per socket, batched with recvmmsg/sendmmsg on Linux), shared by all
-// allocations.
+// allocations. ServeEcho runs the echo peers alone, for a load whose
+// clients and peers sit in different processes or network namespaces (the
+// XDP profile's, docs/xdp.md); Config.Peers points a load at them
+// (turnstile-load -echo-only and -peers).
 //
 // On Linux the generator keeps its own cost low, since it shares the machine
 // with the server it measures: socket calls are raw non-blocking system

@@ -65,9 +65,13 @@ func (r *runState) traffic(ctx context.Context, res *Result) error {
 	cfg := r.cfg
 	meter := newServerMeter(cfg.ServerPID)
 	rssBefore := meter.rss()
-	echo, err := startEchoPool(cfg.PeerIP, cfg.EchoSockets, maxDataFrame(cfg.maxPayload()), cfg.GSO)
-	if err != nil {
-		return fmt.Errorf("loadtest: %w", err)
+	echo := externalPeers(cfg.Peers)
+	if len(cfg.Peers) == 0 {
+		var err error
+		echo, err = startEchoPool(cfg.PeerIP, cfg.EchoSockets, maxDataFrame(cfg.maxPayload()), cfg.GSO)
+		if err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
 	}
 	r.echo = echo
 	defer echo.close()
@@ -217,7 +221,8 @@ func share(total uint64, n int) uint64 {
 	return max(1, total/uint64(n))
 }
 
-// relayed counts packets the server has relayed: to the echo peers and
+// relayed counts packets the server has relayed: to the echo peers (those
+// of this process; external peers count theirs, ServeEcho) and
 // back to us.
 func (r *runState) relayed() uint64 { return r.echo.total() + r.totals().receivedAll }
 

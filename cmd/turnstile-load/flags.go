@@ -16,6 +16,8 @@ type options struct {
 	jsonPath string
 	plotPath string
 	quiet    bool
+	// echoOnly runs only the echo peers (loadtest.ServeEcho) on -peer-ip.
+	echoOnly bool
 }
 
 // parseFlags fills a loadtest.Config from the command line, starting from
@@ -25,7 +27,7 @@ type options struct {
 func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, error) {
 	cfg := loadtest.DefaultConfig()
 	var opt options
-	var transport, mode, sendPath, peerIP, checkpoints string
+	var transport, mode, sendPath, peerIP, peers, checkpoints string
 
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "TURN server `host:port` (loopback unless -allow-non-loopback)")
 	fs.StringVar(&transport, "transport", string(cfg.Transport), "client transport: udp, tcp or tls")
@@ -69,6 +71,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 
 	fs.StringVar(&peerIP, "peer-ip", cfg.PeerIP.String(), "address the echo peers bind")
 	fs.IntVar(&cfg.EchoSockets, "echo-sockets", cfg.EchoSockets, "echo peer sockets (one goroutine each)")
+	fs.StringVar(&peers, "peers", "", "comma-separated echo peer `addresses` another process runs (-echo-only), instead of starting echo peers here")
+	fs.BoolVar(&opt.echoOnly, "echo-only", false, "run only -echo-sockets echo peers on -peer-ip until SIGINT/SIGTERM: print their addresses as a JSON line, then the datagrams echoed")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server's `pid`, to report its CPU per packet and RSS per allocation")
 	fs.StringVar(&checkpoints, "rss-checkpoints", "", "with -server-pid: comma-separated allocation `counts` at which setup reads the server's RssAnon, for the memory per allocation as a slope (e.g. 500,1000,2000)")
 	fs.DurationVar(&cfg.SampleInterval, "sample-interval", cfg.SampleInterval, "throughput sampling and progress interval")
@@ -91,6 +95,15 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 		return cfg, opt, fmt.Errorf("-peer-ip: %w", err)
 	}
 	cfg.PeerIP = ip
+	if peers != "" {
+		for _, f := range strings.Split(peers, ",") {
+			ap, err := netip.ParseAddrPort(strings.TrimSpace(f))
+			if err != nil {
+				return cfg, opt, fmt.Errorf("-peers: %w", err)
+			}
+			cfg.Peers = append(cfg.Peers, ap)
+		}
+	}
 	if checkpoints != "" {
 		for _, f := range strings.Split(checkpoints, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -99,6 +112,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 			}
 			cfg.RSSCheckpoints = append(cfg.RSSCheckpoints, n)
 		}
+	}
+	if opt.echoOnly {
+		// Echo peers only answer what reaches them: no server, credentials
+		// or load settings apply (ServeEcho checks the address and count).
+		return cfg, opt, nil
 	}
 	// The static password may come from the environment even when REST
 	// credentials are used; it only matters with -username.

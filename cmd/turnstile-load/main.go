@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -56,6 +57,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if opt.echoOnly {
+		return serveEcho(ctx, cfg, stdout, stderr)
+	}
 	res, runErr := loadtest.Run(ctx, cfg)
 
 	status := 0
@@ -94,4 +98,34 @@ func writeJSON(path string, stdout io.Writer, res *loadtest.Result) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
+}
+
+// echoPeersLine and echoedLine are what -echo-only prints, one JSON line
+// each: the peers' addresses once they listen (for the load's -peers), and
+// the datagrams they echoed once a signal ends them.
+type echoPeersLine struct {
+	Peers []netip.AddrPort `json:"peers"`
+}
+
+type echoedLine struct {
+	Echoed uint64 `json:"echoed"`
+}
+
+func serveEcho(ctx context.Context, cfg loadtest.Config, stdout, stderr io.Writer) int {
+	enc := json.NewEncoder(stdout)
+	var writeErr error
+	echoed, err := loadtest.ServeEcho(ctx, cfg.PeerIP, cfg.EchoSockets, func(peers []netip.AddrPort) {
+		writeErr = enc.Encode(echoPeersLine{Peers: peers})
+	})
+	if err == nil {
+		err = writeErr
+	}
+	if err == nil {
+		err = enc.Encode(echoedLine{Echoed: echoed})
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "turnstile-load:", err)
+		return 1
+	}
+	return 0
 }
