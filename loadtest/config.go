@@ -165,6 +165,11 @@ type Config struct {
 	// result's relayed counts then lack the datagrams to the peers, which
 	// ServeEcho reports.
 	Peers []netip.AddrPort
+	// Direct sends the same probes straight from each client socket to its
+	// echo peer, with no TURN server and no framing: the baseline a relay's
+	// cost is measured above (docs/xdp.md's netns profile). UDP and the
+	// packet modes but churn only; Server and credentials are unused.
+	Direct bool
 	// EchoSockets is the number of echo peer sockets (one goroutine each);
 	// allocation i uses socket i mod EchoSockets.
 	EchoSockets int
@@ -259,6 +264,10 @@ func (c *Config) Validate() error {
 		return bad("TLSInsecureSkipVerify", true, "contradicts TLSCAFile")
 	}
 	switch {
+	case c.Direct:
+		if c.Transport != TransportUDP || c.Mode == ModeChurn || c.Mode == ModeTCP {
+			return bad("Direct", c.Direct, "needs UDP and the closed, open, ramp or realistic mode")
+		}
 	case c.Secret != "" && c.Username != "":
 		return bad("Username", c.Username, "set either Secret (REST credentials) or Username/Password, not both")
 	case c.Secret == "" && c.Username == "":

@@ -31,7 +31,9 @@
 // allocations. ServeEcho runs the echo peers alone, for a load whose
 // clients and peers sit in different processes or network namespaces (the
 // XDP profile's, docs/xdp.md); Config.Peers points a load at them
-// (turnstile-load -echo-only and -peers).
+// (turnstile-load -echo-only and -peers). Config.Direct sends the same
+// probes from the same sockets straight to the peers, bare, with no server:
+// the baseline a relay's cost is measured above.
 //
 // On Linux the generator keeps its own cost low, since it shares the machine
 // with the server it measures: socket calls are raw non-blocking system

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLoadThroughExternalPeers: echo peers served by ServeEcho (as
@@ -71,5 +72,60 @@ func TestServeEchoRefusesBadSocketCounts(t *testing.T) {
 		if _, err := ServeEcho(context.Background(), netipMust("127.0.0.1"), n, func([]netip.AddrPort) {}); err == nil {
 			t.Errorf("%d sockets accepted", n)
 		}
+	}
+}
+
+// TestDirectReachesPeersWithoutServer: the direct baseline sends the
+// realistic flows straight to the echo peers, with no TURN server at all
+// (Server points at a port nothing answers on), and gets every probe back.
+func TestDirectReachesPeersWithoutServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan []netip.AddrPort, 1)
+	echoed := make(chan uint64, 1)
+	go func() {
+		n, _ := ServeEcho(ctx, netipMust("127.0.0.1"), 2, func(p []netip.AddrPort) { ready <- p })
+		echoed <- n
+	}()
+	cfg := DefaultConfig()
+	cfg.Server = "127.0.0.1:9" // discard: never contacted
+	cfg.Direct = true
+	cfg.Peers = <-ready
+	cfg.Mode, cfg.Allocations, cfg.VideoFlows = ModeRealistic, 4, 1
+	cfg.Duration, cfg.Warmup = 500*time.Millisecond, 100*time.Millisecond
+	cfg.SampleInterval = 100 * time.Millisecond
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Packets == nil || res.Packets.Received == 0 || res.Packets.Stray != 0 {
+		t.Fatalf("direct run: %+v", res.Packets)
+	}
+	if res.Refreshes != 0 || len(res.TeardownFailures) != 0 {
+		t.Fatalf("direct run refreshed %d times, teardown failures %v", res.Refreshes, res.TeardownFailures)
+	}
+	cancel()
+	if n := <-echoed; n < res.Packets.Received {
+		t.Fatalf("peers echoed %d, the load received %d", n, res.Packets.Received)
+	}
+}
+
+func TestDirectNeedsUDPPacketModes(t *testing.T) {
+	for _, m := range []Mode{ModeChurn} {
+		cfg := DefaultConfig()
+		cfg.Direct, cfg.Mode = true, m
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("Direct with mode %s accepted", m)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Direct, cfg.Transport = true, TransportTCP
+	if err := cfg.Validate(); err == nil {
+		t.Error("Direct over TCP accepted")
+	}
+	cfg = DefaultConfig()
+	cfg.Direct = true // no credentials needed
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Direct without credentials: %v", err)
 	}
 }

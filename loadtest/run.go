@@ -184,7 +184,9 @@ func (r *runState) measure(ctx context.Context, res *Result, meter *serverMeter)
 	defer stopOnCancel()
 	start := mono.Now()
 	for _, s := range r.sessions {
-		s.refresh.arm(s, cfg.RefreshInterval, start)
+		if !s.direct { // no allocation to keep alive
+			s.refresh.arm(s, cfg.RefreshInterval, start)
+		}
 	}
 	done := make(chan struct{})
 	var timeline []Sample
@@ -333,7 +335,9 @@ func (r *runState) teardown(res *Result) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = s.cl.deleteAllocation(ctx)
+			if !s.direct {
+				errs[i] = s.cl.deleteAllocation(ctx)
+			}
 		})
 	}
 	wg.Wait()

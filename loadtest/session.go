@@ -26,7 +26,10 @@ type session struct {
 	// variable marks a session whose probes have sizes up to payload
 	// (realistic flows) instead of exactly payload.
 	variable bool
-	cnt      counters
+	// direct marks a session talking to its peer with no server between
+	// (Config.Direct): its frames are the bare probes.
+	direct bool
+	cnt    counters
 
 	// Open loop: owned by the session's pacer, kept off the cache lines the
 	// loop writes.
@@ -67,9 +70,18 @@ func writeBatch(cfg *Config) int {
 // setupSession dials, allocates and installs the send path (ChannelBind, or
 // CreatePermission for Send indications) for allocation i toward peer.
 func setupSession(ctx context.Context, cfg *Config, t target, i int, peer netip.AddrPort) (*session, error) {
+	if cfg.Direct {
+		t = target{addr: peer}
+	}
 	conn, err := dial(ctx, cfg, t, netip.Addr{}, readBatch(cfg), writeBatch(cfg), cfg.maxPayload())
 	if err != nil {
 		return nil, &opError{"dial", err}
+	}
+	if cfg.Direct {
+		s := &session{id: i, cl: client{conn: conn, udp: true}, peer: peer, direct: true,
+			payload: cfg.maxPayload(), variable: cfg.Mode == ModeRealistic}
+		s.openFrame = make([]byte, s.frameSize())
+		return s, nil
 	}
 	user, pass := credentials(cfg, i, time.Now())
 	s := &session{
@@ -131,6 +143,9 @@ func (c *client) deleteAllocation(ctx context.Context) error {
 
 // frameSize is the size of one probe frame on this session's send path.
 func (s *session) frameSize() int {
+	if s.direct {
+		return s.payload
+	}
 	if s.channel != 0 {
 		return turnwire.ChannelDataSize(s.payload, s.cl.conn.stream())
 	}
@@ -150,7 +165,9 @@ func (s *session) fillFrame(frame []byte, txid *[12]byte, p probe) {
 func (s *session) fillSized(frame []byte, txid *[12]byte, p probe, size int) []byte {
 	var payload []byte
 	var n int
-	if s.channel != 0 {
+	if s.direct {
+		payload, n = frame, size
+	} else if s.channel != 0 {
 		turnwire.PutChannelDataHeader(frame, s.channel, size)
 		n = turnwire.ChannelDataSize(size, s.cl.conn.stream())
 		payload = frame[turnwire.ChannelDataHeaderSize:]
@@ -182,22 +199,26 @@ func nextTxid(t *[12]byte) {
 // it is in time), a response to a refresh, or something to count as stray.
 func (s *session) onFrame(f []byte, now mono.Time) (p probe, ok bool) {
 	var data []byte
-	switch turnwire.Classify(f) {
-	case turnwire.KindChannelData:
+	switch kind := turnwire.Classify(f); {
+	case s.direct:
+		// The connected socket only hears from the peer: every datagram
+		// is a bare probe or stray.
+		data = f
+	case kind == turnwire.KindChannelData:
 		ch, d, valid := turnwire.ParseChannelData(f)
 		if !valid || ch != s.channel {
 			bump(&s.cnt.stray)
 			return probe{}, false
 		}
 		data = d
-	case turnwire.KindDataIndication:
+	case kind == turnwire.KindDataIndication:
 		d, valid := turnwire.ParseDataIndication(f)
 		if !valid {
 			bump(&s.cnt.stray)
 			return probe{}, false
 		}
 		data = d
-	case turnwire.KindResponse:
+	case kind == turnwire.KindResponse:
 		s.refresh.onResponse(s, f, now)
 		return probe{}, false
 	default:

@@ -76,6 +76,10 @@ func TestPeersFlag(t *testing.T) {
 	if len(cfg.Peers) != 2 || cfg.Peers[0] != want[0] || cfg.Peers[1] != want[1] {
 		t.Fatalf("Peers %v, want %v", cfg.Peers, want)
 	}
+	cfg, _, err = parseFlags(flag.NewFlagSet("t", flag.ContinueOnError), []string{"-direct", "-mode", "realistic"})
+	if err != nil || !cfg.Direct {
+		t.Fatalf("-direct without credentials: Direct %v, %v", cfg.Direct, err)
+	}
 	if _, _, err := parseFlags(flag.NewFlagSet("t", flag.ContinueOnError), []string{"-secret", "s", "-peers", "127.0.0.1"}); err == nil {
 		t.Fatal("-peers without a port accepted")
 	}

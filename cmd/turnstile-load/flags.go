@@ -72,6 +72,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 	fs.StringVar(&peerIP, "peer-ip", cfg.PeerIP.String(), "address the echo peers bind")
 	fs.IntVar(&cfg.EchoSockets, "echo-sockets", cfg.EchoSockets, "echo peer sockets (one goroutine each)")
 	fs.StringVar(&peers, "peers", "", "comma-separated echo peer `addresses` another process runs (-echo-only), instead of starting echo peers here")
+	fs.BoolVar(&cfg.Direct, "direct", false, "baseline: send the same probes straight to the echo peers, no TURN server (UDP; -server and credentials unused)")
 	fs.BoolVar(&opt.echoOnly, "echo-only", false, "run only -echo-sockets echo peers on -peer-ip until SIGINT/SIGTERM: print their addresses as a JSON line, then the datagrams echoed")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server's `pid`, to report its CPU per packet and RSS per allocation")
 	fs.StringVar(&checkpoints, "rss-checkpoints", "", "with -server-pid: comma-separated allocation `counts` at which setup reads the server's RssAnon, for the memory per allocation as a slope (e.g. 500,1000,2000)")
