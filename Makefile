@@ -5,7 +5,7 @@ FUZZTIME ?= 5s
 # Length of `make soak`'s load; `make test` runs it with 2m.
 SOAK    ?= 30m
 
-.PHONY: all build run test deps vet xdp-gen xdp-check deps-check unit race fuzz bench-go deploy-check bench soak clean
+.PHONY: all build run test deps vet xdp-gen xdp-check deps-check unit race fuzz bench-go deploy-check bench bench-xdp soak clean
 
 all: build
 
@@ -73,6 +73,17 @@ bench:
 	$(GO) build -o bin/pion-turn-server ./loadtest/pionserver/cmd/pion-turn-server
 	$(GO) build -o bin/turnstile-bench ./bench/cmd/turnstile-bench
 	bin/turnstile-bench -turnstile bin/turnstile -pion bin/pion-turn-server -out bin/bench $(if $(filter 1 true yes,$(BENCH_QUICK)),-quick) $(BENCH_FLAGS)
+
+# Issue 14's speed profile (docs/xdp.md): turnstile's XDP fast path, its
+# userspace path, coturn and no relay at all, the same realistic load
+# through four network namespaces, 3 repetitions (about 1.5 minutes);
+# needs root. BENCH_QUICK=1: one short repetition.
+bench-xdp:
+	command -v turnserver >/dev/null || bash scripts/deps.sh
+	$(GO) build -o bin/turnstile ./cmd/turnstile
+	$(GO) build -o bin/turnstile-load ./cmd/turnstile-load
+	$(GO) build -o bin/turnstile-bench ./bench/cmd/turnstile-bench
+	bin/turnstile-bench -loads xdp -turnstile bin/turnstile -load bin/turnstile-load -out bin/bench-xdp $(if $(filter 1 true yes,$(BENCH_QUICK)),-quick) $(BENCH_FLAGS)
 
 # The relay binary under churn, relayed traffic over UDP/TCP/TLS, SIGHUP
 # reloads, vanishing peers and clients that stop reading for SOAK (30m;

@@ -61,6 +61,11 @@ type options struct {
 	loads                     []bench.Load
 	out                       string
 	realm                     string
+	// netnsProfile is -loads xdp: issue 14's speed profile in network
+	// namespaces instead of the loopback loads (docs/xdp.md); loadBin and
+	// ip are the load generator and ip(8) it runs.
+	netnsProfile bool
+	loadBin, ip  string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -77,7 +82,9 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&serverCPUs, "server-cpus", defServer, "CPUs every server is pinned to, comma-separated (empty: no pinning)")
 	fs.StringVar(&generatorCPUs, "generator-cpus", defGenerator, "CPUs the load generator is pinned to, disjoint from -server-cpus (empty: no pinning)")
 	fs.StringVar(&servers, "servers", strings.Join(bench.AllServers, ","), "servers to run, comma-separated")
-	fs.StringVar(&loads, "loads", strings.Join(loadNames(bench.Loads(bench.FullParams())), ","), "loads to run, comma-separated")
+	fs.StringVar(&loads, "loads", strings.Join(loadNames(bench.Loads(bench.FullParams())), ","), "loads to run, comma-separated; or xdp alone: issue 14's speed profile in network namespaces (root)")
+	fs.StringVar(&o.loadBin, "load", "bin/turnstile-load", "turnstile-load binary (-loads xdp runs it in the namespaces)")
+	fs.StringVar(&o.ip, "ip", "ip", "ip(8) (-loads xdp)")
 	fs.StringVar(&o.out, "out", "bin/bench", "directory for the results (a new subdirectory per run)")
 	fs.StringVar(&o.realm, "realm", "bench.turnstile.test", "realm of every server")
 	if err := fs.Parse(args); err != nil {
@@ -133,7 +140,17 @@ func parseFlags(args []string) (options, error) {
 			return o, fmt.Errorf("-servers: %q listed twice", s)
 		}
 	}
+	if loads == netnsLoad {
+		// The profile's datapaths are fixed: turnstile twice, coturn
+		// and the direct baseline.
+		o.netnsProfile = true
+		o.servers = []string{bench.Turnstile, bench.Coturn}
+		return o, nil
+	}
 	for _, name := range strings.Split(loads, ",") {
+		if name == netnsLoad {
+			return o, errors.New("-loads xdp runs alone: its namespaces replace the loopback loads")
+		}
 		i := slices.IndexFunc(bench.Loads(o.params()), func(l bench.Load) bool { return l.Name == name })
 		if i < 0 {
 			return o, fmt.Errorf("-loads: unknown load %q (want %s)", name, strings.Join(loadNames(bench.Loads(o.params())), ", "))
@@ -207,6 +224,10 @@ func run() (int, error) {
 		return 2, err
 	}
 	raiseFileLimit()
+	if o.netnsProfile {
+		// No pinning: the children would inherit this process's CPUs.
+		return runNetnsProfile(o)
+	}
 	if len(o.generatorCPUs) > 0 {
 		if err := bench.PinThisProcess(o.generatorCPUs); err != nil {
 			return 2, err
