@@ -153,7 +153,11 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 				xdp = "native"
 			}
 			// The peers live in their own namespace, not on loopback.
-			cmd.Env = append(cmd.Env, "TURNSTILE_XDP="+xdp,
+			// All 240 clients share the client namespace's one address,
+			// where the real world has 240 sources: the per-source budget
+			// of unauthenticated answers would drop their 401s
+			// (docs/configuration.md), so it is off.
+			cmd.Env = append(cmd.Env, "TURNSTILE_XDP="+xdp, "TURNSTILE_UNAUTH_RATE=0",
 				"TURNSTILE_PEER_ALLOW="+netnslab.PeerIPv4+"/32",
 				"TURNSTILE_METRICS_LISTEN="+metrics.String())
 		}
@@ -191,6 +195,11 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 		return PathWindow{}, err
 	}
 	w := PathWindow{Run: run, Path: path}
+	// Every datapath must carry the same flows, or the windows differ in
+	// more than the relay.
+	if res.Setup != nil && len(res.Setup.Failures) > 0 {
+		return w, fmt.Errorf("%d of %d allocations set up, failures %v", res.Setup.Allocated, res.Allocations, res.Setup.Failures)
+	}
 	if res.Packets == nil || res.ServerUsage == nil || res.ServerUsage.MachineCPUSeconds <= 0 {
 		return w, errors.New("the load reported no packets or no machine CPU")
 	}
