@@ -44,7 +44,8 @@ func TestNetnsProfileRunsEveryPath(t *testing.T) {
 		}
 	}
 	params := QuickParams()
-	params.RealisticAudio, params.RealisticVideo = 32, 8
+	// The full 240 flows from the client namespace's one address, so a
+	// per-source limit that fails their setup fails the test.
 	params.RealisticDuration, params.Warmup = time.Second, 500*time.Millisecond
 	r := &NetnsRunner{
 		IP: ip, Turnstile: filepath.Join(bin, "turnstile"), Turnserver: turnserver, Load: filepath.Join(bin, "turnstile-load"),
@@ -79,4 +80,30 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(b []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// TestSumXDPRelayed: only turnstile_relayed_packets_total's
+// datapath="xdp" samples are added, every direction and transport; none
+// counts as 0.
+func TestSumXDPRelayed(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		want       uint64
+	}{
+		{"both directions", "# TYPE turnstile_relayed_packets_total counter\n" +
+			`turnstile_relayed_packets_total{datapath="xdp",direction="to_peer",transport="udp"} 100` + "\n" +
+			`turnstile_relayed_packets_total{datapath="xdp",direction="to_client",transport="udp"} 250` + "\n" +
+			`turnstile_relayed_packets_total{datapath="userspace",direction="to_peer",transport="udp"} 7` + "\n" +
+			`turnstile_relayed_bytes_total{datapath="xdp",direction="to_peer",transport="udp"} 9000` + "\n", 350},
+		{"no xdp sample", `turnstile_relayed_packets_total{datapath="userspace",direction="to_peer",transport="udp"} 7` + "\n", 0},
+		{"large value", `turnstile_relayed_packets_total{datapath="xdp",direction="to_peer",transport="udp"} 1.2e+07`, 12_000_000},
+	} {
+		got, err := sumXDPRelayed(c.text)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %d, %v; want %d", c.name, got, err, c.want)
+		}
+	}
+	if _, err := sumXDPRelayed(`turnstile_relayed_packets_total{datapath="xdp"} many`); err == nil {
+		t.Error("a value that is no number was accepted")
+	}
 }
