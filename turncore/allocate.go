@@ -287,24 +287,8 @@ func (p *Processor) allocateParams(ft allocation.FiveTuple) (allocateParams, int
 	if hasReqFam && hasAddFam {
 		return ap, 400
 	}
-	ap.want4 = true
-	if hasReqFam {
-		fam, ok := stunmsg.DecodeAddressFamily(reqFamValue)
-		if !ok {
-			return ap, 400
-		}
-		switch fam {
-		case stunmsg.FamilyIPv4:
-		case stunmsg.FamilyIPv6:
-			ap.want4, ap.want6 = false, true
-		default:
-			// Step 7: a family we do not know is not supported.
-			return ap, 440
-		}
-	}
-	if ap.want4 && !p.c.has4 || ap.want6 && !p.c.has6 {
-		// Step 7: the requested family, or IPv4 by default, is not served.
-		return ap, 440
+	if code := p.requestedFamily(&ap, reqFamValue, hasReqFam); code != 0 {
+		return ap, code
 	}
 	if hasEven {
 		r, ok := stunmsg.DecodeEvenPort(evenValue)
@@ -348,4 +332,29 @@ func (p *Processor) drainRefusal(req *request) []byte {
 	p.b.AddAddress(stunmsg.AttrAlternateServer, alt)
 	p.count(300)
 	return p.finish(&req.key)
+}
+
+// requestedFamily sets the family an Allocate asks for: IPv4 unless
+// REQUESTED-ADDRESS-FAMILY (value, when has) names IPv6. RFC 8656 §7.2
+// step 7: an undecodable value is 400; a family this relay does not know or
+// does not serve, the default included, is 440.
+func (p *Processor) requestedFamily(ap *allocateParams, value []byte, has bool) int {
+	ap.want4, ap.want6 = true, false
+	if has {
+		fam, ok := stunmsg.DecodeAddressFamily(value)
+		if !ok {
+			return 400
+		}
+		switch fam {
+		case stunmsg.FamilyIPv4:
+		case stunmsg.FamilyIPv6:
+			ap.want4, ap.want6 = false, true
+		default:
+			return 440
+		}
+	}
+	if ap.want4 && !p.c.has4 || ap.want6 && !p.c.has6 {
+		return 440
+	}
+	return 0
 }

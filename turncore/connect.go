@@ -191,7 +191,7 @@ func (p *Processor) nonceAddress(client netip.AddrPort, nonce []byte, wall time.
 // whose relayed address is one listening socket: 400 as well.
 func (p *Processor) tcpAllocateParams(ft allocation.FiveTuple) (allocateParams, int) {
 	m := &p.msg
-	ap := allocateParams{tcp: true, want4: true}
+	ap := allocateParams{tcp: true}
 	if !isStream(ft) {
 		return ap, 400
 	}
@@ -203,21 +203,6 @@ func (p *Processor) tcpAllocateParams(ft allocation.FiveTuple) (allocateParams, 
 			return ap, 400
 		}
 	}
-	if v, ok := m.Get(stunmsg.AttrRequestedAddressFamily); ok {
-		fam, ok := stunmsg.DecodeAddressFamily(v)
-		if !ok {
-			return ap, 400
-		}
-		switch fam {
-		case stunmsg.FamilyIPv4:
-		case stunmsg.FamilyIPv6:
-			ap.want4, ap.want6 = false, true
-		default:
-			return ap, 440
-		}
-	}
-	if ap.want4 && !p.c.has4 || ap.want6 && !p.c.has6 {
-		return ap, 440
-	}
-	return ap, 0
+	v, has := m.Get(stunmsg.AttrRequestedAddressFamily)
+	return ap, p.requestedFamily(&ap, v, has)
 }
