@@ -6,9 +6,6 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"github.com/pion/logging"
-	"github.com/pion/turn/v3"
 )
 
 // TestPionClientTCPAllocation runs pion/turn/v3's RFC 6062 client against
@@ -26,26 +23,7 @@ func TestPionClientTCPAllocation(t *testing.T) {
 
 func pionTCPAllocation(t *testing.T, transport string) {
 	srv := newTestServer(t, withTCPRelay)
-	user, pass := restCredentials("pion-tcp-alloc")
-	server := srv.tcp
-	if transport == "tls" {
-		server = srv.tls
-	}
-	client, err := turn.NewClient(&turn.ClientConfig{
-		TURNServerAddr: server.String(),
-		Conn:           dialPion(t, srv, transport),
-		Username:       user,
-		Password:       pass,
-		Realm:          testRealm,
-		LoggerFactory:  logging.NewDefaultLoggerFactory(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	client := listeningPionClient(t, serverAddrFor(srv, transport), dialPion(t, srv, transport), "pion-tcp-alloc")
 	alloc, err := client.AllocateTCP()
 	if err != nil {
 		t.Fatalf("AllocateTCP: %v", err)

@@ -24,22 +24,7 @@ func TestPionClientRelaysBothWays(t *testing.T) {
 	for _, transport := range []string{"udp", "tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
 			conn := &channelDataCounter{PacketConn: dialPion(t, srv, transport)}
-			user, pass := restCredentials("pion-" + transport)
-			client, err := turn.NewClient(&turn.ClientConfig{
-				TURNServerAddr: serverAddrFor(srv, transport),
-				Conn:           conn,
-				Username:       user,
-				Password:       pass,
-				Realm:          testRealm,
-				LoggerFactory:  logging.NewDefaultLoggerFactory(),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			if err := client.Listen(); err != nil {
-				t.Fatal(err)
-			}
+			client := listeningPionClient(t, serverAddrFor(srv, transport), conn, "pion-"+transport)
 			relayConn, err := client.Allocate()
 			if err != nil {
 				t.Fatalf("allocate: %v", err)
@@ -141,4 +126,27 @@ func dialPion(t *testing.T, srv *testServer, transport string) net.PacketConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// listeningPionClient is pion/turn v3's client for the test relay over conn,
+// with TURN REST credentials for user, listening; closed with the test.
+func listeningPionClient(t *testing.T, server string, conn net.PacketConn, user string) *turn.Client {
+	t.Helper()
+	name, pass := restCredentials(user)
+	client, err := turn.NewClient(&turn.ClientConfig{
+		TURNServerAddr: server,
+		Conn:           conn,
+		Username:       name,
+		Password:       pass,
+		Realm:          testRealm,
+		LoggerFactory:  logging.NewDefaultLoggerFactory(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
