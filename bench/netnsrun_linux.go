@@ -34,6 +34,12 @@ type NetnsRunner struct {
 	Settings                        ServerSettings
 	Params                          LoadParams
 	Runs                            int
+	// ServerCPUs are the CPUs each relay is pinned to, GeneratorCPUs those
+	// of the load and the echo peers (the main bench's split); empty
+	// pins nothing. Unpinned, the load's and the peers' runtimes spread
+	// their wakeups over every CPU, and the baseline window alone
+	// scattered by 30 % between repetitions.
+	ServerCPUs, GeneratorCPUs []int
 	// Dir receives one directory per window with the processes' logs.
 	Dir string
 	// Log receives a line per window; nil discards them.
@@ -163,7 +169,7 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 		}
 		var p *process
 		err := r.startChild(func() (err error) {
-			p, err = startProcess(path, r.inNamespace(topo.Relay, cmd), filepath.Join(dir, "server.log"), nil)
+			p, err = startProcess(path, r.inNamespace(topo.Relay, cmd), filepath.Join(dir, "server.log"), r.ServerCPUs)
 			return err
 		})
 		if err != nil {
@@ -263,7 +269,7 @@ func (r *NetnsRunner) runLoad(ctx context.Context, topo *netnslab.Topology, dir,
 	load.Stderr = logFile
 	var out strings.Builder
 	load.Stdout = &out
-	err = r.startChild(load.Start)
+	err = r.startChild(func() error { return startOnCPUs(load, r.GeneratorCPUs) })
 	if err == nil {
 		err = load.Wait()
 	}
@@ -306,7 +312,7 @@ func (r *NetnsRunner) startEcho(topo *netnslab.Topology, dir string) (*echoProce
 		logFile.Close()
 		return nil, nil, err
 	}
-	if err := r.startChild(cmd.Start); err != nil {
+	if err := r.startChild(func() error { return startOnCPUs(cmd, r.GeneratorCPUs) }); err != nil {
 		logFile.Close()
 		return nil, nil, err
 	}

@@ -77,29 +77,51 @@ func parseStatusBytes(b []byte, field string) (uint64, error) {
 	return 0, errFormat
 }
 
-// parseMachineWorkTicks returns the ticks all CPUs spent working from the
-// contents of /proc/stat: the first "cpu " line's user, nice, system, irq
-// and softirq fields (proc(5)). Idle and iowait are not work; steal is
-// time the hypervisor gave to other guests; guest time is already in user.
-func parseMachineWorkTicks(b []byte) (uint64, error) {
+// parseMachineIdle reads from the contents of /proc/stat the ticks all
+// CPUs spent not working (the first "cpu " line's idle, iowait and, where
+// the kernel reports it, steal: time the hypervisor gave to other guests;
+// proc(5)) and how many CPUs have a "cpuN" line.
+//
+// Idle and iowait are the one exact part of /proc/stat: the kernel times
+// them at every entry to and exit from the idle loop (NO_HZ), while user,
+// system, irq and softirq are sampled at the scheduler tick. A paced load
+// wakes the CPUs for tens of microseconds at a time, far below a tick of
+// 4 ms, so the sampled fields scatter by several percent from one window
+// to the next; the elapsed time less the exact idle time does not.
+func parseMachineIdle(b []byte) (idleTicks uint64, cpus int, err error) {
+	found := false
 	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
 		fields := bytes.Fields(line)
-		if len(fields) == 0 || string(fields[0]) != "cpu" {
+		if len(fields) == 0 || !bytes.HasPrefix(fields[0], []byte("cpu")) {
 			continue
 		}
-		// cpu user nice system idle iowait irq softirq ...
-		if len(fields) < 8 {
-			return 0, errFormat
+		if name := fields[0][3:]; len(name) > 0 {
+			if _, err := strconv.ParseUint(string(name), 10, 32); err == nil {
+				cpus++
+			}
+			continue
 		}
-		var work uint64
-		for _, i := range []int{1, 2, 3, 6, 7} {
+		if found {
+			continue // only the first "cpu " line is the total
+		}
+		// cpu user nice system idle iowait irq softirq [steal ...]
+		if len(fields) < 8 {
+			return 0, 0, errFormat
+		}
+		found = true
+		for _, i := range []int{4, 5, 8} {
+			if i >= len(fields) {
+				break // kernels before 2.6.11 report no steal
+			}
 			v, err := strconv.ParseUint(string(fields[i]), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("procstat: /proc/stat cpu field %d: %w", i, err)
+				return 0, 0, fmt.Errorf("procstat: /proc/stat cpu field %d: %w", i, err)
 			}
-			work += v
+			idleTicks += v
 		}
-		return work, nil
 	}
-	return 0, errFormat
+	if !found || cpus == 0 {
+		return 0, 0, errFormat
+	}
+	return idleTicks, cpus, nil
 }

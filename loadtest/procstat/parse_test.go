@@ -69,51 +69,51 @@ func TestParseSchedstat(t *testing.T) {
 	}
 }
 
-func TestParseMachineWorkTicks(t *testing.T) {
+func TestParseMachineIdle(t *testing.T) {
 	tests := []struct {
-		name    string
-		in      string
-		want    uint64
-		wantErr bool
+		name     string
+		in       string
+		wantIdle uint64
+		wantCPUs int
+		wantErr  bool
 	}{
-		// user 1, nice 2, system 3, irq 6 and softirq 7 are work; idle
-		// 400, iowait 5 and steal 8 are not.
-		{"first cpu line only", "cpu  1 2 3 400 5 6 7 8 0 0\ncpu0 9 9 9 9 9 9 9 9 0 0\n", 19, false},
-		{"after other lines", "intr 5 5\ncpu0 9 9 9 9 9 9 9 9\ncpu 10 0 20 0 0 0 30 100\n", 60, false},
-		{"old kernel without steal", "cpu 1 1 1 1 1 1 1\n", 5, false},
-		{"short line", "cpu 1 2 3 4 5 6\n", 0, true},
-		{"not a number", "cpu 1 2 x 4 5 6 7 8\n", 0, true},
-		{"no cpu line", "intr 1\nctxt 2\n", 0, true},
+		// idle 400, iowait 5 and steal 8 are not work; user 1, nice 2,
+		// system 3, irq 6 and softirq 7 are (sampled, so not read).
+		{"two cpus", "cpu  1 2 3 400 5 6 7 8 0 0\ncpu0 9 9 9 9 9 9 9 9 0 0\ncpu1 9 9 9 9 9 9 9 9 0 0\n", 413, 2, false},
+		{"after other lines", "intr 5 5\ncpu0 9 9 9 9 9 9 9 9\ncpu 10 0 20 70 1 0 30 100\nctxt 3\n", 171, 1, false},
+		{"old kernel without steal", "cpu 1 1 1 50 2 1 1\ncpu0 1 1 1 50 2 1 1\n", 52, 1, false},
+		{"only the first total line", "cpu 0 0 0 10 0 0 0 0\ncpu 0 0 0 99 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0\n", 10, 1, false},
+		{"cpuN names only", "cpu 0 0 0 10 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0\ncpux 1\ncpu12 0 0 0 0 0 0 0 0\n", 10, 2, false},
+		{"no per-cpu lines", "cpu 1 2 3 4 5 6 7 8\n", 0, 0, true},
+		{"short line", "cpu 1 2 3 4 5 6\ncpu0 1\n", 0, 0, true},
+		{"not a number", "cpu 1 2 3 x 5 6 7 8\ncpu0 1\n", 0, 0, true},
+		{"no cpu line", "intr 1\nctxt 2\n", 0, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMachineWorkTicks([]byte(tc.in))
-			if got != tc.want || (err != nil) != tc.wantErr {
-				t.Fatalf("got %d, %v; want %d, err=%v", got, err, tc.want, tc.wantErr)
+			idle, cpus, err := parseMachineIdle([]byte(tc.in))
+			if idle != tc.wantIdle || cpus != tc.wantCPUs || (err != nil) != tc.wantErr {
+				t.Fatalf("got %d ticks, %d CPUs, %v; want %d, %d, err=%v", idle, cpus, err, tc.wantIdle, tc.wantCPUs, tc.wantErr)
 			}
 		})
 	}
 }
 
-// FuzzParseMachineWorkTicks: any /proc/stat text parses without a panic,
-// other lines before the first "cpu" line change nothing, and a cpu line
-// built from eight fields reads as the sum of user, nice, system, irq and
-// softirq.
-func FuzzParseMachineWorkTicks(f *testing.F) {
-	f.Add([]byte("cpu  1 2 3 400 5 6 7 8 0 0\ncpu0 9 9 9 9 9 9 9 9 0 0\n"), uint32(1), uint32(2))
-	f.Add([]byte("intr 5\ncpu 10 0 20 0 0 0 30\n"), uint32(0), uint32(0))
-	f.Add([]byte("cpu 1 2"), uint32(7), uint32(99))
+// FuzzParseMachineIdle: any /proc/stat text parses without a panic, a
+// line before it changes nothing, and a total line built from eight fields
+// reads as the sum of idle, iowait and steal.
+func FuzzParseMachineIdle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text []byte, a, b uint32) {
-		got, err := parseMachineWorkTicks(text)
-		again, err2 := parseMachineWorkTicks(append([]byte("intr 9 9\ncpu0 1 1 1 1 1 1 1 1\n"), text...))
-		if again != got || (err == nil) != (err2 == nil) {
-			t.Fatalf("after other lines: %d, %v; alone: %d, %v", again, err2, got, err)
+		idle, cpus, err := parseMachineIdle(text)
+		idle2, cpus2, err2 := parseMachineIdle(append([]byte("intr 9 9\n"), text...))
+		if idle2 != idle || cpus2 != cpus || (err == nil) != (err2 == nil) {
+			t.Fatalf("after another line: %d, %d, %v; alone: %d, %d, %v", idle2, cpus2, err2, idle, cpus, err)
 		}
 		// user nice system idle iowait irq softirq steal
-		line := fmt.Sprintf("cpu %d %d %d %d %d %d %d %d\n", a, b, a, b, a, b, a, b)
-		work, err := parseMachineWorkTicks(append([]byte(line), text...))
-		if want := uint64(a) + uint64(b) + uint64(a) + uint64(b) + uint64(a); err != nil || work != want {
-			t.Fatalf("%q: %d, %v; want %d", line, work, err, want)
+		line := fmt.Sprintf("cpu %d %d %d %d %d %d %d %d\ncpu0 0 0 0 0 0 0 0 0\n", a, b, a, b, a, b, a, b)
+		got, _, err := parseMachineIdle(append([]byte(line), text...))
+		if want := uint64(b) + uint64(a) + uint64(b); err != nil || got != want {
+			t.Fatalf("%q: %d, %v; want %d", line, got, err, want)
 		}
 	})
 }

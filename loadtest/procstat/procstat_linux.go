@@ -139,16 +139,23 @@ func OpenFDs(pid int) (int, error) {
 	return len(entries), nil
 }
 
-// MachineCPU returns the CPU time all CPUs have spent working since boot
-// (user, nice, system, irq and softirq of /proc/stat's first line): the
-// kernel's work charged to no process, such as packet delivery in
-// softirq, included. Its resolution is one clock tick per CPU.
+// MachineCPU returns the CPU time all CPUs have spent working since boot:
+// their elapsed time (CLOCK_MONOTONIC, the clock the kernel times idle
+// with) less what /proc/stat counts as idle, iowait and steal. The kernel's
+// work charged to no process, such as packet delivery in softirq, is
+// included. Differences of two readings are exact to one /proc/stat unit
+// (1/USER_HZ, 10 ms) in total, not one tick per CPU; they assume no CPU
+// went on- or offline in between.
 func MachineCPU() (time.Duration, error) {
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, fmt.Errorf("procstat: %w", err)
 	}
-	ticks, err := parseMachineWorkTicks(b)
+	idleTicks, cpus, err := parseMachineIdle(b)
 	if err != nil {
 		return 0, err
 	}
@@ -156,5 +163,6 @@ func MachineCPU() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return time.Duration(ticks) * time.Second / time.Duration(hz), nil
+	idle := time.Duration(idleTicks) * time.Second / time.Duration(hz)
+	return time.Duration(cpus)*time.Duration(now.Nano()) - idle, nil
 }

@@ -192,7 +192,7 @@ var sink uint64
 
 // TestMachineCPUCoversThisProcess: the machine's work grows at least by
 // what this process burns on the CPU meanwhile and at most by the wall time
-// times the CPUs (a tick per CPU of slack either way).
+// times the CPUs (a tick per CPU of slack either way: /proc/stat's unit).
 func TestMachineCPUCoversThisProcess(t *testing.T) {
 	start := time.Now()
 	before, err := MachineCPU()

@@ -225,7 +225,8 @@ func run() (int, error) {
 	}
 	raiseFileLimit()
 	if o.netnsProfile {
-		// No pinning: the children would inherit this process's CPUs.
+		// This process stays unpinned: the runner pins each child it
+		// starts (servers, load, echo peers) to its own CPUs.
 		return runNetnsProfile(o)
 	}
 	if len(o.generatorCPUs) > 0 {

@@ -60,6 +60,7 @@ func runNetnsProfile(o options) (int, error) {
 		IP: o.ip, Turnstile: o.bins.Turnstile, Turnserver: o.bins.Turnserver, Load: o.loadBin,
 		Settings: bench.ServerSettings{Secret: randomSecret(), Realm: o.realm, Threads: o.threads},
 		Params:   params, Runs: o.runs, Dir: filepath.Join(dir, "windows"), Log: os.Stderr,
+		ServerCPUs: o.serverCPUs, GeneratorCPUs: o.generatorCPUs,
 	}
 	fmt.Fprintf(os.Stderr, "turnstile-bench: the netns speed profile, %d run(s); results in %s\n", o.runs, dir)
 	profile, windows, runErr := r.Run(ctx)
