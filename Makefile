@@ -61,7 +61,7 @@ fuzz:
 
 # Hot-path benchmarks, briefly, to show 0 allocs/op in the CI log.
 bench-go:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=20000x ./relay/... ./gateway/... ./internal/... ./allocation/...
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=20000x ./relay/... ./gateway/... ./internal/... ./allocation/... ./xdp/
 
 # turnstile, coturn and pion/turn side by side on loopback, the same loads
 # against each (issue 6), a table of ratios; results in bin/bench/<time>/.

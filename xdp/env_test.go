@@ -73,7 +73,7 @@ type tableNamespace struct {
 // into the namespace until the subtest ends: BPF_PROG_TEST_RUN resolves
 // the ingress interface, and /proc/sys/net names interfaces, in the
 // calling thread's namespace.
-func (n *tableNamespace) join(t *testing.T) {
+func (n *tableNamespace) join(t testing.TB) {
 	t.Helper()
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)

@@ -31,6 +31,12 @@ type relayChannelValue struct {
 	RelayedPort [2]uint8
 	Zero        [4]uint8
 	ExpiresNs   uint64
+	ToPeer      struct {
+		_         structs.HostLayout
+		DmacLen   uint64
+		Smac      uint64
+		CheckedNs uint64
+	}
 }
 
 type relayPeerKey struct {
@@ -50,6 +56,12 @@ type relayPeerValue struct {
 	Channel    [2]uint8
 	Zero       [2]uint8
 	ExpiresNs  uint64
+	ToClient   struct {
+		_         structs.HostLayout
+		DmacLen   uint64
+		Smac      uint64
+		CheckedNs uint64
+	}
 }
 
 // Names of all BPF objects in the ELF.

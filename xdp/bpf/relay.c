@@ -87,6 +87,23 @@ struct channel_key {
 	__u8 zero[2];
 };
 
+// How long the program reuses a binding's FIB answer. A lookup costs about
+// as much as the rest of the program, and a flow sends tens of datagrams a
+// second to one destination; a route or neighbour change reaches an
+// offloaded flow within this time (docs/xdp.md).
+#define FIB_CACHE_NS 100000000ULL
+
+// The FIB's last answer for a binding's destination, kept in the binding by
+// the program. Userspace writes zeros (no answer) with every install and
+// refresh. Each word is written and read whole, so no reader sees half a
+// MAC even when two CPUs relay the same binding.
+struct next_hop {
+	__u64 dmac_len;   // bytes 0-5: the next hop's MAC; 6-7: the largest IP
+	                  // length (big-endian) the route's MTU was checked for
+	__u64 smac;       // bytes 0-5: the interface's MAC
+	__u64 checked_ns; // bpf_ktime_get_ns of the lookup; 0: none
+};
+
 struct channel_value {
 	__u8 peer_addr[16];
 	__u8 relayed_addr[16];
@@ -94,6 +111,7 @@ struct channel_value {
 	__u8 relayed_port[2];
 	__u8 zero[4];
 	__u64 expires_ns; // bpf_ktime_get_ns deadline: min(channel, permission)
+	struct next_hop to_peer;
 };
 
 struct peer_key {
@@ -111,6 +129,7 @@ struct peer_value {
 	__u8 channel[2];
 	__u8 zero[2];
 	__u64 expires_ns;
+	struct next_hop to_client;
 };
 
 // Plain hash maps, never LRU: an evicted binding would silently reroute.
@@ -265,6 +284,42 @@ static __noinline int next_hop(struct xdp_md *ctx, struct frame *f, __u16 tot_le
 		return PASS_FIB_OTHER;
 	__builtin_memcpy(f->eth.h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(f->eth.h_source, fib.smac, ETH_ALEN);
+	return -1;
+}
+
+// cached_next_hop fills the Ethernet addresses from the binding's cached FIB
+// answer when it is younger than FIB_CACHE_NS and checked the route's MTU
+// for at least tot_len; otherwise it asks the FIB (next_hop) and caches a
+// successful answer. It returns -1 or a pass reason, like next_hop.
+static __always_inline int cached_next_hop(struct xdp_md *ctx, struct frame *f, __u16 tot_len, struct next_hop *nh, __u64 now)
+{
+	__u64 checked = *(volatile __u64 *)&nh->checked_ns;
+	if (checked && now - checked < FIB_CACHE_NS) {
+		__u64 dmac_len = *(volatile __u64 *)&nh->dmac_len;
+		__u64 smac = *(volatile __u64 *)&nh->smac;
+		__u8 d[8], sm[8];
+		__builtin_memcpy(d, &dmac_len, 8);
+		__builtin_memcpy(sm, &smac, 8);
+		if (tot_len <= be16(d + 6)) {
+			__builtin_memcpy(f->eth.h_dest, d, ETH_ALEN);
+			__builtin_memcpy(f->eth.h_source, sm, ETH_ALEN);
+			return -1;
+		}
+	}
+	int r = next_hop(ctx, f, tot_len);
+	if (r >= 0)
+		return r;
+	__u8 d[8] = {}, sm[8] = {};
+	__builtin_memcpy(d, f->eth.h_dest, ETH_ALEN);
+	d[6] = tot_len >> 8;
+	d[7] = tot_len;
+	__builtin_memcpy(sm, f->eth.h_source, ETH_ALEN);
+	__u64 dmac_len, smac;
+	__builtin_memcpy(&dmac_len, d, 8);
+	__builtin_memcpy(&smac, sm, 8);
+	*(volatile __u64 *)&nh->dmac_len = dmac_len;
+	*(volatile __u64 *)&nh->smac = smac;
+	*(volatile __u64 *)&nh->checked_ns = now;
 	return -1;
 }
 
@@ -472,7 +527,8 @@ static __noinline int to_peer(struct xdp_md *ctx, struct frame *f)
 	if (!v)
 		return pass(PASS_MISS);
 	struct channel_value b = *v; // a stable copy: userspace may update it
-	if (bpf_ktime_get_ns() >= b.expires_ns)
+	__u64 now = bpf_ktime_get_ns();
+	if (now >= b.expires_ns)
 		return pass(PASS_EXPIRED);
 	if (is_v4_mapped(b.peer_addr) != !f->v6 || is_v4_mapped(b.relayed_addr) != !f->v6)
 		return pass(PASS_CROSS_FAMILY);
@@ -505,7 +561,7 @@ static __noinline int to_peer(struct xdp_md *ctx, struct frame *f)
 		__u16 sum = csum_fold(acc);
 		f->udp.check = bpf_htons(sum ? sum : 0xffff);
 	}
-	int r = next_hop(ctx, f, f->l3_len + new_udp_len);
+	int r = cached_next_hop(ctx, f, f->l3_len + new_udp_len, &v->to_peer, now);
 	if (r >= 0)
 		return pass(r);
 
@@ -532,7 +588,8 @@ static __noinline int to_client(struct xdp_md *ctx, struct frame *f)
 	if (!v)
 		return pass(PASS_MISS);
 	struct peer_value b = *v;
-	if (bpf_ktime_get_ns() >= b.expires_ns)
+	__u64 now = bpf_ktime_get_ns();
+	if (now >= b.expires_ns)
 		return pass(PASS_EXPIRED);
 	if (is_v4_mapped(b.client_addr) != !f->v6 || is_v4_mapped(b.server_addr) != !f->v6)
 		return pass(PASS_CROSS_FAMILY);
@@ -553,7 +610,7 @@ static __noinline int to_client(struct xdp_md *ctx, struct frame *f)
 		__u16 sum = csum_fold(acc);
 		f->udp.check = bpf_htons(sum ? sum : 0xffff);
 	}
-	int r = next_hop(ctx, f, f->l3_len + new_udp_len);
+	int r = cached_next_hop(ctx, f, f->l3_len + new_udp_len, &v->to_client, now);
 	if (r >= 0)
 		return pass(r);
 
