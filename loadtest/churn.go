@@ -29,7 +29,7 @@ const churnRedialPause = 100 * time.Millisecond
 // workers. A cycle is measured when it starts inside the window.
 func (r *runState) churn(ctx context.Context, res *Result) error {
 	cfg := r.cfg
-	meter := newServerMeter(cfg.ServerPID)
+	meter := newServerMeter(cfg)
 	rssBefore := meter.rss()
 	start := mono.Now()
 	from := start.Add(cfg.Warmup)

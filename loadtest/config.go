@@ -176,6 +176,15 @@ type Config struct {
 	// ServerPID, when not 0, is the server's process id, for its CPU time
 	// and memory.
 	ServerPID int
+	// CounterURL, when set, is the server's Prometheus text endpoint
+	// (http://host:port/metrics), scraped with the CPU clocks at the
+	// measured window's start and end so that CounterSeries (`name` or
+	// `name{label="value",...}`, every matching sample summed) covers
+	// exactly the window the CPU does (ServerUsage.CounterDelta). It needs
+	// ServerPID, and its host must be a loopback IP address unless
+	// AllowNonLoopback.
+	CounterURL    string
+	CounterSeries string
 	// RSSCheckpoints are allocation counts, ascending and at most
 	// Allocations, at which setup pauses to read the server's RssAnon, for
 	// the memory per allocation as a slope over several counts
@@ -366,6 +375,9 @@ func (c *Config) Validate() error {
 		return bad("ServerPID", c.ServerPID, "must be a process id or 0")
 	}
 	if err := c.validateCheckpoints(bad); err != nil {
+		return err
+	}
+	if err := c.validateCounter(bad); err != nil {
 		return err
 	}
 	return durationIn("SampleInterval", c.SampleInterval, 10*time.Millisecond, time.Minute)

@@ -178,7 +178,12 @@ type ServerUsage struct {
 	// RSSAnonSlopeBytes is the least-squares slope of RSSAnonPoints: bytes
 	// of anonymous memory per further allocation (with two or more points).
 	RSSAnonSlopeBytes float64 `json:"rss_anon_slope_bytes,omitempty"`
-	// Errors lists failures to read the server's /proc entries.
+	// CounterDelta is Config.CounterSeries's growth over the window the
+	// CPU readings cover, read with them; nil without Config.CounterURL or
+	// when a scrape failed (the failure is in Errors).
+	CounterDelta *float64 `json:"counter_delta,omitempty"`
+	// Errors lists failures to read the server's /proc entries or its
+	// window counter.
 	Errors []string `json:"errors,omitempty"`
 }
 

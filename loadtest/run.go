@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // traffic runs the packet modes: echo peers, setup, measuring, teardown.
 func (r *runState) traffic(ctx context.Context, res *Result) error {
 	cfg := r.cfg
-	meter := newServerMeter(cfg.ServerPID)
+	meter := newServerMeter(cfg)
 	rssBefore := meter.rss()
 	echo := externalPeers(cfg.Peers)
 	if len(cfg.Peers) == 0 {

@@ -9,18 +9,26 @@ import (
 	"github.com/turnstile-relay/turnstile/loadtest/procstat"
 )
 
-// serverMeter reads the server process's CPU time and RSS, recording read
-// failures in the usage instead of failing the run. A nil *serverMeter (no
-// ServerPID) reads nothing.
+// serverMeter reads the server process's CPU time and RSS, and its window
+// counter, recording read failures in the usage instead of failing the run.
+// A nil *serverMeter (no ServerPID) reads nothing.
 type serverMeter struct {
 	usage ServerUsage
+	// counter is Config.CounterURL's series; nil without one.
+	counter *windowCounter
 }
 
-func newServerMeter(pid int) *serverMeter {
-	if pid == 0 {
+func newServerMeter(cfg *Config) *serverMeter {
+	if cfg.ServerPID == 0 {
 		return nil
 	}
-	return &serverMeter{usage: ServerUsage{PID: pid}}
+	m := &serverMeter{usage: ServerUsage{PID: cfg.ServerPID}}
+	c, err := newWindowCounter(cfg)
+	if err != nil {
+		m.usage.Errors = append(m.usage.Errors, err.Error())
+	}
+	m.counter = c
+	return m
 }
 
 func (m *serverMeter) rss() uint64 {
@@ -93,15 +101,51 @@ type cpuSpan struct {
 	machine, generator time.Duration
 	// at is when the readings were taken.
 	at mono.Time
+	// counter is the window counter's value; counted is false without
+	// one or when the scrape failed.
+	counter float64
+	counted bool
 }
 
-// begin reads the CPU clocks and the relayed-packet count at a window
-// start.
+// begin reads the CPU clocks, the relayed-packet count and the window
+// counter at a window start.
 func (m *serverMeter) begin(relayed uint64) cpuSpan {
 	if m == nil {
 		return cpuSpan{}
 	}
-	return cpuSpan{start: m.cpu(), relayed: relayed, machine: m.machineCPU(), generator: m.generatorCPU(), at: mono.Now()}
+	s := cpuSpan{start: m.cpu(), relayed: relayed, machine: m.machineCPU(), generator: m.generatorCPU(), at: mono.Now()}
+	s.counter, s.counted = m.readCounter()
+	return s
+}
+
+// readCounter scrapes the window counter, if any.
+func (m *serverMeter) readCounter() (float64, bool) {
+	if m.counter == nil {
+		return 0, false
+	}
+	v, err := m.counter.read()
+	if err != nil {
+		m.usage.Errors = append(m.usage.Errors, err.Error())
+		return 0, false
+	}
+	return v, true
+}
+
+// endCounter reads the window counter at a window's end, right after the
+// CPU clocks, as begin did at its start, so its growth spans the same
+// moments as theirs.
+func (m *serverMeter) endCounter(s cpuSpan) {
+	v, ok := m.readCounter()
+	if !ok || !s.counted {
+		return
+	}
+	if v < s.counter {
+		// A counter only falls when the server restarted.
+		m.usage.Errors = append(m.usage.Errors, fmt.Sprintf("counter: %s fell from %v to %v over the window", m.counter.sel, s.counter, v))
+		return
+	}
+	d := v - s.counter
+	m.usage.CounterDelta = &d
 }
 
 // checkStart records an error when the readings began later than a
@@ -145,6 +189,7 @@ func (m *serverMeter) endPackets(s cpuSpan, relayed uint64) {
 	used := m.cpu() - s.start
 	machine := m.machineCPU() - s.machine
 	m.usage.GeneratorCPUSeconds = (m.generatorCPU() - s.generator).Seconds()
+	m.endCounter(s)
 	m.usage.CPUSeconds = used.Seconds()
 	m.usage.MachineCPUSeconds = machine.Seconds()
 	m.usage.RelayedPackets = relayed - s.relayed
@@ -163,6 +208,7 @@ func (m *serverMeter) endBytes(s cpuSpan, relayedBytes uint64) {
 	used := m.cpu() - s.start
 	machine := m.machineCPU() - s.machine
 	m.usage.GeneratorCPUSeconds = (m.generatorCPU() - s.generator).Seconds()
+	m.endCounter(s)
 	m.usage.CPUSeconds = used.Seconds()
 	m.usage.MachineCPUSeconds = machine.Seconds()
 	m.usage.RelayedBytes = relayedBytes
@@ -176,6 +222,7 @@ func (m *serverMeter) endCycles(s cpuSpan, cycles uint64) {
 		return
 	}
 	used := m.cpu() - s.start
+	m.endCounter(s)
 	m.usage.CPUSeconds = used.Seconds()
 	if cycles > 0 {
 		m.usage.CPUPerCycleNanos = float64(used.Nanoseconds()) / float64(cycles)

@@ -234,7 +234,7 @@ func (s *tcpStream) stream(wg *sync.WaitGroup) {
 // count the bytes relayed in the measured window and the server's CPU
 // over them.
 func runTCP(ctx context.Context, cfg *Config, t target, res *Result) error {
-	meter := newServerMeter(cfg.ServerPID)
+	meter := newServerMeter(cfg)
 	setupStart := time.Now()
 	streams, setup, firstErr := openTCPStreams(ctx, cfg, t)
 	setup.Seconds = time.Since(setupStart).Seconds()

@@ -151,6 +151,14 @@ func TestConfigValidation(t *testing.T) {
 		{"RSSCheckpoints", func(c *Config) { c.ServerPID, c.RSSCheckpoints = 1, []int{2, 2} }},
 		{"RSSCheckpoints", func(c *Config) { c.ServerPID, c.RSSCheckpoints = 1, []int{0, 2} }},
 		{"RSSCheckpoints", func(c *Config) { c.ServerPID, c.RSSCheckpoints = 1, []int{2, c.Allocations + 1} }},
+		{"CounterSeries", func(c *Config) { c.CounterSeries = "x" }}, // no CounterURL
+		{"CounterURL", func(c *Config) { c.ServerPID, c.CounterURL, c.CounterSeries = 1, "ftp://127.0.0.1/metrics", "x" }},
+		{"CounterURL", func(c *Config) { c.ServerPID, c.CounterURL, c.CounterSeries = 1, "http://10.0.2.2:9464/metrics", "x" }},
+		{"CounterURL", func(c *Config) { c.ServerPID, c.CounterURL, c.CounterSeries = 1, "http://localhost:9464/metrics", "x" }},
+		{"CounterURL", func(c *Config) { c.CounterURL, c.CounterSeries = "http://127.0.0.1:9464/metrics", "x" }}, // no ServerPID
+		{"CounterSeries", func(c *Config) {
+			c.ServerPID, c.CounterURL, c.CounterSeries = 1, "http://127.0.0.1:9464/metrics", `x{a=1}`
+		}},
 	}
 	for _, tc := range tests {
 		cfg := valid
@@ -165,6 +173,12 @@ func TestConfigValidation(t *testing.T) {
 	cfg.PeerIP, cfg.AllowNonLoopback = netip.MustParseAddr("10.0.0.1"), true
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("AllowNonLoopback: %v", err)
+	}
+	cfg = valid
+	cfg.ServerPID, cfg.CounterURL, cfg.CounterSeries = 1, "http://10.0.2.2:9464/metrics", `x{a="1"}`
+	cfg.PeerIP, cfg.AllowNonLoopback = netip.MustParseAddr("10.0.0.1"), true
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a window counter on another host with AllowNonLoopback: %v", err)
 	}
 	// Static credentials are accepted.
 	cfg = valid
@@ -236,7 +250,7 @@ func TestMeterFlagsALateStart(t *testing.T) {
 		{from.Add(501 * time.Millisecond), true},
 		{until.Add(time.Second), true},
 	} {
-		m := newServerMeter(1)
+		m := newServerMeter(&Config{ServerPID: 1})
 		m.checkStart(cpuSpan{at: tt.at}, from, until)
 		if got := len(m.usage.Errors) > 0; got != tt.want {
 			t.Errorf("readings at %v of [%v, %v): errors %q, want an error %v", tt.at, from, until, m.usage.Errors, tt.want)

@@ -75,6 +75,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 	fs.BoolVar(&cfg.Direct, "direct", false, "baseline: send the same probes straight to the echo peers, no TURN server (UDP; -server and credentials unused)")
 	fs.BoolVar(&opt.echoOnly, "echo-only", false, "run only -echo-sockets echo peers on -peer-ip until SIGINT/SIGTERM: print their addresses as a JSON line, then the datagrams echoed")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server's `pid`, to report its CPU per packet and RSS per allocation")
+	fs.StringVar(&cfg.CounterURL, "counter-url", "", "with -server-pid: the server's Prometheus text `URL`, scraped with the CPU clocks at the measured window's start and end (loopback unless -allow-non-loopback)")
+	fs.StringVar(&cfg.CounterSeries, "counter-series", "", "with -counter-url: the `series` whose growth over the window is reported as counter_delta, name or name{label=\"value\",...}, matching samples summed")
 	fs.StringVar(&checkpoints, "rss-checkpoints", "", "with -server-pid: comma-separated allocation `counts` at which setup reads the server's RssAnon, for the memory per allocation as a slope (e.g. 500,1000,2000)")
 	fs.DurationVar(&cfg.SampleInterval, "sample-interval", cfg.SampleInterval, "throughput sampling and progress interval")
 

@@ -84,6 +84,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad peer ip", []string{"-secret", "x", "-peer-ip", "nope"}, 2, "-peer-ip"},
 		{"bad rss checkpoint", []string{"-secret", "x", "-server-pid", "1", "-rss-checkpoints", "8,x"}, 2, "-rss-checkpoints"},
 		{"rss checkpoints beyond allocations", []string{"-secret", "x", "-server-pid", "1", "-allocations", "4", "-rss-checkpoints", "2,8"}, 2, "Config.RSSCheckpoints"},
+		{"counter without server pid", []string{"-secret", "x", "-counter-url", "http://127.0.0.1:9464/metrics", "-counter-series", "x"}, 2, "Config.CounterURL"},
 		{"remote server", []string{"-secret", "x", "-server", "192.0.2.1:3478"}, 1, "not loopback"},
 	}
 	t.Setenv("TURNSTILE_LOAD_SECRET", "")
