@@ -3,10 +3,12 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -73,14 +75,28 @@ func TestParseSelectorRefuses(t *testing.T) {
 }
 
 // clockEndpoint serves a counter of the milliseconds since it started,
-// so a counter's growth over a window is that window's length.
-func clockEndpoint(t *testing.T) *httptest.Server {
+// so a counter's growth over a window is that window's length. It counts
+// the requests and the connections they came on.
+type clockEndpoint struct {
+	*httptest.Server
+	requests, conns atomic.Int64
+}
+
+func startClockEndpoint(t *testing.T) *clockEndpoint {
 	start := time.Now()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	c := &clockEndpoint{}
+	c.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		c.requests.Add(1)
 		fmt.Fprintf(w, "# TYPE clock_ms counter\nclock_ms{clock=\"wall\"} %d\nclock_ms{clock=\"other\"} 5\n", time.Since(start).Milliseconds())
 	}))
-	t.Cleanup(srv.Close)
-	return srv
+	c.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			c.conns.Add(1)
+		}
+	}
+	c.Start()
+	t.Cleanup(c.Close)
+	return c
 }
 
 // TestCounterCoversTheMeasuredWindow: a counter of elapsed milliseconds
@@ -89,9 +105,10 @@ func clockEndpoint(t *testing.T) *httptest.Server {
 // CPU readings do), not by the warm-up and setup before it.
 func TestCounterCoversTheMeasuredWindow(t *testing.T) {
 	s := startTestServer(t)
-	clock := clockEndpoint(t)
+	clock := startClockEndpoint(t)
 	for _, mode := range []Mode{ModeClosed, ModeOpen} {
 		t.Run(string(mode), func(t *testing.T) {
+			requests, conns := clock.requests.Load(), clock.conns.Load()
 			cfg := s.baseConfig()
 			cfg.Mode, cfg.Rate = mode, 1000
 			cfg.Warmup, cfg.Duration, cfg.PacketTimeout = 600*time.Millisecond, 400*time.Millisecond, 300*time.Millisecond
@@ -112,6 +129,11 @@ func TestCounterCoversTheMeasuredWindow(t *testing.T) {
 			// A scrape takes well under the slack; the warm-up is far above it.
 			if got := time.Duration(*u.CounterDelta) * time.Millisecond; got < want-20*time.Millisecond || got > want+150*time.Millisecond {
 				t.Errorf("the counter grew by %v over a window of %v", got, want)
+			}
+			// One scrape before setup opens the connection, so the
+			// window's two do not wait for a handshake.
+			if r, c := clock.requests.Load()-requests, clock.conns.Load()-conns; r != 3 || c > 1 {
+				t.Errorf("%d scrapes on %d new connections, want 3 on at most 1", r, c)
 			}
 		})
 	}

@@ -27,6 +27,14 @@ func newServerMeter(cfg *Config) *serverMeter {
 	if err != nil {
 		m.usage.Errors = append(m.usage.Errors, err.Error())
 	}
+	if c != nil {
+		// A first scrape opens the connection the window's scrapes reuse:
+		// through namespaces a scrape on a new connection took 25 ms,
+		// against 8 ms on an open one, and the window's first probes
+		// passed before the counter was read. Its value and errors do not
+		// matter: the series may not exist before traffic.
+		_, _ = c.read()
+	}
 	m.counter = c
 	return m
 }
