@@ -46,8 +46,40 @@ type PathWindow struct {
 	Sent      uint64 `json:"sent"`
 	Delivered uint64 `json:"delivered"`
 	// KernelRelayed is the relay's datapath="xdp" packet count over the
-	// window (turnstile's XDP run only).
+	// window (turnstile's XDP run only), read by the load with its CPU
+	// clocks, so it spans the same moments as MachineCPU.
 	KernelRelayed uint64 `json:"kernel_relayed"`
+}
+
+// kernelShareSlack is how far the XDP run's kernel count may stray from
+// the window's datagrams, as a fraction of them. Inside a warm window
+// nothing should reach userspace: setup and its retransmissions end before
+// the warm-up does, and the namespaces' live peers cause no ICMP. What
+// remains is the count's reading trailing the window's first probes by
+// the few milliseconds of a scrape: 0.16–0.30 % short in four runs of the
+// test's 1 s window, so 1 % leaves three times the worst for a busier
+// machine (a 5 s window trails by a fifth as much). One flow left in
+// userspace is 0.33 % (audio) or 0.78 % (video) of the traffic: the check
+// may pass a window with up to three audio flows or one video flow there,
+// not one with two video flows, four audio ones or a fast path that
+// dropped out.
+const kernelShareSlack = 0.01
+
+// checkKernelShare refuses an XDP window whose kernel count is under
+// 1 − kernelShareSlack of its delivered datagrams (the kernel did not
+// relay them) or over 1 + kernelShareSlack of its sent ones (the count
+// spans more than the window: a probe is at most two relayed datagrams,
+// one more than delivered when its way back was lost).
+func (w PathWindow) checkKernelShare() error {
+	if float64(w.KernelRelayed) < (1-kernelShareSlack)*float64(w.Delivered) {
+		return fmt.Errorf("run %d: the kernel relayed %d of %d delivered datagrams (datapath=\"xdp\", within the window), under %.0f %%: the XDP run did not go through the fast path",
+			w.Run, w.KernelRelayed, w.Delivered, 100*(1-kernelShareSlack))
+	}
+	if float64(w.KernelRelayed) > (1+kernelShareSlack)*float64(w.Sent) {
+		return fmt.Errorf("run %d: the kernel counted %d datagrams in a window of %d sent: the count spans more than the window",
+			w.Run, w.KernelRelayed, w.Sent)
+	}
+	return nil
 }
 
 // CPUPerPacket is the machine CPU spent per delivered datagram, in
@@ -66,12 +98,6 @@ func (w PathWindow) Loss() float64 {
 	}
 	return float64(w.Sent-w.Delivered) / float64(w.Sent)
 }
-
-// minKernelShare is the share of the XDP run's delivered datagrams the
-// kernel must have relayed: setup messages, the first datagrams before a
-// channel is bound and ICMP go through userspace, everything else must not,
-// or the run measured the userspace path under the XDP name.
-const minKernelShare = 0.9
 
 // ProfileRow is one relay's result over the repetitions.
 type ProfileRow struct {
@@ -137,10 +163,8 @@ func BuildProfile(windows []PathWindow) (ProfileResult, error) {
 				return ProfileResult{}, fmt.Errorf("run %d has no %s window", r, p)
 			}
 		}
-		x := ws[PathXDP]
-		if float64(x.KernelRelayed) < minKernelShare*float64(x.Delivered) {
-			return ProfileResult{}, fmt.Errorf("run %d: the kernel relayed %d of %d delivered datagrams (datapath=\"xdp\"): the XDP run did not go through the fast path",
-				r, x.KernelRelayed, x.Delivered)
+		if err := ws[PathXDP].checkKernelShare(); err != nil {
+			return ProfileResult{}, err
 		}
 		direct, err := ws[PathDirect].CPUPerPacket()
 		if err != nil {

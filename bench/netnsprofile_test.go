@@ -127,6 +127,41 @@ func TestBuildProfileMissesTargetAndRejectsBadRuns(t *testing.T) {
 	}
 }
 
+// TestKernelShareIsWindowExact: the XDP window's kernel count must lie
+// within 1 % of its datagrams, under by at most 1 % of those delivered
+// (the readings' start trailing the window) and over by at most 1 % of
+// those sent (a probe lost on its way back is relayed once, delivered
+// never). A count that also spans the warm-up is refused like one the
+// kernel fell short of.
+func TestKernelShareIsWindowExact(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		sent, delivered uint64
+		kernel          uint64
+		ok              bool
+	}{
+		{"every datagram", 10000, 10000, 10000, true},
+		{"1 % short", 10000, 10000, 9900, true},
+		{"just over 1 % short", 10000, 10000, 9899, false},
+		{"two video flows in userspace", 10000, 10000, 9844, false},
+		{"all in userspace", 10000, 10000, 0, false},
+		{"returns lost: up to the sent count", 10000, 9000, 10000, true},
+		{"1 % over the sent count", 10000, 10000, 10100, true},
+		{"just over 1 % over", 10000, 10000, 10101, false},
+		{"warm-up of 1 s before 5 s counted too", 10000, 10000, 12000, false},
+	} {
+		w := PathWindow{Run: 0, Path: PathXDP, Sent: c.sent, Delivered: c.delivered, KernelRelayed: c.kernel}
+		if err := w.checkKernelShare(); (err == nil) != c.ok {
+			t.Errorf("%s (kernel %d, sent %d, delivered %d): %v, want ok=%v", c.name, c.kernel, c.sent, c.delivered, err, c.ok)
+		}
+		ws := threeRuns()
+		ws[1].Sent, ws[1].Delivered, ws[1].KernelRelayed = c.sent, c.delivered, c.kernel // run 0's xdp window
+		if _, err := BuildProfile(ws); (err == nil) != c.ok {
+			t.Errorf("%s: BuildProfile %v, want ok=%v", c.name, err, c.ok)
+		}
+	}
+}
+
 func TestProfileOrderRotates(t *testing.T) {
 	seen := map[string]bool{}
 	for run := range len(ProfilePaths) {

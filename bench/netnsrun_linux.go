@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -83,6 +82,10 @@ const (
 	netnsListenPort  = 3478
 	netnsMetricsPort = 9464
 )
+
+// kernelSeries is turnstile's count of datagrams the XDP program relayed,
+// every direction and transport (docs/xdp.md).
+const kernelSeries = `turnstile_relayed_packets_total{datapath="xdp"}`
 
 // Run builds the namespaces, measures every window and removes the
 // namespaces and every process it started before returning, also when ctx
@@ -190,13 +193,7 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 	}
 	defer echo.stop()
 
-	var kernelBefore uint64
-	if path == PathXDP {
-		if kernelBefore, err = kernelRelayed(topo.Relay, metrics); err != nil {
-			return PathWindow{}, err
-		}
-	}
-	res, err := r.runLoad(ctx, topo, dir, path, listen, peers, server, echo)
+	res, err := r.runLoad(ctx, topo, dir, path, listen, metrics, peers, server, echo)
 	if err != nil {
 		return PathWindow{}, err
 	}
@@ -209,16 +206,21 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 	if res.Packets == nil || res.ServerUsage == nil || res.ServerUsage.MachineCPUSeconds <= 0 {
 		return w, errors.New("the load reported no packets or no machine CPU")
 	}
+	// A reading that failed or began late leaves the CPU (or the kernel's
+	// count) covering another span than the datagrams.
+	if errs := res.ServerUsage.Errors; len(errs) > 0 {
+		return w, fmt.Errorf("the load's readings of the window failed: %s", strings.Join(errs, "; "))
+	}
 	// Each probe crosses twice (to the peer and back) and each crossing
 	// is one datagram the relay forwards: both directions count.
 	w.MachineCPU = time.Duration(res.ServerUsage.MachineCPUSeconds * float64(time.Second))
 	w.Sent, w.Delivered = 2*res.Packets.Sent, 2*res.Packets.Received
 	if path == PathXDP {
-		after, err := kernelRelayed(topo.Relay, metrics)
-		if err != nil {
-			return w, err
+		d := res.ServerUsage.CounterDelta
+		if d == nil {
+			return w, errors.New("the load reported no datapath=\"xdp\" count for the window")
 		}
-		w.KernelRelayed = after - kernelBefore
+		w.KernelRelayed = uint64(*d)
 	}
 	echoed, err := echo.stopAndCount()
 	if err != nil {
@@ -234,8 +236,10 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 
 // runLoad runs the realistic load in the client namespace and decodes its
 // JSON result. The server's pid (the echo process's for the direct path)
-// makes the load read the machine's CPU over its measured window.
-func (r *NetnsRunner) runLoad(ctx context.Context, topo *netnslab.Topology, dir, path string, listen netip.AddrPort,
+// makes the load read the machine's CPU over its measured window; for the
+// XDP path it also reads turnstile's datapath="xdp" count from metrics, at
+// the same moments, through the router.
+func (r *NetnsRunner) runLoad(ctx context.Context, topo *netnslab.Topology, dir, path string, listen, metrics netip.AddrPort,
 	peers []netip.AddrPort, server *process, echo *echoProcess) (loadtest.Result, error) {
 	var res loadtest.Result
 	peerList := make([]string, len(peers))
@@ -252,9 +256,13 @@ func (r *NetnsRunner) runLoad(ctx context.Context, topo *netnslab.Topology, dir,
 		"-duration", p.RealisticDuration.String(), "-warmup", p.Warmup.String(),
 		"-credential-ttl", "1h", "-user", "bench",
 		"-peers", strings.Join(peerList, ","), "-allow-non-loopback", "-server-pid", strconv.Itoa(pid)}
-	if path == PathDirect {
+	switch path {
+	case PathXDP:
+		args = append(args, "-server", listen.String(),
+			"-counter-url", "http://"+metrics.String()+"/metrics", "-counter-series", kernelSeries)
+	case PathDirect:
 		args = append(args, "-direct")
-	} else {
+	default:
 		args = append(args, "-server", listen.String())
 	}
 	load := exec.CommandContext(ctx, r.IP, append([]string{"netns", "exec", topo.Client, r.Load}, args...)...)
@@ -354,50 +362,4 @@ func (e *echoProcess) stop() {
 	e.stopped = true
 	_ = e.cmd.Process.Kill()
 	_ = e.cmd.Wait()
-}
-
-// kernelRelayed reads turnstile's datagrams relayed by the XDP program
-// (turnstile_relayed_packets_total{datapath="xdp"}, every direction and
-// transport summed) from its metrics listener in namespace ns.
-func kernelRelayed(ns string, metrics netip.AddrPort) (uint64, error) {
-	var body []byte
-	err := netnslab.InNamespace(ns, func() error {
-		// The socket is made on this thread, so it belongs to ns.
-		conn, err := net.DialTimeout("tcp", metrics.String(), 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: "+metrics.String()+"\r\n\r\n"); err != nil {
-			return err
-		}
-		body, err = io.ReadAll(conn)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("reading the relay's metrics: %w", err)
-	}
-	return sumXDPRelayed(string(body))
-}
-
-// sumXDPRelayed adds up the datapath="xdp" samples of
-// turnstile_relayed_packets_total in a Prometheus text exposition; none
-// yet counts as 0 (BuildProfile refuses an XDP run the kernel did not
-// relay).
-func sumXDPRelayed(text string) (uint64, error) {
-	var sum uint64
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "turnstile_relayed_packets_total{") || !strings.Contains(line, `datapath="xdp"`) {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		sum += uint64(v)
-	}
-	return sum, nil
 }
