@@ -157,11 +157,8 @@ func (r *Runner) measure(ctx context.Context, run int, load Load, server string)
 	cfg.Server = listen.String()
 	cfg.Secret = r.Settings.Secret
 	cfg.ServerPID = p.pid()
-	foreign, foreignErr := newForeignMeter(p.pid())
-	var cpuBefore cpuSnapshot
-	if foreignErr == nil {
-		cpuBefore, foreignErr = foreign.snapshot()
-	}
+	foreign := newForeignMeter(p.pid())
+	cpuBefore, foreignErr := foreign.snapshot()
 	dropsBefore, dropsErr := rcvbufErrors()
 	res, err := loadtest.Run(ctx, cfg)
 	dropsAfter, dropsErr2 := rcvbufErrors()

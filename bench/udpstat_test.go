@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/turnstile-relay/turnstile/loadtest/procstat"
 )
 
 const snmpSample = `Ip: Forwarding DefaultTTL InReceives
@@ -134,67 +136,48 @@ func TestDescribeMachine(t *testing.T) {
 	}
 }
 
-func TestParseStatBusy(t *testing.T) {
-	tests := []struct {
-		name    string
-		text    string
-		want    uint64
-		wantErr bool
-	}{
-		{"sums user nice system irq softirq steal", "cpu  10 1 5 1000 7 2 3 4 0 0\ncpu0 5 0 2 500 3 1 1 2 0 0\n", 25, false},
-		{"first cpu line only", "intr 1\ncpu 1 1 1 1 1 1 1 1\n", 6, false},
-		{"too few fields", "cpu 1 2 3\n", 0, true},
-		{"not a number", "cpu a 1 1 1 1 1 1 1\n", 0, true},
-		{"no cpu line", "intr 1\n", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseStatBusy([]byte(tt.text))
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("parseStatBusy = %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
-func FuzzParseStatBusy(f *testing.F) {
-	f.Add([]byte("cpu  10 1 5 1000 7 2 3 4 0 0\n"))
-	f.Fuzz(func(t *testing.T, text []byte) {
-		busy, err := parseStatBusy(text)
-		// Only the first cpu line counts: one in front, with busy fields
-		// 1+2+3+6+7+8 = 27 and idle and iowait (400, 5) not counted, wins.
-		if got, err := parseStatBusy(append([]byte("cpu 1 2 3 400 5 6 7 8 0 0\n"), text...)); err != nil || got != 27 {
-			t.Fatalf("first cpu line 1 2 3 400 5 6 7 8: busy %d, %v; want 27", got, err)
-		}
-		// Lines that are not the total cpu line change nothing.
-		again, err2 := parseStatBusy(append([]byte("intr 9 9\ncpu0 9 9 9 9 9 9 9 9\n"), text...))
-		if again != busy || (err == nil) != (err2 == nil) {
-			t.Fatalf("behind intr and cpu0 lines: %d, %v; alone: %d, %v", again, err2, busy, err)
-		}
-	})
-}
-
+// TestForeignMeterOnThisMachine: the machine's work over an interval
+// covers this process's own (procstat.MachineCPU, exact to one /proc/stat
+// unit), the foreign share stays within the machine, and a reversed
+// interval gives none.
 func TestForeignMeterOnThisMachine(t *testing.T) {
-	f, err := newForeignMeter(os.Getpid())
+	hz, err := procstat.ClockTicks()
 	if err != nil {
 		t.Fatal(err)
 	}
+	unit := time.Second / time.Duration(hz)
+	// The go command that started the test stands in for an idle server.
+	f := newForeignMeter(os.Getppid())
 	a, err := f.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Work, not wall time, is fixed: spin until this process used 100 ms.
+	x := uint64(1)
+	for {
+		for range 1_000_000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		used, err := procstat.CPUTime(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if used-a.ourself >= 100*time.Millisecond {
+			break
+		}
+	}
+	runtime.KeepAlive(x)
 	b, err := f.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// /proc/stat counts whole ticks per CPU: each reading may be up to a
-	// tick per CPU behind, which over 50 ms is worth 0.2 cores per CPU at
-	// 100 Hz.
+	if busy, own := b.busy-a.busy, b.ourself-a.ourself; busy < own-unit {
+		t.Errorf("the machine worked %v while this process alone used %v", busy, own)
+	}
 	wall := b.at.Sub(a.at).Seconds()
-	limit := float64(runtime.NumCPU()) * (1 + 1/(float64(f.ticks)*wall))
+	limit := float64(runtime.NumCPU()) + unit.Seconds()/wall
 	if c := f.cores(a, b); c < 0 || c > limit {
-		t.Errorf("foreign CPU %v cores: outside 0..%.2f (%d CPUs and a tick each)", c, limit, runtime.NumCPU())
+		t.Errorf("foreign CPU %v cores: outside 0..%.2f (%d CPUs and a unit)", c, limit, runtime.NumCPU())
 	}
 	if f.cores(b, a) != 0 {
 		t.Error("a reversed interval gave CPU")
