@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,8 +104,8 @@ func (sel seriesSelector) String() string {
 		return sel.name
 	}
 	parts := make([]string, 0, len(sel.labels))
-	for k, v := range sel.labels {
-		parts = append(parts, k+"="+strconv.Quote(v))
+	for _, k := range slices.Sorted(maps.Keys(sel.labels)) {
+		parts = append(parts, k+"="+strconv.Quote(sel.labels[k]))
 	}
 	return sel.name + "{" + strings.Join(parts, ",") + "}"
 }
