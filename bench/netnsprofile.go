@@ -49,6 +49,8 @@ type PathWindow struct {
 	// window (turnstile's XDP run only), read by the load with its CPU
 	// clocks, so it spans the same moments as MachineCPU.
 	KernelRelayed uint64 `json:"kernel_relayed"`
+	// Seed is the realistic load's flow-schedule seed, one per repetition.
+	Seed uint64 `json:"seed"`
 }
 
 // kernelShareSlack is how far the XDP run's kernel count may stray from

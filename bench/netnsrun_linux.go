@@ -3,6 +3,8 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +52,8 @@ type NetnsRunner struct {
 	// forked from any other thread could be killed when a namespace call
 	// happened to retire its parent thread.
 	spawn chan func()
+	// seedBase + repetition + 1 is a repetition's flow-schedule seed.
+	seedBase uint64
 }
 
 // startChild runs start on the spawning thread.
@@ -104,6 +108,15 @@ func (r *NetnsRunner) Run(ctx context.Context) (ProfileResult, []PathWindow, err
 	done := make(chan struct{})
 	defer close(done) // after every child is stopped: defers run last-in first-out
 	r.runSpawner(done)
+	// One seed per repetition, the same for every datapath in it: each
+	// carries the same flow schedule (phases, jitter, frame sizes), so
+	// the schedule's share of a window's CPU cancels in the differences
+	// to the baseline, and the repetitions sample different schedules.
+	var seedBytes [8]byte
+	if _, err := rand.Read(seedBytes[:]); err != nil {
+		return ProfileResult{}, nil, err
+	}
+	r.seedBase = binary.LittleEndian.Uint64(seedBytes[:]) >> 1
 	topo, err := netnslab.Build(r.IP, "tsbench")
 	if err != nil {
 		return ProfileResult{}, nil, err
@@ -193,11 +206,12 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 	}
 	defer echo.stop()
 
-	res, err := r.runLoad(ctx, topo, dir, path, listen, metrics, peers, server, echo)
+	seed := r.seedBase + uint64(run) + 1
+	res, err := r.runLoad(ctx, topo, dir, path, seed, listen, metrics, peers, server, echo)
 	if err != nil {
 		return PathWindow{}, err
 	}
-	w := PathWindow{Run: run, Path: path}
+	w := PathWindow{Run: run, Path: path, Seed: seed}
 	// Every datapath must carry the same flows, or the windows differ in
 	// more than the relay.
 	if res.Setup != nil && len(res.Setup.Failures) > 0 {
@@ -239,7 +253,7 @@ func (r *NetnsRunner) window(ctx context.Context, topo *netnslab.Topology, run i
 // makes the load read the machine's CPU over its measured window; for the
 // XDP path it also reads turnstile's datapath="xdp" count from metrics, at
 // the same moments, through the router.
-func (r *NetnsRunner) runLoad(ctx context.Context, topo *netnslab.Topology, dir, path string, listen, metrics netip.AddrPort,
+func (r *NetnsRunner) runLoad(ctx context.Context, topo *netnslab.Topology, dir, path string, seed uint64, listen, metrics netip.AddrPort,
 	peers []netip.AddrPort, server *process, echo *echoProcess) (loadtest.Result, error) {
 	var res loadtest.Result
 	peerList := make([]string, len(peers))
@@ -254,7 +268,7 @@ func (r *NetnsRunner) runLoad(ctx context.Context, topo *netnslab.Topology, dir,
 	args := []string{"-mode", "realistic", "-quiet", "-json", "-",
 		"-allocations", strconv.Itoa(p.RealisticAudio + p.RealisticVideo), "-video-flows", strconv.Itoa(p.RealisticVideo),
 		"-duration", p.RealisticDuration.String(), "-warmup", p.Warmup.String(),
-		"-credential-ttl", "1h", "-user", "bench",
+		"-credential-ttl", "1h", "-user", "bench", "-seed", strconv.FormatUint(seed, 10),
 		"-peers", strings.Join(peerList, ","), "-allow-non-loopback", "-server-pid", strconv.Itoa(pid)}
 	switch path {
 	case PathXDP:

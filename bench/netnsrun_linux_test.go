@@ -62,6 +62,10 @@ func TestNetnsProfileRunsEveryPath(t *testing.T) {
 		t.Fatalf("%d windows, want %d", len(windows), len(ProfilePaths))
 	}
 	for _, w := range windows {
+		// Every datapath of a repetition carries the same flow schedule.
+		if w.Seed == 0 || w.Seed != windows[0].Seed {
+			t.Errorf("%s window: seed %d, the repetition's first window %d", w.Path, w.Seed, windows[0].Seed)
+		}
 		if w.Path != PathXDP {
 			continue
 		}

@@ -101,6 +101,11 @@ type Config struct {
 	// packet (or video frame) leaves: each is delayed by a uniform draw
 	// in [0, Jitter).
 	Jitter time.Duration
+	// Seed fixes the realistic flows' draws (phases, jitter, frame
+	// sizes); 0 draws a seed from the clock. Runs that compare datapaths
+	// give each the same seed, so they carry the same schedule and differ
+	// in the datapath alone.
+	Seed uint64
 	// GSO lets a closed-loop window of equal probes leave as one
 	// segmented send (UDP_SEGMENT) and lets the echo peers answer a run of
 	// datagrams the same way. On loopback a server with UDP_GRO then

@@ -148,7 +148,10 @@ func (p *pacer) sendSized(r *runState, s *session, size int, now mono.Time) {
 // when they finish. Sessions below Config.VideoFlows carry video.
 func (r *runState) runFlowPacers(start, end mono.Time) {
 	k := len(r.pacers)
-	seed := uint64(mono.Now())
+	seed := r.cfg.Seed
+	if seed == 0 {
+		seed = uint64(mono.Now())
+	}
 	var wg sync.WaitGroup
 	for j := 0; j < k; j++ {
 		var mine []*session

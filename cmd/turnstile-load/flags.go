@@ -48,6 +48,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (loadtest.Config, options, erro
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "target packets/s across allocations (open loop)")
 	fs.IntVar(&cfg.VideoFlows, "video-flows", cfg.VideoFlows, "realistic: how many of the allocations carry video (the rest audio)")
 	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "realistic: each packet or frame leaves up to this late")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "realistic: seed of the flows' phases, jitter and frame sizes (0: from the clock)")
 	fs.BoolVar(&cfg.GSO, "gso", cfg.GSO, "join a closed-loop window and the echo peers' runs into segmented sends (best case for UDP_GRO servers)")
 	fs.StringVar(&sendPath, "send", string(cfg.SendPath), "send path: channel (ChannelData) or send (Send indications)")
 	fs.IntVar(&cfg.PayloadSize, "size", cfg.PayloadSize, "probe payload `bytes`")

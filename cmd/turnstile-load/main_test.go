@@ -28,7 +28,7 @@ func TestRunAgainstPion(t *testing.T) {
 		jsonPath string
 	}{
 		{"closed to stdout with plot", []string{"-server", s.UDPAddr().String(), "-duration", "300ms", "-warmup", "50ms", "-allocations", "2", "-plot", plot}, ""},
-		{"realistic flows", []string{"-server", s.UDPAddr().String(), "-mode", "realistic", "-duration", "300ms", "-warmup", "50ms", "-allocations", "3", "-video-flows", "1"}, ""},
+		{"realistic flows", []string{"-server", s.UDPAddr().String(), "-mode", "realistic", "-duration", "300ms", "-warmup", "50ms", "-allocations", "3", "-video-flows", "1", "-seed", "42"}, ""},
 		{"churn over tcp to file", []string{"-server", s.TCPAddr().String(), "-transport", "tcp", "-mode", "churn", "-duration", "300ms", "-warmup", "0s", "-allocations", "2", "-json", jsonFile}, jsonFile},
 	}
 	t.Setenv("TURNSTILE_LOAD_SECRET", "cli-secret")
