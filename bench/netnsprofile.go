@@ -119,6 +119,15 @@ type ProfileRatio struct {
 	Range  Range   `json:"range"`
 	Target float64 `json:"target"`
 	Met    bool    `json:"met"`
+	// MeanRatio is the ratio of the two relays' mean marginal costs over
+	// the repetitions, and Interval its 95 % bootstrap interval
+	// (meanRatioInterval); HaveInterval is false when there is none.
+	MeanRatio    float64 `json:"mean_ratio"`
+	Interval     Range   `json:"mean_ratio_95"`
+	HaveInterval bool    `json:"have_interval"`
+	// BeyondNoise: the interval's upper end is within the target too, so
+	// the scatter of the repetitions does not reach past it.
+	BeyondNoise bool `json:"beyond_noise"`
 }
 
 // ProfileResult is the profile's table.
@@ -210,6 +219,15 @@ func BuildProfile(windows []PathWindow) (ProfileResult, error) {
 				pr.Met = pr.Met && marginal[versus][r] > 0
 			}
 		}
+		xs, vs := make([]float64, 0, len(runs)), make([]float64, 0, len(runs))
+		for _, r := range runs {
+			xs, vs = append(xs, marginal[PathXDP][r]), append(vs, marginal[versus][r])
+		}
+		pr.MeanRatio, _ = meanRatio(xs, vs)
+		if lo, hi, ok := meanRatioInterval(xs, vs); ok {
+			pr.Interval, pr.HaveInterval = Range{Min: lo, Max: hi, Runs: len(runs)}, true
+			pr.BeyondNoise = pr.Met && lo >= 0 && hi <= pr.Target
+		}
 		res.Ratios = append(res.Ratios, pr)
 	}
 	return res, nil
@@ -223,14 +241,24 @@ func (p ProfileResult) Markdown() string {
 		s += fmt.Sprintf("| %s | %s | %.3f%% |\n", r.Path, formatSummary(r.Marginal, false), 100*r.Loss)
 	}
 	s += fmt.Sprintf("| direct (baseline) | 0 | %.3f%% |\n\n", 100*p.DirectLoss)
-	s += "| ratio | median (range) | target |\n|---|---|---|\n"
+	s += "| ratio | median (range) | ratio of the means [95 % interval] | target |\n|---|---|---|---|\n"
 	for _, q := range p.Ratios {
 		verdict := "missed"
 		if q.Met {
 			verdict = "met"
 		}
-		s += fmt.Sprintf("| xdp / %s | %s | ≤ %.1f× %s |\n", q.Versus,
-			formatRatio(q.Median, !math.IsNaN(q.Median), q.Range, true), q.Target, verdict)
+		switch {
+		case q.BeyondNoise:
+			verdict += ", the interval too"
+		case q.Met:
+			verdict += "; the interval reaches past it"
+		}
+		interval := "-"
+		if q.HaveInterval {
+			interval = fmt.Sprintf("%.3f [%.3f–%.3f]", q.MeanRatio, q.Interval.Min, q.Interval.Max)
+		}
+		s += fmt.Sprintf("| xdp / %s | %s | %s | ≤ %.1f× %s |\n", q.Versus,
+			formatRatio(q.Median, !math.IsNaN(q.Median), q.Range, true), interval, q.Target, verdict)
 	}
 	return s
 }

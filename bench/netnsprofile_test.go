@@ -66,11 +66,13 @@ func TestBuildProfileMarginalCPU(t *testing.T) {
 	for _, q := range res.Ratios {
 		switch q.Versus {
 		case PathCoturn:
-			if !near(q.Median, 120.0/1100) || !near(q.Range.Min, 0.1) || !near(q.Range.Max, 150.0/900) || !q.Met || q.Target != 0.2 {
+			if !near(q.Median, 120.0/1100) || !near(q.Range.Min, 0.1) || !near(q.Range.Max, 150.0/900) || !q.Met || q.Target != 0.2 ||
+				!near(q.MeanRatio, 370.0/3000) || !q.HaveInterval || !q.BeyondNoise {
 				t.Errorf("xdp/coturn %+v", q)
 			}
 		case PathUserspace:
-			if !near(q.Median, 150.0/700) || !near(q.Range.Min, 100.0/600) || !near(q.Range.Max, 0.24) || !q.Met || q.Target != 0.3 {
+			if !near(q.Median, 150.0/700) || !near(q.Range.Min, 100.0/600) || !near(q.Range.Max, 0.24) || !q.Met || q.Target != 0.3 ||
+				!near(q.MeanRatio, 370.0/1800) || !q.HaveInterval || !q.BeyondNoise {
 				t.Errorf("xdp/userspace %+v", q)
 			}
 		default:
@@ -81,12 +83,35 @@ func TestBuildProfileMarginalCPU(t *testing.T) {
 	for _, s := range []string{
 		"| turnstile-xdp | 120 (100–150) | 0.990% |",
 		"| coturn | 1000 (900–1100) | 0.000% |",
-		"| xdp / coturn | 0.109 (0.100–0.167) | ≤ 0.2× met |",
-		"| xdp / turnstile-userspace | 0.214 (0.167–0.240) | ≤ 0.3× met |",
+		"| xdp / coturn | 0.109 (0.100–0.167) | 0.123 [0.100–0.167] | ≤ 0.2× met, the interval too |",
+		"| xdp / turnstile-userspace | 0.214 (0.167–0.240) | 0.206 [0.167–0.240] | ≤ 0.3× met, the interval too |",
 	} {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q:\n%s", s, md)
 		}
+	}
+}
+
+// TestBuildProfileIntervalPastTarget: a median within the target whose
+// repetitions scatter past it is met, but not beyond the noise, and the
+// table says so.
+func TestBuildProfileIntervalPastTarget(t *testing.T) {
+	ws := threeRuns()
+	for i := range ws {
+		if ws[i].Path == PathXDP && ws[i].Run == 2 {
+			ws[i].MachineCPU = 1600 * 10000 // marginal 600: 0.67× coturn
+		}
+	}
+	res, err := BuildProfile(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := res.Ratios[0]
+	if q.Versus != PathCoturn || !q.Met || q.BeyondNoise || !q.HaveInterval || q.Interval.Max <= q.Target {
+		t.Fatalf("xdp/coturn %+v: want met by the median, with an interval past 0.2", q)
+	}
+	if md := res.Markdown(); !strings.Contains(md, "≤ 0.2× met; the interval reaches past it |") {
+		t.Fatalf("markdown does not say the interval reaches past the target:\n%s", md)
 	}
 }
 
