@@ -76,7 +76,7 @@ bench:
 
 # Issue 14's speed profile (docs/xdp.md): turnstile's XDP fast path, its
 # userspace path, coturn and no relay at all, the same realistic load
-# through four network namespaces, 3 repetitions (about 1.5 minutes);
+# through four network namespaces, 10 repetitions (about 5 minutes);
 # needs root. BENCH_QUICK=1: one short repetition.
 bench-xdp:
 	command -v turnserver >/dev/null || bash scripts/deps.sh
