@@ -29,22 +29,11 @@ func (s *Session) Connect(dst netip.AddrPort, _ mono.Time) Verdict {
 	}
 	snap := s.gw.snap.Load()
 	a := dst.Addr()
-	switch {
-	case a.Is4In6():
-		if s.isGatewayAddr(snap, a.Unmap()) {
-			return Verdict{Action: ActionForbid, Reason: ReasonMappedAddress, Addr: dst}
-		}
-		return Verdict{Action: ActionPass, Reason: ReasonNotGateway, Addr: dst}
-	case s.gw.cfg.DNS.isIP(a):
-		return Verdict{Action: ActionForbid, Reason: ReasonSentinel, Addr: dst}
-	case s.gw.geo.inRanges(a):
-		d, i := s.domainOf(a)
-		switch {
-		case d == nil:
-			return Verdict{Action: ActionForbid, Reason: ReasonUnknownProxy, Addr: dst}
-		case !snap.domainAccess(d.name, s.user):
-			return Verdict{Action: ActionForbid, Reason: ReasonNoAccess, Addr: dst}
-		}
+	r, d, i := s.judgePeer(snap, a)
+	switch r {
+	case ReasonNotGateway:
+		return Verdict{Action: ActionPass, Reason: r, Addr: dst}
+	case ReasonProxy:
 		real := d.real[familyIndex(a)][i]
 		if !snap.permitsProxyTCP(d.name, real, s.user, dst.Port()) {
 			return Verdict{Action: ActionForbid, Reason: ReasonFilterDenied, Addr: dst}
@@ -53,19 +42,17 @@ func (s *Session) Connect(dst netip.AddrPort, _ mono.Time) Verdict {
 			return Verdict{Action: ActionRefuse, Reason: ReasonNoRecords, Addr: dst}
 		}
 		return Verdict{Action: ActionSend, Reason: ReasonTranslated, Addr: netip.AddrPortFrom(real, dst.Port())}
+	case ReasonDirect:
+		if !snap.permitsDirectTCP(a, s.user, dst.Port()) || neverReachableAddr(a) {
+			// As for datagrams (judgeDirect): a resource covering a
+			// translator's prefix does not open the addresses it embeds.
+			return Verdict{Action: ActionForbid, Reason: ReasonFilterDenied, Addr: dst}
+		}
+		return Verdict{Action: ActionSend, Reason: r, Addr: dst}
+	default:
+		// The sentinel too: it answers DNS over UDP only.
+		return Verdict{Action: ActionForbid, Reason: r, Addr: dst}
 	}
-	covered, allowed := snap.cidrAccess(a, s.user)
-	switch {
-	case !covered:
-		return Verdict{Action: ActionPass, Reason: ReasonNotGateway, Addr: dst}
-	case !allowed:
-		return Verdict{Action: ActionForbid, Reason: ReasonNoAccess, Addr: dst}
-	case !snap.permitsDirectTCP(a, s.user, dst.Port()), neverReachableAddr(a):
-		// As for datagrams (judgeDirect): a resource covering a
-		// translator's prefix does not open the addresses it embeds.
-		return Verdict{Action: ActionForbid, Reason: ReasonFilterDenied, Addr: dst}
-	}
-	return Verdict{Action: ActionSend, Reason: ReasonDirect, Addr: dst}
 }
 
 // AcceptPeer decides on a TCP connection a peer opened to the allocation's

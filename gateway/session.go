@@ -249,32 +249,14 @@ func (s *Session) Permit(peer netip.Addr) Verdict {
 	if s.closed {
 		return Verdict{Action: ActionForbid, Reason: ReasonClosed, Addr: ap}
 	}
-	snap := s.gw.snap.Load()
-	switch {
-	case peer.Is4In6():
-		if s.isGatewayAddr(snap, peer.Unmap()) {
-			return Verdict{Action: ActionForbid, Reason: ReasonMappedAddress, Addr: ap}
-		}
-		return Verdict{Action: ActionPass, Reason: ReasonNotGateway, Addr: ap}
-	case s.gw.cfg.DNS.isIP(peer):
-		return Verdict{Action: ActionAllow, Reason: ReasonSentinel, Addr: ap}
-	case s.gw.geo.inRanges(peer):
-		d, _ := s.domainOf(peer)
-		switch {
-		case d == nil:
-			return Verdict{Action: ActionForbid, Reason: ReasonUnknownProxy, Addr: ap}
-		case !snap.domainAccess(d.name, s.user):
-			return Verdict{Action: ActionForbid, Reason: ReasonNoAccess, Addr: ap}
-		}
-		return Verdict{Action: ActionAllow, Reason: ReasonProxy, Addr: ap}
+	switch r, _, _ := s.judgePeer(s.gw.snap.Load(), peer); r {
+	case ReasonNotGateway:
+		return Verdict{Action: ActionPass, Reason: r, Addr: ap}
+	case ReasonSentinel, ReasonProxy, ReasonDirect:
+		return Verdict{Action: ActionAllow, Reason: r, Addr: ap}
+	default:
+		return Verdict{Action: ActionForbid, Reason: r, Addr: ap}
 	}
-	switch covered, allowed := snap.cidrAccess(peer, s.user); {
-	case !covered:
-		return Verdict{Action: ActionPass, Reason: ReasonNotGateway, Addr: ap}
-	case !allowed:
-		return Verdict{Action: ActionForbid, Reason: ReasonNoAccess, Addr: ap}
-	}
-	return Verdict{Action: ActionAllow, Reason: ReasonDirect, Addr: ap}
 }
 
 // Expire retires flows whose lifetime ended and forgets old tombstones. The
@@ -349,6 +331,41 @@ func (s *Session) judgeDirect(snap *Snapshot, a netip.Addr, port uint16) Reason 
 		return ReasonFilterDenied
 	}
 	return ReasonDirect
+}
+
+// judgePeer sorts a peer address as the client wrote it (XOR-PEER-ADDRESS)
+// for Permit and Connect, so that both refuse the same addresses for the same
+// reasons: ReasonMappedAddress, ReasonUnknownProxy or ReasonNoAccess to
+// refuse; ReasonNotGateway for an address the default peer policy decides on;
+// ReasonSentinel; ReasonProxy, with the domain and the proxy's index in its
+// family, for a proxy IP the user may use; ReasonDirect for an address in a
+// CIDR resource the user may use. Ports and filters are the caller's.
+func (s *Session) judgePeer(snap *Snapshot, a netip.Addr) (Reason, *domainEntry, int) {
+	switch {
+	case a.Is4In6():
+		if s.isGatewayAddr(snap, a.Unmap()) {
+			return ReasonMappedAddress, nil, 0
+		}
+		return ReasonNotGateway, nil, 0
+	case s.gw.cfg.DNS.isIP(a):
+		return ReasonSentinel, nil, 0
+	case s.gw.geo.inRanges(a):
+		d, i := s.domainOf(a)
+		switch {
+		case d == nil:
+			return ReasonUnknownProxy, nil, 0
+		case !snap.domainAccess(d.name, s.user):
+			return ReasonNoAccess, nil, 0
+		}
+		return ReasonProxy, d, i
+	}
+	switch covered, allowed := snap.cidrAccess(a, s.user); {
+	case !covered:
+		return ReasonNotGateway, nil, 0
+	case !allowed:
+		return ReasonNoAccess, nil, 0
+	}
+	return ReasonDirect, nil, 0
 }
 
 // isGatewayAddr reports whether a means something to the gateway.
