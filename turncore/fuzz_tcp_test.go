@@ -2,15 +2,9 @@ package turncore
 
 import (
 	"encoding/binary"
-	"fmt"
-	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/turnstile-relay/turnstile/internal/mono"
 )
 
 // TCP relaying (RFC 6062) under hostile input: the fuzz input is a list of
@@ -31,9 +25,7 @@ var tcpFuzzSessions = [][]string{
 }
 
 func newTCPFuzzScenario(t *testing.T) *scenario {
-	set := defaultSettings()
-	set.nonceLife = time.Hour
-	set.portMin, set.portMax = 49152, 49161
+	set := fuzzSettings()
 	set.tcp.Enabled = true
 	sc := newTestScenario(t, set)
 	sc.do("client alice 192.0.2.10:5000 transport=tcp")
@@ -109,10 +101,7 @@ func FuzzHandleTCP(f *testing.F) {
 			sh.expire()
 			sh.flush()
 		}
-		sh.execute(sh.core.Expire(mono.Time(math.MaxInt64), nil))
-		if len(sh.sockets) != 0 {
-			t.Fatalf("%d sockets left open", len(sh.sockets))
-		}
+		checkNoSocketsLeft(t, sh)
 		if st := sh.core.TCPStats(); st != (TCPStats{}) {
 			t.Fatalf("connections left after every allocation ended: %+v", st)
 		}
@@ -122,22 +111,5 @@ func FuzzHandleTCP(f *testing.F) {
 // TestTCPFuzzSeedsCommitted keeps the committed corpus in step with the
 // seed sessions (-write-fuzz-seeds rewrites it).
 func TestTCPFuzzSeedsCommitted(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzHandleTCP")
-	for i, s := range tcpSeedInputs(t) {
-		file := filepath.Join(dir, fmt.Sprintf("session-%d", i))
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		if *writeFuzzSeeds {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(file, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(file)
-		if err != nil || string(got) != want {
-			t.Errorf("%s is stale or missing (-write-fuzz-seeds rewrites it)", file)
-		}
-	}
+	checkSeedsCommitted(t, "FuzzHandleTCP", tcpSeedInputs(t))
 }

@@ -43,10 +43,7 @@ func fuzzFrames(msgs [][]byte) []byte {
 // newFuzzScenario is the core every fuzz input runs against: fixed nonce
 // key and wall clock, so a seed's nonce and integrity stay valid.
 func newFuzzScenario(t *testing.T) *scenario {
-	set := defaultSettings()
-	set.nonceLife = time.Hour
-	set.portMin, set.portMax = 49152, 49161
-	sc := newTestScenario(t, set)
+	sc := newTestScenario(t, fuzzSettings())
 	sc.do("client alice 192.0.2.10:5000")
 	return sc
 }
@@ -92,10 +89,7 @@ func FuzzHandle(f *testing.F) {
 			sh.clock.Advance(time.Second)
 		}
 		sh.clock.Advance(2 * time.Hour)
-		sh.execute(sh.core.Expire(mono.Time(math.MaxInt64), nil))
-		if len(sh.sockets) != 0 {
-			t.Fatalf("%d sockets left open", len(sh.sockets))
-		}
+		checkNoSocketsLeft(t, sh)
 	})
 }
 
@@ -129,8 +123,16 @@ func checkOneMessage(t *testing.T, sh *fakeShell, ft fuzzTuple, msg []byte) {
 // sessions (go test ./turncore -run TestFuzzSeedsCommitted -write-fuzz-seeds
 // rewrites it).
 func TestFuzzSeedsCommitted(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzHandle")
-	for i, s := range seedInputs(t) {
+	checkSeedsCommitted(t, "FuzzHandle", seedInputs(t))
+}
+
+// checkSeedsCommitted compares seeds with the corpus committed under
+// testdata/fuzz/target, or rewrites it with -write-fuzz-seeds, so that every
+// fuzz target's seeds are kept in step the same way.
+func checkSeedsCommitted(t *testing.T, target string, seeds [][]byte) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", target)
+	for i, s := range seeds {
 		file := filepath.Join(dir, fmt.Sprintf("session-%d", i))
 		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
 		if *writeFuzzSeeds {
@@ -146,6 +148,26 @@ func TestFuzzSeedsCommitted(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Errorf("%s is stale or missing (-write-fuzz-seeds rewrites it)", file)
 		}
+	}
+}
+
+// fuzzSettings are the settings of both fuzz cores: a nonce that outlives
+// the input, so a seed's nonce and integrity stay valid, and a relay port
+// range of ten, which a short input can exhaust.
+func fuzzSettings() coreSettings {
+	set := defaultSettings()
+	set.nonceLife = time.Hour
+	set.portMin, set.portMax = 49152, 49161
+	return set
+}
+
+// checkNoSocketsLeft expires everything the core holds and fails if the
+// shell still has a relayed socket open.
+func checkNoSocketsLeft(t *testing.T, sh *fakeShell) {
+	t.Helper()
+	sh.execute(sh.core.Expire(mono.Time(math.MaxInt64), nil))
+	if len(sh.sockets) != 0 {
+		t.Fatalf("%d sockets left open", len(sh.sockets))
 	}
 }
 
