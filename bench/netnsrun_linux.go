@@ -3,12 +3,11 @@ package bench
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -112,11 +111,7 @@ func (r *NetnsRunner) Run(ctx context.Context) (ProfileResult, []PathWindow, err
 	// carries the same flow schedule (phases, jitter, frame sizes), so
 	// the schedule's share of a window's CPU cancels in the differences
 	// to the baseline, and the repetitions sample different schedules.
-	var seedBytes [8]byte
-	if _, err := rand.Read(seedBytes[:]); err != nil {
-		return ProfileResult{}, nil, err
-	}
-	r.seedBase = binary.LittleEndian.Uint64(seedBytes[:]) >> 1
+	r.seedBase = rand.Uint64() >> 1 // room to add the repetitions
 	topo, err := netnslab.Build(r.IP, "tsbench")
 	if err != nil {
 		return ProfileResult{}, nil, err
